@@ -1,0 +1,34 @@
+//! # slacker-core
+//!
+//! A point-to-point RPC runtime: wire protocol, codec, server, multiplexed client, deadlines,
+//! cancellation and typed errors, plus the `#[remote]` attribute that turns a trait into a server
+//! dispatch table and a typed client stub.
+//!
+//! A request's life, one file per hop:
+//! generated stub ([`remote`]) -> [`caller`] -> `client` (pending map, deadlines, reconnect)
+//! -> `codec` (frames, see `protocol`) -> `server` connection -> `server` dispatch -> [`service`].
+#![warn(missing_docs)]
+
+mod addr;
+pub mod caller;
+mod codes;
+mod error;
+pub mod meta;
+pub mod serialization;
+pub mod service;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use addr::ServerAddr;
+pub use caller::{Call, CallOptions, Caller, Extensions, Replies, Reply, Response};
+pub use codes::{ContentType, ResultCode};
+pub use error::{Error, Result};
+pub use meta::{
+    ArgInfo, ExceptionsPolicy, FunctionDesc, GroupOutcome, Grouping, GroupingFn, GroupingInput,
+    MethodInfo, NamespaceInfo, ResultsMode, Selection, ServerView,
+};
+pub use service::{DispatchError, HandlerFuture, HandlerOutput, Service};
+
+pub use slacker_macros::remote;

@@ -1,0 +1,327 @@
+//! Support code for what `#[remote]` generates. Not a public API: names and signatures here may
+//! change in any release. Generated code reaches everything through
+//! `::slacker_core::__private::...` so that it works under `#![no_implicit_prelude]`.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::service::{DispatchError, HandlerOutput};
+use crate::{
+    serialization, Call, CallOptions, Caller, ContentType, Error, ExceptionsPolicy, GroupOutcome,
+    MethodInfo, Replies, Response, Result, ResultCode, ServerAddr,
+};
+
+pub use bytes;
+pub use serde;
+pub use serde_bytes;
+pub use std::boxed::Box;
+pub use std::clone::Clone;
+pub use std::collections::BTreeMap as Map;
+pub use std::future::Future;
+pub use std::option::Option;
+pub use std::result::Result as StdResult;
+pub use std::sync::Arc;
+pub use std::time::Duration;
+pub use std::vec::Vec;
+
+/// The argument tuple of a method with no arguments: an empty array on the wire (JSON `[]`),
+/// and tolerant of `null` when decoding.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoArgs;
+
+impl Serialize for NoArgs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        s.serialize_tuple(0)?.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for NoArgs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = NoArgs;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an empty argument list")
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<NoArgs, E> {
+                Ok(NoArgs)
+            }
+            fn visit_none<E: serde::de::Error>(self) -> std::result::Result<NoArgs, E> {
+                Ok(NoArgs)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<NoArgs, A::Error> {
+                match seq.next_element::<serde::de::IgnoredAny>()? {
+                    None => Ok(NoArgs),
+                    Some(_) => Err(serde::de::Error::invalid_length(1, &self)),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+// ---- server side --------------------------------------------------------------------------
+
+/// Decodes a request's argument tuple.
+///
+/// # Errors
+/// `BadArguments` naming the expected types.
+pub fn decode_args<T: DeserializeOwned>(
+    ct: ContentType,
+    payload: &Bytes,
+    expected: &'static str,
+) -> std::result::Result<T, DispatchError> {
+    serialization::decode(ct, payload)
+        .map_err(|e| DispatchError::BadArguments(format!("expected ({expected}): {e}")))
+}
+
+/// Encodes a plain return value.
+pub fn output_value<T: Serialize>(ct: ContentType, value: &T) -> HandlerOutput {
+    match serialization::encode(ct, value) {
+        Ok(payload) => HandlerOutput {
+            code: ResultCode::Success,
+            payload,
+        },
+        Err(e) => internal(format!("result did not encode: {e}")),
+    }
+}
+
+/// Encodes a `Result<T, E>` return value: `Err` travels as `ApplicationError`.
+pub fn output_result<T: Serialize, E: Serialize>(
+    ct: ContentType,
+    value: &std::result::Result<T, E>,
+) -> HandlerOutput {
+    match value {
+        Ok(v) => output_value(ct, v),
+        Err(e) => match serialization::encode(ct, e) {
+            Ok(payload) => HandlerOutput {
+                code: ResultCode::ApplicationError,
+                payload,
+            },
+            Err(err) => internal(format!("application error did not encode: {err}")),
+        },
+    }
+}
+
+fn internal(msg: String) -> HandlerOutput {
+    HandlerOutput {
+        code: ResultCode::Internal,
+        payload: Bytes::from(msg),
+    }
+}
+
+// ---- client side --------------------------------------------------------------------------
+
+/// Encodes the argument tuple in the caller's content type and builds the [`Call`].
+///
+/// # Errors
+/// `Codec` when an argument does not serialize.
+pub fn build_call<C: Caller, A: Serialize>(
+    caller: &C,
+    method: &'static MethodInfo,
+    args: &A,
+    options: &CallOptions,
+) -> Result<Call> {
+    let content_type = caller.content_type();
+    let payload = serialization::encode(content_type, args).map_err(|e| Error::Codec {
+        server: None,
+        message: format!("arguments of {}/{}: {e}", method.namespace, method.name).into(),
+    })?;
+    Ok(Call {
+        namespace: std::borrow::Cow::Borrowed(method.namespace),
+        function: std::borrow::Cow::Borrowed(method.name),
+        method: Some(method),
+        content_type,
+        payload,
+        options: options.clone(),
+    })
+}
+
+fn codec_err(server: &ServerAddr, what: &str, e: serialization::CodecError) -> Error {
+    Error::Codec {
+        server: Some(server.clone()),
+        message: format!("{what} did not decode: {e}").into(),
+    }
+}
+
+/// Decodes one server's response for a method declared `-> T`.
+///
+/// # Errors
+/// `Codec` when the payload is not a `T`, or when an application error arrives for a method
+/// that declares none.
+pub fn decode_plain<T: DeserializeOwned>(server: &ServerAddr, resp: Response) -> Result<T> {
+    match resp.code {
+        ResultCode::Success => serialization::decode(resp.content_type, &resp.payload)
+            .map_err(|e| codec_err(server, "result", e)),
+        code => Err(Error::Remote {
+            server: server.clone(),
+            code,
+            message: "application error for a method that declares none".into(),
+        }),
+    }
+}
+
+/// Decodes one server's response for a method declared `-> Result<T, E>`.
+///
+/// # Errors
+/// `Codec` when the payload is not a `T` (or an `E`).
+pub fn decode_result<T: DeserializeOwned, E: DeserializeOwned>(
+    server: &ServerAddr,
+    resp: Response,
+) -> Result<std::result::Result<T, E>> {
+    match resp.code {
+        ResultCode::ApplicationError => serialization::decode(resp.content_type, &resp.payload)
+            .map(Err)
+            .map_err(|e| codec_err(server, "application error", e)),
+        _ => decode_plain(server, resp).map(Ok),
+    }
+}
+
+/// Decodes every reply with `decode`.
+pub fn decode_all<R>(
+    replies: Replies,
+    decode: fn(&ServerAddr, Response) -> Result<R>,
+) -> Vec<(ServerAddr, Result<R>)> {
+    replies
+        .into_vec()
+        .into_iter()
+        .map(|r| {
+            let v = r.result.and_then(|resp| decode(&r.server, resp));
+            (r.server, v)
+        })
+        .collect()
+}
+
+/// Applies the method's `grouping_exceptions` policy and returns the successes in target order.
+/// A call that went to exactly one server fails with that server's own error.
+///
+/// # Errors
+/// [`Error::Grouped`] when the policy says the call failed.
+pub fn settle<C: Caller, R>(
+    caller: &C,
+    method: &'static MethodInfo,
+    decoded: Vec<(ServerAddr, Result<R>)>,
+) -> Result<Vec<(ServerAddr, R)>> {
+    let attempted = decoded.len();
+    let mut ok = Vec::with_capacity(attempted);
+    let mut failed = Vec::new();
+    for (server, r) in decoded {
+        match r {
+            Ok(v) => ok.push((server, v)),
+            Err(e) => failed.push((server, e)),
+        }
+    }
+    if failed.is_empty() {
+        return Ok(ok);
+    }
+    if attempted == 1 {
+        if let Some((_, e)) = failed.pop() {
+            return Err(e);
+        }
+    }
+    let fail = match method.exceptions {
+        ExceptionsPolicy::All => ok.is_empty(),
+        ExceptionsPolicy::Any => true,
+        ExceptionsPolicy::Custom(f) => {
+            let succeeded: Vec<ServerAddr> = ok.iter().map(|(s, _)| s.clone()).collect();
+            f(&GroupOutcome {
+                succeeded: &succeeded,
+                failed: &failed,
+            })
+            .is_err()
+        }
+    };
+    if fail {
+        return Err(Error::Grouped {
+            attempted,
+            failures: failed,
+        });
+    }
+    caller.partial_failure(method.namespace, method.name, &failed);
+    Ok(ok)
+}
+
+/// `grouping_results = single`: the first success in target order.
+///
+/// # Errors
+/// As [`settle`]; `Unavailable` if no server answered at all.
+pub fn merge_single<C: Caller, R>(
+    caller: &C,
+    method: &'static MethodInfo,
+    decoded: Vec<(ServerAddr, Result<R>)>,
+) -> Result<R> {
+    settle(caller, method, decoded)?
+        .into_iter()
+        .next()
+        .map(|(_, v)| v)
+        .ok_or_else(|| Error::Unavailable {
+            namespace: method.namespace.to_owned(),
+        })
+}
+
+/// `grouping_results = vector`.
+///
+/// # Errors
+/// As [`settle`].
+pub fn merge_vec<C: Caller, R>(
+    caller: &C,
+    method: &'static MethodInfo,
+    decoded: Vec<(ServerAddr, Result<R>)>,
+) -> Result<Vec<R>> {
+    Ok(settle(caller, method, decoded)?
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect())
+}
+
+/// `grouping_results = map`, keyed by advertised address.
+///
+/// # Errors
+/// As [`settle`].
+pub fn merge_map<C: Caller, R>(
+    caller: &C,
+    method: &'static MethodInfo,
+    decoded: Vec<(ServerAddr, Result<R>)>,
+) -> Result<BTreeMap<String, R>> {
+    Ok(settle(caller, method, decoded)?
+        .into_iter()
+        .map(|(s, v)| (s.as_str().to_owned(), v))
+        .collect())
+}
+
+/// `grouping_results = nil`.
+///
+/// # Errors
+/// As [`settle`].
+pub fn merge_nil<C: Caller, R>(
+    caller: &C,
+    method: &'static MethodInfo,
+    decoded: Vec<(ServerAddr, Result<R>)>,
+) -> Result<()> {
+    settle(caller, method, decoded).map(|_| ())
+}
+
+/// `grouping_results = my_fn`: `my_fn(Vec<(ServerAddr, T)>) -> T`.
+///
+/// # Errors
+/// As [`settle`].
+pub fn merge_custom<C: Caller, R>(
+    caller: &C,
+    method: &'static MethodInfo,
+    decoded: Vec<(ServerAddr, Result<R>)>,
+    merge: fn(Vec<(ServerAddr, R)>) -> R,
+) -> Result<R> {
+    settle(caller, method, decoded).map(merge)
+}
+
+/// True if `e` is the "no server for this namespace" error that `unavailable_value` replaces.
+pub fn is_unavailable(e: &Error) -> bool {
+    matches!(e, Error::Unavailable { .. })
+}

@@ -1,0 +1,102 @@
+//! The one place where payload bytes are produced and read: arguments, results, application
+//! errors, dynamic (call-by-name) values.
+//!
+//! MessagePack is written with rmp-serde's struct-as-map configuration so that peers can add
+//! fields without breaking older readers. Byte payloads travel as MessagePack `bin` when the
+//! type says so (`bytes::Bytes`, `serde_bytes::ByteBuf`); the `#[remote]` macro makes that the
+//! default for `Vec<u8>` arguments and results.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::ContentType;
+
+/// A payload could not be encoded or decoded. The message is meant for humans.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodecError(pub String);
+
+impl std::fmt::Display for CodecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CodecError {}
+
+/// Serializes `value` in `ct`.
+///
+/// # Errors
+/// When the value cannot be represented (for example a map with non-string keys in JSON).
+pub fn encode<T: Serialize + ?Sized>(ct: ContentType, value: &T) -> Result<Bytes, CodecError> {
+    let mut w = BytesMut::with_capacity(64).writer();
+    match ct {
+        ContentType::MessagePack => {
+            let mut ser = rmp_serde::Serializer::new(&mut w).with_struct_map();
+            value.serialize(&mut ser).map_err(|e| CodecError(e.to_string()))?;
+        }
+        ContentType::Json => {
+            serde_json::to_writer(&mut w, value).map_err(|e| CodecError(e.to_string()))?;
+        }
+    }
+    Ok(w.into_inner().freeze())
+}
+
+/// Deserializes a `T` from `bytes` written in `ct`.
+///
+/// # Errors
+/// When the bytes are not a valid `T` in that format.
+pub fn decode<T: DeserializeOwned>(ct: ContentType, bytes: &[u8]) -> Result<T, CodecError> {
+    match ct {
+        ContentType::MessagePack => {
+            rmp_serde::from_slice(bytes).map_err(|e| CodecError(e.to_string()))
+        }
+        ContentType::Json => serde_json::from_slice(bytes).map_err(|e| CodecError(e.to_string())),
+    }
+}
+
+/// Converts a payload between a dynamic JSON value and the wire format, for call-by-name.
+///
+/// # Errors
+/// As [`encode`].
+pub fn encode_value(ct: ContentType, value: &serde_json::Value) -> Result<Bytes, CodecError> {
+    encode(ct, value)
+}
+
+/// Decodes any payload into a dynamic JSON value (MessagePack `bin` becomes an array of numbers).
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_value(ct: ContentType, bytes: &[u8]) -> Result<serde_json::Value, CodecError> {
+    decode(ct, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_in_both_formats() {
+        for ct in [ContentType::MessagePack, ContentType::Json] {
+            let v = (1u32, "two".to_string(), vec![3i64, 4]);
+            let b = encode(ct, &v).expect("encode");
+            let back: (u32, String, Vec<i64>) = decode(ct, &b).expect("decode");
+            assert_eq!(back, v);
+        }
+    }
+
+    #[test]
+    fn bytes_travel_as_msgpack_bin() {
+        let payload = Bytes::from(vec![7u8; 4096]);
+        let b = encode(ContentType::MessagePack, &payload).expect("encode");
+        // bin32 marker 0xc6 or bin16 marker 0xc5, then the raw bytes: no per-byte overhead.
+        assert_eq!(b[0], 0xc5);
+        assert_eq!(b.len(), 4096 + 3);
+    }
+
+    #[test]
+    fn wrong_type_is_an_error_not_a_panic() {
+        let b = encode(ContentType::MessagePack, &("x",)).expect("encode");
+        assert!(decode::<(u64,)>(ContentType::MessagePack, &b).is_err());
+        assert!(decode::<(u64,)>(ContentType::Json, b"{not json").is_err());
+    }
+}
