@@ -13,6 +13,7 @@ mod addr;
 pub mod caller;
 mod codes;
 mod error;
+pub mod membership;
 pub mod meta;
 pub mod serialization;
 pub mod service;
