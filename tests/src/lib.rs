@@ -1,2 +1,23 @@
-//! Harness shared by the integration tests: local ZooKeeper, a fault-injecting TCP proxy, child
-//! processes.
+//! Harness shared by the integration tests: real processes, a real ZooKeeper, real sockets.
+//!
+//! * [`wait`]: [`wait_until`] / [`wait_for`], the only sanctioned way to wait for a condition
+//!   (poll under a generous deadline; never sleep and hope).
+//! * [`proxy`]: [`Proxy`], a loopback TCP proxy that injects faults between a client and
+//!   ZooKeeper or a slacker server: connection resets and silent partitions.
+//! * [`process`]: [`TestProcess`], example binaries run as real child processes (located or built
+//!   on demand), their stdout lines awaited with a deadline, SIGKILL/SIGTERM, killed on drop.
+//! * [`kazoo`]: [`Kazoo`], an independent ZooKeeper client (Python's kazoo) to check what our code
+//!   wrote.
+//! * [`LocalZooKeeper`] / [`LocalEnsemble`] (from `slacker_zk::local`): a standalone ZooKeeper or
+//!   an ensemble on free loopback ports.
+
+pub mod kazoo;
+pub mod process;
+pub mod proxy;
+pub mod wait;
+
+pub use kazoo::{Kazoo, ZNode};
+pub use process::{example_bin, TestProcess};
+pub use proxy::Proxy;
+pub use slacker_zk::local::{LocalEnsemble, LocalZkError, LocalZooKeeper, ZkMode};
+pub use wait::{wait_for, wait_until, TimedOut, DEADLINE};
