@@ -2,7 +2,21 @@
 # Runs every check: formatting, lints, docs and all tests (real ZooKeeper included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo fmt --all --check
-cargo clippy --workspace --all-targets -- -D warnings
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
-cargo test --workspace
+
+step() {
+  local start=$SECONDS
+  printf '\n--- %s\n' "$*"
+  "$@"
+  printf -- '--- %s: %d s\n' "$1 ${2:-}" "$((SECONDS - start))"
+}
+
+step cargo fmt --all --check
+step cargo clippy --workspace --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" step cargo doc --workspace --no-deps
+step cargo test --workspace
+
+# Every LocalZooKeeper JVM must be gone once its test ends (they run with a zoo.cfg in a
+# slacker-zk-* temp dir). On a shared machine this also lists other test runs in progress.
+if leftover=$(pgrep -af 'java .*/slacker-zk-[^ /]*/n[0-9]+/zoo\.cfg'); then
+  printf '\nWARNING: ZooKeeper JVMs from slacker tests still running:\n%s\n' "$leftover"
+fi
