@@ -415,8 +415,13 @@ mod tests {
     }
 
     fn alive(pid: u32) -> bool {
-        // A zombie (killed, not yet reaped by the runtime) has no cmdline: treat it as gone.
-        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| !cmdline.is_empty())
+        // A zombie (killed, not yet reaped by the runtime) counts as gone: state `Z` in stat,
+        // after the parenthesised command name.
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+        })
     }
 
     #[tokio::test]
@@ -491,7 +496,10 @@ mod tests {
 
     #[tokio::test]
     async fn drop_kills_the_process() {
-        let p = shell("echo ready; exec sleep 1000");
+        let mut p = shell("echo ready; exec sleep 1000");
+        p.wait_for_line(DEADLINE, |l| l == "ready")
+            .await
+            .expect("ready");
         let pid = p.pid().expect("running");
         assert!(alive(pid));
         drop(p);

@@ -249,8 +249,10 @@ mod tests {
     use tokio::net::{TcpListener, TcpStream};
     use tokio::task::JoinHandle;
 
+    use zookeeper_client::{Acls, Client, CreateMode, SessionState};
+
     use super::{Mode, Proxy};
-    use crate::{wait_until, DEADLINE};
+    use crate::{wait_until, Kazoo, LocalZooKeeper, DEADLINE};
 
     /// An echo server; returns its address and the task (aborted on drop of the handle's owner).
     async fn echo_server() -> (SocketAddr, JoinHandle<()>) {
@@ -418,5 +420,69 @@ mod tests {
             .await
             .expect("closed in time");
         assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
+
+    /// A ZooKeeper client behind the proxy, with a 4 s session and an ephemeral node.
+    async fn zk_client_behind(proxy: &Proxy) -> Client {
+        let client = Client::connector()
+            .with_session_timeout(Duration::from_secs(4))
+            .connect(&proxy.addr().to_string())
+            .await
+            .expect("connect through the proxy");
+        let ephemeral = CreateMode::Ephemeral.with_acls(Acls::anyone_all());
+        client
+            .create("/eph", b"", &ephemeral)
+            .await
+            .expect("create");
+        client
+    }
+
+    #[tokio::test]
+    async fn a_zookeeper_session_survives_a_short_reset() {
+        let zk = LocalZooKeeper::start().await.expect("start ZooKeeper");
+        let proxy = Proxy::start(zk.addr()).await.expect("proxy");
+        let client = zk_client_behind(&proxy).await;
+        let session = client.session_id();
+
+        proxy.reset();
+        wait_until(DEADLINE, || async {
+            client.state() == SessionState::Disconnected
+        })
+        .await
+        .expect("the client sees the reset");
+        proxy.heal();
+        let (_, stat) = client.get_data("/eph").await.expect("get_data after heal");
+        assert_eq!(stat.ephemeral_owner, session.0);
+        assert_eq!(client.state(), SessionState::SyncConnected);
+        assert!(
+            proxy.accepted() >= 2,
+            "the client reconnected through the proxy"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_blackhole_expires_a_zookeeper_session() {
+        let zk = LocalZooKeeper::start().await.expect("start ZooKeeper");
+        let proxy = Proxy::start(zk.addr()).await.expect("proxy");
+        let client = zk_client_behind(&proxy).await;
+
+        proxy.blackhole();
+        wait_until(DEADLINE, || async {
+            client.state() == SessionState::Disconnected
+        })
+        .await
+        .expect("the client notices the silent partition");
+        let kazoo = Kazoo::new(zk.connect_string());
+        wait_until(DEADLINE, || async {
+            kazoo.node("/eph").await.ok() == Some(None)
+        })
+        .await
+        .expect("the server expires the session");
+        proxy.heal();
+        wait_until(DEADLINE, || async {
+            client.state() == SessionState::Expired
+        })
+        .await
+        .expect("the client learns of the expiry after the heal");
     }
 }
