@@ -18,8 +18,11 @@
 //! fails early, with the log tail, if the JVM exits.
 //!
 //! Dropping a [`LocalZooKeeper`] or [`LocalEnsemble`] SIGKILLs its JVMs, reaps them and removes
-//! the temp dir, also when a test panics. Create one per test, inside the test's runtime: the
-//! children belong to the runtime that spawned them.
+//! the temp dir, also when a test panics. When the process is killed outright (no destructor
+//! runs), the kernel kills the JVMs: they are started through `setpriv --pdeathsig KILL`
+//! (util-linux), which ties each JVM to the *thread* that started it. So create one per test,
+//! inside the test's runtime, not from `spawn_blocking` (whose threads come and go) and not in a
+//! `static` shared across tests.
 //!
 //! Server settings worth knowing in tests:
 //!
@@ -61,6 +64,7 @@ use tokio::process::{Child, Command};
 
 const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
 const SLF4J_SIMPLE_JAR: &str = "/usr/share/java/slf4j-simple.jar";
+const SETPRIV: &str = "/usr/bin/setpriv";
 const STANDALONE_MAIN: &str = "org.apache.zookeeper.server.ZooKeeperServerMain";
 const QUORUM_MAIN: &str = "org.apache.zookeeper.server.quorum.QuorumPeerMain";
 
@@ -562,7 +566,16 @@ impl Node {
             classpath.push(':');
             classpath.push_str(SLF4J_SIMPLE_JAR);
         }
-        let child = Command::new(java)
+        // The JVM gets SIGKILL when the thread that started it dies, so a test process that is
+        // killed outright (no Drop runs) leaves no JVM behind. setpriv execs java: same pid.
+        let mut command = if Path::new(SETPRIV).is_file() {
+            let mut command = Command::new(SETPRIV);
+            command.args(["--pdeathsig", "KILL", "--"]).arg(java);
+            command
+        } else {
+            Command::new(java)
+        };
+        let child = command
             .arg("-Xmx256m")
             .arg("-XX:+UseSerialGC")
             .arg("-Dznode.container.checkIntervalMs=1000")

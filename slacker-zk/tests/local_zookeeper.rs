@@ -4,7 +4,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use slacker_zk::local::{four_letter_word, LocalZkError, LocalZooKeeper, ZkMode};
@@ -52,8 +51,14 @@ async fn serves_session(addr: SocketAddr, id: SessionId) -> bool {
     cons.contains(&format!("sid={id}"))
 }
 
+/// Whether `pid` is a live process; a zombie (dead, not yet reaped) is not.
 fn process_exists(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // The state follows the parenthesised command name.
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+    })
 }
 
 #[tokio::test]
@@ -205,4 +210,65 @@ async fn a_panicking_test_still_cleans_up() {
     assert!(task.await.expect_err("the task panicked").is_panic());
     assert!(!process_exists(pid), "JVM {pid} survived the panic");
     assert!(!dir.exists(), "{} survived the panic", dir.display());
+}
+
+/// Set in the environment of the child test process of `a_killed_test_process_leaves_no_jvm`.
+const ORPHAN_HELPER: &str = "SLACKER_ZK_ORPHAN_HELPER";
+
+/// Not a test: the child process of `a_killed_test_process_leaves_no_jvm`. Starts ZooKeeper,
+/// prints the JVM's pid and waits to be SIGKILLed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+#[ignore = "helper process, run by a_killed_test_process_leaves_no_jvm"]
+async fn orphan_helper() {
+    if std::env::var_os(ORPHAN_HELPER).is_none() {
+        return;
+    }
+    let zk = LocalZooKeeper::start().await.expect("start ZooKeeper");
+    println!("jvm-pid={}", zk.pid().expect("running"));
+    std::future::pending::<()>().await;
+}
+
+#[tokio::test]
+async fn a_killed_test_process_leaves_no_jvm() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let mut helper = tokio::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--ignored",
+            "--exact",
+            "orphan_helper",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ORPHAN_HELPER, "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn the helper");
+    let stdout = helper.stdout.take().expect("piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let pid: u32 = tokio::time::timeout(DEADLINE, async {
+        while let Some(line) = lines.next_line().await.expect("read") {
+            if let Some((_, pid)) = line.split_once("jvm-pid=") {
+                return pid.parse().expect("pid");
+            }
+        }
+        panic!("the helper exited without starting ZooKeeper");
+    })
+    .await
+    .expect("the helper started ZooKeeper");
+    assert!(process_exists(pid));
+
+    helper.kill().await.expect("SIGKILL the helper"); // no destructor runs in it
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while process_exists(pid) {
+        if tokio::time::Instant::now() >= deadline {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("JVM {pid} outlived its killed parent");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
