@@ -173,6 +173,33 @@ async fn ensemble_survives_killing_the_node_a_client_is_connected_to() {
         .await
         .expect("get_data from the restarted node");
     assert_eq!(data, b"2");
+
+    // A graceful stop of the leader: the others elect a new one; the old one rejoins.
+    let old_leader = ensemble.leader_index().await.expect("a leader");
+    ensemble.stop(old_leader).await.expect("stop the leader");
+    assert!(
+        four_letter_word(ensemble.node_addr(old_leader).expect("node"), "srvr")
+            .await
+            .is_err()
+    );
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let new_leader = loop {
+        match ensemble.leader_index().await {
+            Ok(i) => break i,
+            Err(e) if tokio::time::Instant::now() < deadline => eprintln!("{e}, polling"),
+            Err(e) => panic!("no new leader within {DEADLINE:?}: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_ne!(new_leader, old_leader);
+    ensemble
+        .restart(old_leader)
+        .await
+        .expect("restart the old leader");
+    assert_eq!(
+        ensemble.mode(old_leader).await.expect("srvr"),
+        ZkMode::Follower
+    );
 }
 
 #[tokio::test]
