@@ -122,7 +122,9 @@ impl fmt::Display for ResultCode {
 /// |-----:|------|
 /// | 1 | `MessagePack` (default; rmp-serde, structs as maps so fields can be added) |
 /// | 2 | `Json` (serde_json) |
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[repr(u8)]
 #[non_exhaustive]
 pub enum ContentType {

@@ -32,7 +32,9 @@ pub fn encode<T: Serialize + ?Sized>(ct: ContentType, value: &T) -> Result<Bytes
     match ct {
         ContentType::MessagePack => {
             let mut ser = rmp_serde::Serializer::new(&mut w).with_struct_map();
-            value.serialize(&mut ser).map_err(|e| CodecError(e.to_string()))?;
+            value
+                .serialize(&mut ser)
+                .map_err(|e| CodecError(e.to_string()))?;
         }
         ContentType::Json => {
             serde_json::to_writer(&mut w, value).map_err(|e| CodecError(e.to_string()))?;
