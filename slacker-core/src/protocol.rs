@@ -40,7 +40,7 @@
 //! | 7 | inspect request | c -> s | rest: JSON [`InspectRequest`](crate::inspect::InspectRequest) |
 //! | 8 | inspect response | s -> c | rest: JSON [`InspectResponse`](crate::inspect::InspectResponse) |
 //! | 9 | client hello | c -> s | `name:str16`, `version:str16` (software version); `tid` 0 |
-//! | 10 | server hello | s -> c | `version:str16`; `tid` 0 |
+//! | 10 | server hello | s -> c | `version:str16`, `max_frame_len:u32` (the largest frame it accepts; clients refuse bigger calls locally); `tid` 0 |
 //!
 //! Request flags: bit 0 ([`FLAG_NO_REPLY`]) = fire-and-forget, the server sends no reply.
 //! Extensions are bounded: at most [`MAX_EXTENSIONS`] pairs, values at most
@@ -174,6 +174,8 @@ pub enum Packet {
     ServerHello {
         /// Server software version.
         version: String,
+        /// Largest frame the server accepts.
+        max_frame_len: u32,
     },
 }
 
@@ -231,7 +233,7 @@ impl Packet {
                     payload.len()
                 }
                 Self::ClientHello { name, version } => 4 + name.len() + version.len(),
-                Self::ServerHello { version } => 2 + version.len(),
+                Self::ServerHello { version, .. } => 2 + version.len() + 4,
             }
     }
 
@@ -291,7 +293,13 @@ impl Packet {
                 put_str16(dst, name);
                 put_str16(dst, version);
             }
-            Self::ServerHello { version } => put_str16(dst, version),
+            Self::ServerHello {
+                version,
+                max_frame_len,
+            } => {
+                put_str16(dst, version);
+                dst.put_u32(*max_frame_len);
+            }
         }
     }
 
@@ -387,6 +395,7 @@ impl Packet {
             },
             ty::SERVER_HELLO => Packet::ServerHello {
                 version: r.str16().map_err(bad)?,
+                max_frame_len: r.u32().map_err(bad)?,
             },
             other => return Err(bad(format!("unknown packet type {other}"))),
         };
@@ -536,6 +545,7 @@ mod tests {
         });
         round_trip(Packet::ServerHello {
             version: "0.1.0".into(),
+            max_frame_len: 1 << 24,
         });
     }
 

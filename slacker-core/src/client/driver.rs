@@ -8,6 +8,7 @@
 //! back off (capped, jittered, reset after a successful connection) and try again, until the
 //! client is closed.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,8 +90,13 @@ async fn connect(shared: &Shared) -> Result<(Reader, Writer), Error> {
         message: message.into(),
     };
     match reader.next().await {
-        Some(Ok(Ok(Packet::ServerHello { version }))) => {
-            tracing::debug!(server = %addr, %version, "connected");
+        Some(Ok(Ok(Packet::ServerHello {
+            version,
+            max_frame_len,
+        }))) => {
+            tracing::debug!(server = %addr, %version, max_frame_len, "connected");
+            let limit = shared.options.max_frame_len.min(max_frame_len as usize);
+            shared.frame_limit.store(limit, Ordering::Relaxed);
             Ok((reader, writer))
         }
         Some(Ok(Ok(Packet::Error { code, message, .. }))) => Err(match code {

@@ -19,7 +19,7 @@ mod interceptor;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -154,6 +154,8 @@ struct Shared {
     addr: ServerAddr,
     options: ClientOptions,
     next_tid: AtomicU64,
+    /// Largest request frame to send: ours and the server's limit (from its hello).
+    frame_limit: AtomicUsize,
     pending: Mutex<PendingMap>,
     link: watch::Sender<Link>,
     state: watch::Sender<ConnState>,
@@ -249,6 +251,7 @@ impl Client {
     pub fn lazy(addr: impl Into<ServerAddr>, options: ClientOptions) -> Self {
         let shared = Arc::new(Shared {
             addr: addr.into(),
+            frame_limit: AtomicUsize::new(options.max_frame_len),
             options,
             next_tid: AtomicU64::new(1),
             pending: Mutex::new(HashMap::new()),
@@ -428,10 +431,10 @@ impl Client {
         check_request(&request).map_err(|m| self.codec_error(m))?;
         let packet = Packet::Request(request);
         let len = packet.encoded_len();
-        if len > shared.options.max_frame_len {
+        let limit = shared.frame_limit.load(Ordering::Relaxed);
+        if len > limit {
             return Err(self.codec_error(format!(
-                "request of {len} bytes exceeds the frame limit of {}",
-                shared.options.max_frame_len
+                "request of {len} bytes exceeds the frame limit of {limit}"
             )));
         }
         if fire_and_forget {

@@ -175,6 +175,7 @@ fn handle(shared: &Arc<Shared>, conn: &Arc<Conn>, id: u64, packet: Packet) {
             }
             conn.send(Packet::ServerHello {
                 version: VERSION.to_owned(),
+                max_frame_len: u32::try_from(shared.options.max_frame_len).unwrap_or(u32::MAX),
             });
         }
         // An error needs no answer (answering could ping-pong between two confused peers).
