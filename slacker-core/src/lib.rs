@@ -5,17 +5,24 @@
 //! dispatch table and a typed client stub.
 //!
 //! A request's life, one file per hop:
-//! generated stub ([`remote`]) -> [`caller`] -> `client` (pending map, deadlines, reconnect)
-//! -> `codec` (frames, see `protocol`) -> `server` connection -> `server` dispatch -> [`service`].
+//! generated stub ([`remote`]) -> [`caller`] -> [`client`] (pending map, deadlines, reconnect)
+//! -> [`codec`] (frames, see [`protocol`] for the bytes) -> [`server`] connection -> `server`
+//! dispatch -> [`service`]. Handlers read their call's deadline and metadata from [`context`].
 #![warn(missing_docs)]
 
 mod addr;
 pub mod caller;
+pub mod client;
+pub mod codec;
 mod codes;
+pub mod context;
 mod error;
+pub mod inspect;
 pub mod membership;
 pub mod meta;
+pub mod protocol;
 pub mod serialization;
+pub mod server;
 pub mod service;
 
 #[doc(hidden)]
@@ -24,12 +31,14 @@ pub mod __private;
 
 pub use addr::ServerAddr;
 pub use caller::{Call, CallOptions, Caller, Extensions, Replies, Reply, Response};
+pub use client::{Client, ClientInterceptor, ClientOptions, ConnState};
 pub use codes::{ContentType, ResultCode};
 pub use error::{Error, Result};
 pub use meta::{
     ArgInfo, ExceptionsPolicy, FunctionDesc, GroupOutcome, Grouping, GroupingFn, GroupingInput,
     MethodInfo, NamespaceInfo, ResultsMode, Selection, ServerView,
 };
+pub use server::{RunningServer, Server, ServerOptions};
 pub use service::{DispatchError, HandlerFuture, HandlerOutput, Service};
 
 pub use slacker_macros::remote;

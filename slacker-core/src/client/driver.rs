@@ -1,0 +1,237 @@
+//! The task that owns a client's socket. Previous hop: `client/mod.rs` (calls queue frames
+//! and park in the pending map); next hop: `codec.rs`.
+//!
+//! One loop per client: connect (TCP + hello, bounded by `connect_timeout`), then a session
+//! that reads replies and completes pending calls while a writer task batches outgoing frames;
+//! heartbeats ride on the same loop. When the session ends the writer is stopped *before* the
+//! pending map is failed, so no call can slip a frame into a dead connection unnoticed. Then
+//! back off (capped, jittered, reset after a successful connection) and try again, until the
+//! client is closed.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::Interval;
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use super::{Link, Shared};
+use crate::codec::{write_loop, PacketCodec};
+use crate::protocol::Packet;
+use crate::server::VERSION;
+use crate::{ContentType, Error, Response, ResultCode};
+
+type Reader = FramedRead<OwnedReadHalf, PacketCodec>;
+type Writer = FramedWrite<OwnedWriteHalf, PacketCodec>;
+
+pub(super) async fn run(shared: Arc<Shared>) {
+    let o = &shared.options;
+    let mut backoff = o.reconnect_min;
+    loop {
+        shared.set_link(Link::Connecting);
+        let attempt = tokio::select! {
+            _ = shared.close.cancelled() => break,
+            r = tokio::time::timeout(o.connect_timeout, connect(&shared)) => r,
+        };
+        let err = match attempt {
+            Err(_) => Error::connection(
+                &shared.addr,
+                format!("connect timed out after {:?}", o.connect_timeout),
+            ),
+            Ok(Err(e)) => e,
+            Ok(Ok((reader, writer))) => {
+                backoff = o.reconnect_min;
+                session(&shared, reader, writer).await
+            }
+        };
+        if shared.close.is_cancelled() {
+            break;
+        }
+        tracing::info!(server = %shared.addr, error = %err, "disconnected; reconnecting");
+        shared.set_link(Link::Down(err.clone()));
+        shared.fail_all(&err);
+        let wait = backoff.mul_f64(0.5 + rand::random::<f64>() / 2.0);
+        tokio::select! {
+            _ = shared.close.cancelled() => break,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        backoff = (backoff * 2).min(o.reconnect_max);
+    }
+    shared.set_link(Link::Closed);
+    shared.fail_all(&Error::Closed);
+}
+
+/// TCP connect plus the hello handshake.
+async fn connect(shared: &Shared) -> Result<(Reader, Writer), Error> {
+    let addr = &shared.addr;
+    let stream = TcpStream::connect(addr.as_str())
+        .await
+        .map_err(|e| Error::connection(addr, format!("connect: {e}")))?;
+    stream
+        .set_nodelay(true)
+        .map_err(|e| Error::connection(addr, format!("set_nodelay: {e}")))?;
+    let (read, write) = stream.into_split();
+    let max = shared.options.max_frame_len;
+    let mut reader = FramedRead::new(read, PacketCodec::new(max));
+    let mut writer = FramedWrite::new(write, PacketCodec::new(max));
+    writer
+        .send(Packet::ClientHello {
+            name: shared.options.name.clone(),
+            version: VERSION.to_owned(),
+        })
+        .await
+        .map_err(|e| Error::connection(addr, format!("hello: {e}")))?;
+    let protocol = |message: String| Error::Protocol {
+        server: addr.clone(),
+        message: message.into(),
+    };
+    match reader.next().await {
+        Some(Ok(Ok(Packet::ServerHello {
+            version,
+            max_frame_len,
+        }))) => {
+            tracing::debug!(server = %addr, %version, max_frame_len, "connected");
+            let limit = shared.options.max_frame_len.min(max_frame_len as usize);
+            shared.frame_limit.store(limit, Ordering::Relaxed);
+            Ok((reader, writer))
+        }
+        Some(Ok(Ok(Packet::Error { code, message, .. }))) => Err(match code {
+            ResultCode::ProtocolError => protocol(message),
+            code => Error::Remote {
+                server: addr.clone(),
+                code,
+                message,
+            },
+        }),
+        Some(Ok(Ok(other))) => Err(protocol(format!("expected a server hello, got {other:?}"))),
+        Some(Ok(Err(bad))) => Err(protocol(bad.reason)),
+        Some(Err(e)) => Err(Error::connection(addr, format!("hello: {e}"))),
+        None => Err(Error::connection(addr, "closed during the handshake")),
+    }
+}
+
+/// Runs one connection until it fails or the client closes; returns why it ended.
+async fn session(shared: &Shared, mut reader: Reader, writer: Writer) -> Error {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut write_task = tokio::spawn(write_loop(writer, rx));
+    shared.set_link(Link::Up(tx.clone()));
+    let o = &shared.options;
+    let mut heartbeat = (!o.heartbeat_interval.is_zero()).then(|| {
+        let mut i = tokio::time::interval_at(
+            tokio::time::Instant::now() + o.heartbeat_interval,
+            o.heartbeat_interval,
+        );
+        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        i
+    });
+    let mut heard = false;
+    let mut silent_for = Duration::ZERO;
+    let mut writer_done = false;
+    let err = loop {
+        tokio::select! {
+            _ = shared.close.cancelled() => break Error::Closed,
+            _ = &mut write_task => {
+                writer_done = true;
+                break Error::connection(&shared.addr, "write failed");
+            }
+            _ = tick(&mut heartbeat) => {
+                silent_for = if heard { Duration::ZERO } else { silent_for + o.heartbeat_interval };
+                heard = false;
+                if silent_for >= o.heartbeat_timeout {
+                    break Error::connection(
+                        &shared.addr,
+                        format!("no traffic for {silent_for:?}: peer presumed dead"),
+                    );
+                }
+                let _ = tx.send(Packet::Ping);
+            }
+            next = reader.next() => {
+                heard = true;
+                match next {
+                    None => break Error::connection(&shared.addr, "closed by the server"),
+                    Some(Err(e)) => break Error::connection(&shared.addr, format!("read: {e}")),
+                    Some(Ok(Err(bad))) => {
+                        let err = Error::Protocol {
+                            server: shared.addr.clone(),
+                            message: bad.reason.into(),
+                        };
+                        match bad.tid {
+                            Some(tid) if tid != 0 => shared.complete(tid, Err(err)),
+                            _ => break err,
+                        }
+                    }
+                    Some(Ok(Ok(packet))) => deliver(shared, &tx, packet),
+                }
+            }
+        }
+    };
+    // New calls fail fast from here on; stop the writer (dropping its queue) before the
+    // caller fails the pending map.
+    shared.set_link(Link::Down(err.clone()));
+    if !writer_done {
+        write_task.abort();
+        let _ = write_task.await;
+    }
+    err
+}
+
+async fn tick(heartbeat: &mut Option<Interval>) {
+    match heartbeat {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+fn deliver(shared: &Shared, tx: &mpsc::UnboundedSender<Packet>, packet: Packet) {
+    match packet {
+        Packet::Response {
+            tid,
+            code,
+            content_type,
+            payload,
+        } => shared.complete(
+            tid,
+            Ok(Response {
+                code,
+                content_type,
+                payload,
+            }),
+        ),
+        Packet::Error {
+            tid: 0,
+            code,
+            message,
+        } => {
+            tracing::warn!(server = %shared.addr, %code, %message, "connection-level error from the server");
+        }
+        Packet::Error { tid, code, message } => shared.complete(
+            tid,
+            Err(Error::Remote {
+                server: shared.addr.clone(),
+                code,
+                message,
+            }),
+        ),
+        Packet::InspectResponse { tid, payload } => shared.complete(
+            tid,
+            Ok(Response {
+                code: ResultCode::Success,
+                content_type: ContentType::Json,
+                payload,
+            }),
+        ),
+        Packet::Ping => {
+            let _ = tx.send(Packet::Pong);
+        }
+        Packet::Pong | Packet::ServerHello { .. } => {}
+        other => {
+            tracing::debug!(server = %shared.addr, packet = ?other, "unexpected packet from a server; ignored");
+        }
+    }
+}

@@ -1,0 +1,569 @@
+//! The point-to-point client: one multiplexed TCP connection to one server. Previous hop: a
+//! generated stub or [`Caller`] user; next hop: `driver.rs` (the task owning the socket), then
+//! `codec.rs`.
+//!
+//! Shape: a cheap-to-clone [`Client`] handle and one driver task per client (tarpc's
+//! `Channel` + `RequestDispatch`). A call takes a transaction id, parks a oneshot in the
+//! pending map (a std mutex held for an insert or a remove, never across an await), and
+//! queues its request frame to the connection's writer. The driver's reader completes the
+//! oneshot when the reply arrives. A call that times out or whose future is dropped removes
+//! itself from the map and queues a cancel packet, so the server aborts the handler.
+//!
+//! When the connection is lost every pending call fails at once with the same
+//! [`Error::Connection`], and the driver reconnects in the background with capped,
+//! jittered exponential backoff. Calls made while a connection attempt is in progress wait
+//! for it (within their timeout); calls made while the client is backing off fail fast.
+
+mod driver;
+mod interceptor;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub use interceptor::ClientInterceptor;
+
+use crate::inspect::{InspectRequest, InspectResponse};
+use crate::protocol::{check_request, Packet, Request, DEFAULT_MAX_FRAME_LEN, FLAG_NO_REPLY};
+use crate::{
+    serialization, Call, CallOptions, Caller, ContentType, Error, Extensions, Replies, Reply,
+    Response, Result, ResultCode, ServerAddr,
+};
+
+/// Client settings. `Default` gives the documented defaults.
+#[derive(Clone)]
+pub struct ClientOptions {
+    /// Name sent in the hello; shows up in the server's inspect. Default empty.
+    pub name: String,
+    /// Content type stubs encode arguments in. Default MessagePack.
+    pub content_type: ContentType,
+    /// Call timeout when neither the call nor the method sets one. Default 10 s.
+    pub timeout: Duration,
+    /// Bound on one connection attempt, handshake included. Default 5 s.
+    pub connect_timeout: Duration,
+    /// Most calls pending at once; beyond it calls fail with [`Error::Backlog`]. Default 5 000.
+    pub max_pending: usize,
+    /// How often to ping the server; zero disables heartbeats. Default 5 s.
+    pub heartbeat_interval: Duration,
+    /// A connection that receives nothing for this long is presumed dead and reconnected.
+    /// Default 15 s.
+    pub heartbeat_timeout: Duration,
+    /// First reconnect delay, doubled per failed attempt. Default 100 ms.
+    pub reconnect_min: Duration,
+    /// Cap of the reconnect delay. Default 10 s.
+    pub reconnect_max: Duration,
+    /// Largest frame sent or accepted. Default 16 MiB.
+    pub max_frame_len: usize,
+    /// Extensions sent with every call (a call's own extensions win).
+    pub extensions: Extensions,
+    /// Interceptors, `before` in this order, `after` in reverse.
+    pub interceptors: Vec<Arc<dyn ClientInterceptor>>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            content_type: ContentType::MessagePack,
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            max_pending: 5_000,
+            heartbeat_interval: Duration::from_secs(5),
+            heartbeat_timeout: Duration::from_secs(15),
+            reconnect_min: Duration::from_millis(100),
+            reconnect_max: Duration::from_secs(10),
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            extensions: Extensions::new(),
+            interceptors: Vec::new(),
+        }
+    }
+}
+
+impl ClientOptions {
+    /// Adds an interceptor.
+    pub fn interceptor(mut self, i: impl ClientInterceptor) -> Self {
+        self.interceptors.push(Arc::new(i));
+        self
+    }
+}
+
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("name", &self.name)
+            .field("content_type", &self.content_type)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("max_pending", &self.max_pending)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("heartbeat_timeout", &self.heartbeat_timeout)
+            .field("reconnect_min", &self.reconnect_min)
+            .field("reconnect_max", &self.reconnect_max)
+            .field("max_frame_len", &self.max_frame_len)
+            .field("extensions", &self.extensions)
+            .field("interceptors", &self.interceptors.len())
+            .finish()
+    }
+}
+
+/// The connection state of a [`Client`], as published by [`Client::state`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnState {
+    /// A connection attempt (TCP + hello) is in progress; calls wait for it.
+    Connecting,
+    /// Connected; calls are sent.
+    Connected,
+    /// The last attempt failed or the connection was lost; calls fail fast until the next
+    /// attempt.
+    Disconnected,
+    /// [`Client::close`] was called or every handle was dropped.
+    Closed,
+}
+
+/// What calls need from the driver: the current connection's writer, or why there is none.
+#[derive(Debug, Clone)]
+enum Link {
+    Connecting,
+    Up(mpsc::UnboundedSender<Packet>),
+    Down(Error),
+    Closed,
+}
+
+impl Link {
+    fn state(&self) -> ConnState {
+        match self {
+            Self::Connecting => ConnState::Connecting,
+            Self::Up(_) => ConnState::Connected,
+            Self::Down(_) => ConnState::Disconnected,
+            Self::Closed => ConnState::Closed,
+        }
+    }
+}
+
+type PendingMap = HashMap<u64, oneshot::Sender<Result<Response>>>;
+
+/// State shared by handles, in-flight calls and the driver.
+struct Shared {
+    addr: ServerAddr,
+    options: ClientOptions,
+    next_tid: AtomicU64,
+    /// Largest request frame to send: ours and the server's limit (from its hello).
+    frame_limit: AtomicUsize,
+    pending: Mutex<PendingMap>,
+    link: watch::Sender<Link>,
+    state: watch::Sender<ConnState>,
+    close: CancellationToken,
+}
+
+impl Shared {
+    fn pending(&self) -> std::sync::MutexGuard<'_, PendingMap> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set_link(&self, link: Link) {
+        let state = link.state();
+        self.link.send_replace(link);
+        self.state
+            .send_if_modified(|s| std::mem::replace(s, state) != state);
+    }
+
+    /// Completes the pending call `tid`, if it is still waiting.
+    fn complete(&self, tid: u64, result: Result<Response>) {
+        let slot = self.pending().remove(&tid);
+        if let Some(slot) = slot {
+            let _ = slot.send(result);
+        }
+    }
+
+    /// Fails every pending call with `err`.
+    fn fail_all(&self, err: &Error) {
+        let drained: Vec<_> = self.pending().drain().map(|(_, s)| s).collect();
+        if !drained.is_empty() {
+            tracing::debug!(server = %self.addr, calls = drained.len(), error = %err, "failing pending calls");
+        }
+        for slot in drained {
+            let _ = slot.send(Err(err.clone()));
+        }
+    }
+}
+
+/// Closes the client when the last [`Client`] clone is dropped.
+struct Handle(Arc<Shared>);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.0.close.cancel();
+    }
+}
+
+/// A multiplexed connection to one server. Clones share the connection.
+#[derive(Clone)]
+pub struct Client {
+    handle: Arc<Handle>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("addr", &self.shared().addr)
+            .field("state", &*self.shared().state.borrow())
+            .finish()
+    }
+}
+
+impl Client {
+    /// Connects (TCP + hello handshake) and returns once the connection is up.
+    ///
+    /// # Errors
+    /// The failure of the first attempt: [`Error::Connection`] (unreachable, handshake timed
+    /// out), [`Error::Protocol`] (version mismatch) or [`Error::Remote`] (refused, e.g.
+    /// `Overloaded`). Nothing keeps running after an error.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub async fn connect(addr: impl Into<ServerAddr>, options: ClientOptions) -> Result<Self> {
+        let client = Self::lazy(addr, options);
+        let mut link = client.shared().link.subscribe();
+        loop {
+            match &*link.borrow_and_update() {
+                Link::Up(_) => return Ok(client),
+                Link::Down(e) => return Err(e.clone()),
+                Link::Closed => return Err(Error::Closed),
+                Link::Connecting => {}
+            }
+            if link.changed().await.is_err() {
+                return Err(Error::Closed);
+            }
+        }
+    }
+
+    /// Returns at once and connects in the background; calls wait for the first attempt.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn lazy(addr: impl Into<ServerAddr>, options: ClientOptions) -> Self {
+        let shared = Arc::new(Shared {
+            addr: addr.into(),
+            frame_limit: AtomicUsize::new(options.max_frame_len),
+            options,
+            next_tid: AtomicU64::new(1),
+            pending: Mutex::new(HashMap::new()),
+            link: watch::Sender::new(Link::Connecting),
+            state: watch::Sender::new(ConnState::Connecting),
+            close: CancellationToken::new(),
+        });
+        tokio::spawn(driver::run(shared.clone()));
+        Self {
+            handle: Arc::new(Handle(shared)),
+        }
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.handle.0
+    }
+
+    /// The server this client talks to.
+    pub fn addr(&self) -> &ServerAddr {
+        &self.shared().addr
+    }
+
+    /// The connection state, as a watch (clone-able, awaitable with `changed()`).
+    pub fn state(&self) -> watch::Receiver<ConnState> {
+        self.shared().state.subscribe()
+    }
+
+    /// Calls currently waiting for a reply.
+    pub fn in_flight(&self) -> usize {
+        self.shared().pending().len()
+    }
+
+    /// The options the client was built with.
+    pub fn options(&self) -> &ClientOptions {
+        &self.shared().options
+    }
+
+    /// Closes the connection and stops reconnecting; pending and later calls fail with
+    /// [`Error::Closed`]. Returns once the driver has stopped.
+    pub async fn close(&self) {
+        self.shared().close.cancel();
+        let mut state = self.state();
+        let _ = state.wait_for(|s| *s == ConnState::Closed).await;
+    }
+
+    /// Sends one call and waits for its reply, running the client interceptors around it.
+    ///
+    /// # Errors
+    /// Every [`Error`] a single-server call can meet; an interceptor's refusal.
+    ///
+    /// # Cancel safety
+    /// Dropping the future cancels the call: a cancel packet tells the server to abort it.
+    pub async fn call_one(&self, mut call: Call) -> Result<Response> {
+        let interceptors = &self.shared().options.interceptors;
+        for i in interceptors {
+            i.before(&mut call).await?;
+        }
+        let result = self.send(&call).await;
+        for i in interceptors.iter().rev() {
+            i.after(&call, &result).await;
+        }
+        result
+    }
+
+    /// Sends `call` without waiting for a reply (the server sends none).
+    ///
+    /// # Errors
+    /// When it could not be handed to a connection (see [`Client::call_one`]).
+    pub async fn notify(&self, mut call: Call) -> Result<()> {
+        call.options.fire_and_forget = true;
+        self.call_one(call).await.map(drop)
+    }
+
+    /// Calls `namespace/function` with dynamic arguments: a JSON array (one element per
+    /// argument) or `null` for none. The result comes back as JSON.
+    ///
+    /// # Errors
+    /// As [`Client::call_one`]; an application error arrives as [`Error::Remote`] with code
+    /// `ApplicationError` and the error value's JSON text as message; [`Error::Config`] when
+    /// `args` is neither an array nor null.
+    pub async fn call_by_name(
+        &self,
+        namespace: &str,
+        function: &str,
+        args: serde_json::Value,
+        options: CallOptions,
+    ) -> Result<serde_json::Value> {
+        let args = match args {
+            serde_json::Value::Null => serde_json::Value::Array(Vec::new()),
+            a @ serde_json::Value::Array(_) => a,
+            _ => {
+                return Err(Error::Config(
+                    "call-by-name arguments must be a JSON array (or null for none)".into(),
+                ))
+            }
+        };
+        let content_type = self.content_type();
+        let payload = serialization::encode_value(content_type, &args)
+            .map_err(|e| self.codec_error(format!("arguments: {e}")))?;
+        let response = self
+            .call_one(Call {
+                namespace: Cow::Owned(namespace.to_owned()),
+                function: Cow::Owned(function.to_owned()),
+                method: None,
+                content_type,
+                payload,
+                options,
+            })
+            .await?;
+        let value = serialization::decode_value(response.content_type, &response.payload)
+            .map_err(|e| self.codec_error(format!("result: {e}")))?;
+        match response.code {
+            ResultCode::Success => Ok(value),
+            code => Err(Error::Remote {
+                server: self.addr().clone(),
+                code,
+                message: value.to_string(),
+            }),
+        }
+    }
+
+    /// Asks the server to describe itself.
+    ///
+    /// # Errors
+    /// As [`Client::call_one`]; [`Error::Codec`] for an unreadable answer.
+    pub async fn inspect(&self, request: InspectRequest) -> Result<InspectResponse> {
+        let payload = serde_json::to_vec(&request)
+            .map_err(|e| self.codec_error(format!("inspect request: {e}")))?;
+        let tid = self.next_tid();
+        let packet = Packet::InspectRequest {
+            tid,
+            payload: payload.into(),
+        };
+        let response = self
+            .exchange(packet, tid, self.shared().options.timeout)
+            .await?;
+        serde_json::from_slice(&response.payload)
+            .map_err(|e| self.codec_error(format!("inspect response: {e}")))
+    }
+
+    fn next_tid(&self) -> u64 {
+        self.shared().next_tid.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn codec_error(&self, message: String) -> Error {
+        Error::Codec {
+            server: Some(self.addr().clone()),
+            message: message.into(),
+        }
+    }
+
+    /// Builds the request frame for `call` and exchanges it.
+    async fn send(&self, call: &Call) -> Result<Response> {
+        let shared = self.shared();
+        let timeout = call.effective_timeout(shared.options.timeout);
+        let extensions = if call.options.extensions.is_empty() {
+            shared.options.extensions.clone()
+        } else {
+            let mut e = shared.options.extensions.clone();
+            e.extend_from(&call.options.extensions);
+            e
+        };
+        let fire_and_forget = call.options.fire_and_forget;
+        let tid = self.next_tid();
+        let request = Request {
+            tid,
+            content_type: call.content_type,
+            flags: if fire_and_forget { FLAG_NO_REPLY } else { 0 },
+            deadline_ms: u32::try_from(timeout.as_millis())
+                .unwrap_or(u32::MAX)
+                .max(1),
+            namespace: call.namespace.clone(),
+            function: call.function.clone(),
+            extensions,
+            payload: call.payload.clone(),
+        };
+        check_request(&request).map_err(|m| self.codec_error(m))?;
+        let packet = Packet::Request(request);
+        let len = packet.encoded_len();
+        let limit = shared.frame_limit.load(Ordering::Relaxed);
+        if len > limit {
+            return Err(self.codec_error(format!(
+                "request of {len} bytes exceeds the frame limit of {limit}"
+            )));
+        }
+        if fire_and_forget {
+            let tx = self.writer(Instant::now() + timeout, timeout).await?;
+            tx.send(packet).map_err(|_| self.lost())?;
+            return Ok(Response {
+                code: ResultCode::Success,
+                content_type: call.content_type,
+                payload: serialization::encode(call.content_type, &()).unwrap_or_default(),
+            });
+        }
+        self.exchange(packet, tid, timeout).await
+    }
+
+    /// Sends `packet` (carrying `tid`) and waits for the reply to `tid` until `timeout`.
+    async fn exchange(&self, packet: Packet, tid: u64, timeout: Duration) -> Result<Response> {
+        let shared = self.shared();
+        let deadline = Instant::now() + timeout;
+        let limit = shared.options.max_pending;
+        if shared.pending().len() >= limit {
+            return Err(self.backlog());
+        }
+        let tx = self.writer(deadline, timeout).await?;
+        let (slot, reply) = oneshot::channel();
+        {
+            let mut pending = shared.pending();
+            if pending.len() >= limit {
+                return Err(self.backlog());
+            }
+            pending.insert(tid, slot);
+        }
+        let mut guard = PendingGuard {
+            shared,
+            tx: &tx,
+            tid,
+            armed: true,
+        };
+        if tx.send(packet).is_err() {
+            guard.armed = false;
+            shared.pending().remove(&tid);
+            return Err(self.lost());
+        }
+        match tokio::time::timeout_at(deadline, reply).await {
+            Ok(Ok(result)) => {
+                guard.armed = false;
+                result
+            }
+            Ok(Err(_)) => {
+                guard.armed = false;
+                Err(self.lost())
+            }
+            Err(_) => Err(Error::Timeout {
+                server: Some(shared.addr.clone()),
+                after: timeout,
+            }),
+        }
+    }
+
+    /// The current connection's writer; waits (until `deadline`) while a connection attempt
+    /// is in progress.
+    async fn writer(
+        &self,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<mpsc::UnboundedSender<Packet>> {
+        let shared = self.shared();
+        if let Link::Up(tx) = &*shared.link.borrow() {
+            return Ok(tx.clone());
+        }
+        let mut link = shared.link.subscribe();
+        loop {
+            match &*link.borrow_and_update() {
+                Link::Up(tx) => return Ok(tx.clone()),
+                Link::Down(e) => return Err(e.clone()),
+                Link::Closed => return Err(Error::Closed),
+                Link::Connecting => {}
+            }
+            match tokio::time::timeout_at(deadline, link.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(Error::Closed),
+                Err(_) => {
+                    return Err(Error::Timeout {
+                        server: Some(shared.addr.clone()),
+                        after: timeout,
+                    })
+                }
+            }
+        }
+    }
+
+    fn backlog(&self) -> Error {
+        Error::Backlog {
+            server: self.addr().clone(),
+            limit: self.shared().options.max_pending,
+        }
+    }
+
+    fn lost(&self) -> Error {
+        Error::connection(self.addr(), "connection lost")
+    }
+}
+
+/// Removes a call that stopped waiting (timeout or dropped future) from the pending map and
+/// tells the server to abort it.
+struct PendingGuard<'a> {
+    shared: &'a Shared,
+    tx: &'a mpsc::UnboundedSender<Packet>,
+    tid: u64,
+    armed: bool,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed && self.shared.pending().remove(&self.tid).is_some() {
+            let _ = self.tx.send(Packet::Cancel { tid: self.tid });
+        }
+    }
+}
+
+impl Caller for Client {
+    fn content_type(&self) -> ContentType {
+        self.shared().options.content_type
+    }
+
+    async fn call(&self, call: Call) -> Result<Replies> {
+        let result = self.call_one(call).await;
+        Ok(Replies::One(Reply {
+            server: self.addr().clone(),
+            result,
+        }))
+    }
+}

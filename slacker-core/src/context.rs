@@ -1,0 +1,61 @@
+//! The call context a handler can read: `slacker_core::context::current()`.
+//!
+//! The server runs every handler inside a tokio task-local scope holding the request's head
+//! (after server interceptors had their say), so handlers need no extra parameter to learn
+//! their deadline, caller or extensions. Outside a handler, [`current`] returns `None`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::server::RequestHead;
+use crate::Extensions;
+
+tokio::task_local! {
+    static CONTEXT: CallContext;
+}
+
+/// What a running handler knows about its call. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct CallContext(Arc<RequestHead>);
+
+impl CallContext {
+    pub(crate) fn new(head: Arc<RequestHead>) -> Self {
+        Self(head)
+    }
+
+    /// When the caller stops waiting; `None` if it sent no deadline.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.0.deadline
+    }
+
+    /// The caller's socket address.
+    pub fn peer(&self) -> SocketAddr {
+        self.0.peer
+    }
+
+    /// Namespace called.
+    pub fn namespace(&self) -> &str {
+        &self.0.namespace
+    }
+
+    /// Function called.
+    pub fn function(&self) -> &str {
+        &self.0.function
+    }
+
+    /// The request's extensions, as the interceptors left them.
+    pub fn extensions(&self) -> &Extensions {
+        &self.0.extensions
+    }
+}
+
+/// The context of the call the current task is handling; `None` outside a handler.
+pub fn current() -> Option<CallContext> {
+    CONTEXT.try_with(Clone::clone).ok()
+}
+
+/// Runs `fut` with `ctx` as its call context.
+pub(crate) async fn scope<F: std::future::Future>(ctx: CallContext, fut: F) -> F::Output {
+    CONTEXT.scope(ctx, fut).await
+}

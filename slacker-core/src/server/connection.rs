@@ -1,0 +1,203 @@
+//! One client connection: a reader loop (this task) and a writer task. Previous hop:
+//! `server/mod.rs` (accept); next hop: `dispatch.rs` (one task per request).
+//!
+//! Reads and writes run in separate tasks so that a peer that is slow to read never stops us
+//! from reading (two peers both blocked on writing would deadlock). The writer batches: it
+//! feeds every reply already queued, then flushes once.
+//!
+//! Control packets (ping, cancel, hello, inspect) are answered here, inline. Malformed frames
+//! that carry a readable tid get a `ProtocolError` reply and the connection keeps going; an
+//! unreadable frame, an oversized length prefix or a peer stalled mid-frame closes this one
+//! connection.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use super::{dispatch, Shared, VERSION};
+use crate::codec::{write_loop, PacketCodec};
+use crate::inspect::InspectRequest;
+use crate::protocol::Packet;
+use crate::ResultCode;
+
+/// What request tasks share with their connection.
+pub(super) struct Conn {
+    pub(super) peer: SocketAddr,
+    pub(super) tx: mpsc::UnboundedSender<Packet>,
+    pub(super) in_flight: AtomicUsize,
+    /// Cancel switches of running requests, by tid.
+    running: Mutex<HashMap<u64, oneshot::Sender<()>>>,
+}
+
+impl Conn {
+    /// Queues a packet for the writer. A closed connection drops it: nobody is listening.
+    pub(super) fn send(&self, p: Packet) {
+        let _ = self.tx.send(p);
+    }
+
+    pub(super) fn error(&self, tid: u64, code: ResultCode, message: impl Into<String>) {
+        self.send(Packet::Error {
+            tid,
+            code,
+            message: message.into(),
+        });
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<()>>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a running request; `None` if the tid is already running.
+    pub(super) fn register(&self, tid: u64) -> Option<oneshot::Receiver<()>> {
+        let mut running = self.running();
+        match running.entry(tid) {
+            std::collections::hash_map::Entry::Occupied(_) => None,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let (tx, rx) = oneshot::channel();
+                v.insert(tx);
+                Some(rx)
+            }
+        }
+    }
+
+    pub(super) fn finish(&self, tid: u64) {
+        self.running().remove(&tid);
+    }
+}
+
+pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u64) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(%peer, error = %e, "set_nodelay failed");
+    }
+    let max = shared.options.max_frame_len;
+    let (read, write) = stream.into_split();
+    let mut reader = FramedRead::new(read, PacketCodec::new(max));
+    let (tx, rx) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(write_loop(
+        FramedWrite::new(write, PacketCodec::new(max)),
+        rx,
+    ));
+    let conn = Arc::new(Conn {
+        peer,
+        tx,
+        in_flight: AtomicUsize::new(0),
+        running: Mutex::new(HashMap::new()),
+    });
+
+    // Stall detection without a timer per frame: a tick every read_timeout/2; two ticks in a
+    // row that see a partial frame and no completed frame close the connection.
+    let mut tick = tokio::time::interval(shared.options.read_timeout / 2);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut progressed = true;
+    let mut stalled_ticks = 0u8;
+    let reason = loop {
+        let next = tokio::select! {
+            _ = shared.close.cancelled() => break "server closing".to_owned(),
+            _ = tick.tick() => {
+                if progressed || reader.read_buffer().is_empty() {
+                    stalled_ticks = 0;
+                } else {
+                    stalled_ticks += 1;
+                    if stalled_ticks >= 2 {
+                        break format!("stalled mid-frame for {:?}", shared.options.read_timeout);
+                    }
+                }
+                progressed = false;
+                continue;
+            }
+            next = reader.next() => next,
+        };
+        progressed = true;
+        match next {
+            None => break "closed by peer".to_owned(),
+            Some(Err(e)) => break format!("unreadable stream: {e}"),
+            Some(Ok(Err(bad))) => match bad.tid {
+                Some(tid) => {
+                    tracing::debug!(%peer, tid, reason = %bad.reason, "malformed frame");
+                    conn.error(tid, ResultCode::ProtocolError, bad.reason);
+                }
+                None => break format!("malformed frame: {}", bad.reason),
+            },
+            Some(Ok(Ok(packet))) => handle(&shared, &conn, id, packet),
+        }
+    };
+    tracing::debug!(%peer, %reason, "connection closed");
+    // Abort what still runs for this peer: nobody will read the replies.
+    conn.running().clear();
+    // Let queued replies out (a draining server's last answers), but not forever.
+    drop(conn);
+    let mut writer = writer;
+    if tokio::time::timeout(Duration::from_secs(1), &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
+}
+
+fn handle(shared: &Arc<Shared>, conn: &Arc<Conn>, id: u64, packet: Packet) {
+    match packet {
+        Packet::Request(req) => dispatch::start(shared, conn, req),
+        Packet::Ping => conn.send(Packet::Pong),
+        Packet::Pong => {}
+        Packet::Cancel { tid } => {
+            if let Some(cancel) = conn.running().remove(&tid) {
+                let _ = cancel.send(());
+            }
+        }
+        Packet::InspectRequest { tid, payload } => {
+            match serde_json::from_slice::<InspectRequest>(&payload) {
+                Ok(req) => match serde_json::to_vec(&shared.inspect(&req)) {
+                    Ok(json) => conn.send(Packet::InspectResponse {
+                        tid,
+                        payload: json.into(),
+                    }),
+                    Err(e) => conn.error(tid, ResultCode::Internal, e.to_string()),
+                },
+                Err(e) => conn.error(
+                    tid,
+                    ResultCode::ProtocolError,
+                    format!("bad inspect request: {e}"),
+                ),
+            }
+        }
+        Packet::ClientHello { name, version } => {
+            if let Some(c) = shared.clients().get_mut(&id) {
+                c.name = Some(name);
+                c.version = Some(version);
+            }
+            conn.send(Packet::ServerHello {
+                version: VERSION.to_owned(),
+                max_frame_len: u32::try_from(shared.options.max_frame_len).unwrap_or(u32::MAX),
+            });
+        }
+        // An error needs no answer (answering could ping-pong between two confused peers).
+        Packet::Error { tid, code, message } => {
+            tracing::debug!(peer = %conn.peer, tid, %code, %message, "error packet from a client");
+        }
+        other => conn.error(
+            other.tid(),
+            ResultCode::ProtocolError,
+            "packet type not accepted by a server",
+        ),
+    }
+}
+
+/// Answers a connection over `max_connections` with one `Overloaded` error, then closes it.
+pub(super) async fn refuse(stream: TcpStream, max_frame_len: usize) {
+    let mut sink = FramedWrite::new(stream, PacketCodec::new(max_frame_len));
+    let _ = sink
+        .send(Packet::Error {
+            tid: 0,
+            code: ResultCode::Overloaded,
+            message: "too many connections".into(),
+        })
+        .await;
+}

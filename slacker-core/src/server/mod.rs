@@ -1,0 +1,363 @@
+//! The server: one TCP port hosting any number of namespaces ([`Service`]s).
+//!
+//! `mod.rs` owns the builder, the accept loop and graceful shutdown. Next hops:
+//! `connection.rs` (one task pair per connection: framed reads, batched writes, limits, cancel,
+//! ping, hello, inspect) and `dispatch.rs` (one task per request: interceptors, deadline,
+//! handler, panic catching, reply).
+//!
+//! Every limit answers rather than queues: past `max_in_flight` a request gets `Overloaded`,
+//! past `max_connections` a new connection gets one `Overloaded` error frame and is closed.
+
+mod connection;
+mod dispatch;
+mod interceptor;
+mod stats;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use interceptor::{Outcome, Reject, RequestHead, ServerInterceptor};
+pub use stats::Stats;
+
+use crate::inspect::{ClientInfo, InspectRequest, InspectResponse, NamespaceDesc, ServerStatus};
+use crate::protocol::{DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION};
+use crate::{Error, Result, Service};
+
+/// The slacker version servers and clients announce in their hello.
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Server limits and timeouts.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Largest accepted frame (header + body), in bytes. Default 16 MiB.
+    pub max_frame_len: usize,
+    /// Open connections beyond this are refused. Default 10 000.
+    pub max_connections: usize,
+    /// Requests running at once on one connection; more get `Overloaded`. Default 5 000.
+    pub max_in_flight_per_connection: usize,
+    /// Requests running at once on the server; more get `Overloaded`. Default 20 000.
+    pub max_in_flight: usize,
+    /// A peer that stops in the middle of a frame for about this long is disconnected. Idle
+    /// connections (no partial frame) are left open. Default 30 s.
+    pub read_timeout: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            max_connections: 10_000,
+            max_in_flight_per_connection: 5_000,
+            max_in_flight: 20_000,
+            read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Entry point: `Server::builder()`.
+#[derive(Debug)]
+pub struct Server;
+
+impl Server {
+    /// A builder with no services, no interceptors and default options.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            services: Vec::new(),
+            interceptors: Vec::new(),
+            options: ServerOptions::default(),
+        }
+    }
+}
+
+/// Collects services, interceptors and options, then binds.
+pub struct ServerBuilder {
+    services: Vec<Arc<dyn Service>>,
+    interceptors: Vec<Arc<dyn ServerInterceptor>>,
+    options: ServerOptions,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field(
+                "services",
+                &self
+                    .services
+                    .iter()
+                    .map(|s| s.info().name)
+                    .collect::<Vec<_>>(),
+            )
+            .field("interceptors", &self.interceptors.len())
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl ServerBuilder {
+    /// Hosts a namespace.
+    pub fn service(mut self, service: impl Service) -> Self {
+        self.services.push(Arc::new(service));
+        self
+    }
+
+    /// Adds an interceptor (`before` in the order added, `after` in reverse).
+    pub fn interceptor(mut self, interceptor: impl ServerInterceptor) -> Self {
+        self.interceptors.push(Arc::new(interceptor));
+        self
+    }
+
+    /// Replaces the options.
+    pub fn options(mut self, options: ServerOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Binds `addr` and starts serving.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when two services share a namespace or a limit is zero;
+    /// [`Error::Io`] when the address cannot be bound.
+    pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<RunningServer> {
+        let o = &self.options;
+        if o.max_connections == 0
+            || o.max_in_flight == 0
+            || o.max_in_flight_per_connection == 0
+            || o.read_timeout.is_zero()
+        {
+            return Err(Error::Config(
+                "server limits and read_timeout must be non-zero".into(),
+            ));
+        }
+        let mut services = HashMap::new();
+        for s in self.services {
+            let name = s.info().name;
+            if services.insert(name.to_owned(), s).is_some() {
+                return Err(Error::Config(format!(
+                    "namespace `{name}` registered twice"
+                )));
+            }
+        }
+        let listener = TcpListener::bind(addr).await?;
+        let local_addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            services,
+            interceptors: self.interceptors,
+            options: self.options,
+            started_at_ms: now_ms(),
+            in_flight: AtomicUsize::new(0),
+            connections: AtomicUsize::new(0),
+            idle: Notify::new(),
+            draining: AtomicBool::new(false),
+            close: CancellationToken::new(),
+            clients: Mutex::new(HashMap::new()),
+            next_conn_id: AtomicU64::new(1),
+        });
+        let stop_accept = CancellationToken::new();
+        let accept = tokio::spawn(accept_loop(listener, shared.clone(), stop_accept.clone()));
+        tracing::info!(%local_addr, "slacker server listening");
+        Ok(RunningServer {
+            local_addr,
+            shared,
+            stop_accept,
+            accept: Some(accept),
+        })
+    }
+}
+
+/// A bound, serving server. Dropping it closes every connection at once; prefer
+/// [`RunningServer::shutdown`].
+#[derive(Debug)]
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop_accept: CancellationToken,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// The bound address (useful after binding port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Requests running now.
+    pub fn in_flight(&self) -> usize {
+        self.shared.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Stops accepting, lets running requests finish for up to `grace` (new requests get
+    /// `ShuttingDown`), then closes every connection. The port is free when this returns.
+    pub async fn shutdown(mut self, grace: Duration) {
+        let shared = self.shared.clone();
+        shared.draining.store(true, Ordering::Release);
+        self.stop_accept.cancel();
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.await;
+        }
+        let drained = tokio::time::timeout(
+            grace,
+            shared.wait_until(|s| s.in_flight.load(Ordering::Acquire) == 0),
+        )
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                in_flight = shared.in_flight.load(Ordering::Acquire),
+                "shutdown grace elapsed; aborting running requests"
+            );
+        }
+        shared.close.cancel();
+        // Connection tasks exit at once when `close` fires; bound the wait all the same.
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            shared.wait_until(|s| s.connections.load(Ordering::Acquire) == 0),
+        )
+        .await;
+        tracing::info!(local_addr = %self.local_addr, "slacker server stopped");
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.stop_accept.cancel();
+        self.shared.close.cancel();
+    }
+}
+
+/// State shared by the accept loop, connections and request tasks.
+struct Shared {
+    services: HashMap<String, Arc<dyn Service>>,
+    interceptors: Vec<Arc<dyn ServerInterceptor>>,
+    options: ServerOptions,
+    started_at_ms: u64,
+    in_flight: AtomicUsize,
+    connections: AtomicUsize,
+    /// Notified whenever `in_flight` or `connections` drops to zero.
+    idle: Notify,
+    draining: AtomicBool,
+    /// Closes every connection.
+    close: CancellationToken,
+    clients: Mutex<HashMap<u64, ClientInfo>>,
+    next_conn_id: AtomicU64,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("in_flight", &self.in_flight)
+            .field("connections", &self.connections)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    async fn wait_until(&self, done: impl Fn(&Self) -> bool) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if done(self) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn decrement(&self, counter: &AtomicUsize) {
+        if counter.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    fn clients(&self) -> std::sync::MutexGuard<'_, HashMap<u64, ClientInfo>> {
+        self.clients.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn inspect(&self, req: &InspectRequest) -> InspectResponse {
+        let mut namespaces: Vec<NamespaceDesc> = self
+            .services
+            .values()
+            .map(|s| s.info())
+            .filter(|info| req.namespace.as_deref().is_none_or(|n| n == info.name))
+            .map(|info| NamespaceDesc {
+                name: info.name.to_owned(),
+                doc: info.doc.to_owned(),
+                functions: info.methods.iter().map(|m| m.describe()).collect(),
+            })
+            .collect();
+        namespaces.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut clients: Vec<ClientInfo> = self.clients().values().cloned().collect();
+        clients.sort_by_key(|c| c.connected_at_ms);
+        InspectResponse {
+            server: ServerStatus {
+                version: VERSION.to_owned(),
+                protocol_version: PROTOCOL_VERSION,
+                started_at_ms: self.started_at_ms,
+                in_flight: self.in_flight.load(Ordering::Acquire),
+                clients,
+            },
+            namespaces,
+            stats: self.interceptors.iter().find_map(|i| i.function_stats()),
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: CancellationToken) {
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = shared.close.cancelled() => return,
+            r = listener.accept() => r,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                if shared.connections.fetch_add(1, Ordering::AcqRel)
+                    >= shared.options.max_connections
+                {
+                    shared.decrement(&shared.connections);
+                    tracing::warn!(%peer, "connection refused: max_connections reached");
+                    tokio::spawn(connection::refuse(stream, shared.options.max_frame_len));
+                    continue;
+                }
+                let id = shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(serve_connection(shared.clone(), stream, peer, id));
+            }
+            Err(e) => {
+                // Typically out of file descriptors: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+            }
+        }
+    }
+}
+
+async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u64) {
+    shared.clients().insert(
+        id,
+        ClientInfo {
+            addr: peer.to_string(),
+            name: None,
+            version: None,
+            connected_at_ms: now_ms(),
+        },
+    );
+    connection::serve(shared.clone(), stream, peer, id).await;
+    shared.clients().remove(&id);
+    shared.decrement(&shared.connections);
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,91 @@
+//! Calls that succeed: both content types, typed stubs and call-by-name, fire-and-forget,
+//! several namespaces on one port, and the call context a handler sees.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{lab_server, within, LabClient};
+use serde_json::json;
+use slacker_core::{CallOptions, Client, ClientOptions, ContentType, ServerOptions};
+
+async fn round_trip_in(content_type: ContentType) {
+    let (server, _) = lab_server(ServerOptions::default()).await;
+    let options = ClientOptions {
+        content_type,
+        ..ClientOptions::default()
+    };
+    let client = Client::connect(server.local_addr(), options)
+        .await
+        .expect("connect");
+    let lab = LabClient::new(client.clone());
+    assert_eq!(lab.add(40, 2).await.expect("add"), 42);
+    assert_eq!(lab.div(7, 2).await.expect("div"), Ok(3));
+    assert_eq!(
+        lab.echo(vec![0, 1, 255]).await.expect("echo"),
+        vec![0, 1, 255]
+    );
+    let by_name = client
+        .call_by_name("lab", "add", json!([1, 2]), CallOptions::default())
+        .await
+        .expect("call by name");
+    assert_eq!(by_name, json!(3));
+}
+
+#[tokio::test]
+async fn round_trip_messagepack() {
+    within("round trip", round_trip_in(ContentType::MessagePack)).await;
+}
+
+#[tokio::test]
+async fn round_trip_json() {
+    within("round trip", round_trip_in(ContentType::Json)).await;
+}
+
+#[tokio::test]
+async fn handler_sees_its_call_context() {
+    let (server, _) = lab_server(ServerOptions::default()).await;
+    let client = Client::connect(server.local_addr(), ClientOptions::default())
+        .await
+        .expect("connect");
+    let lab = LabClient::new(client.clone()).with_options(
+        CallOptions::new()
+            .timeout(Duration::from_secs(3))
+            .extension("user", "ada"),
+    );
+    let me = lab.whoami().await.expect("whoami");
+    assert_eq!(me.namespace, "lab");
+    assert_eq!(me.function, "whoami");
+    assert_eq!(me.user.as_deref(), Some("ada"));
+    let left = me.deadline_ms.expect("a deadline was sent");
+    assert!(left > 0 && left <= 3000, "{left} ms left of 3000");
+    assert!(me.peer.starts_with("127.0.0.1:"), "{}", me.peer);
+}
+
+#[tokio::test]
+async fn fire_and_forget_runs_without_a_reply() {
+    let (server, probe) = lab_server(ServerOptions::default()).await;
+    let client = Client::connect(server.local_addr(), ClientOptions::default())
+        .await
+        .expect("connect");
+    let sent = client
+        .call_by_name(
+            "lab",
+            "count",
+            json!(null),
+            CallOptions {
+                fire_and_forget: true,
+                ..CallOptions::default()
+            },
+        )
+        .await
+        .expect("notify");
+    assert_eq!(sent, json!(null));
+    let typed = LabClient::new(client.clone());
+    common::eventually("the notified call ran", || {
+        probe.ran.load(std::sync::atomic::Ordering::SeqCst) == 1
+    })
+    .await;
+    assert_eq!(client.in_flight(), 0);
+    assert_eq!(typed.count().await.expect("count"), 2);
+}
