@@ -1,0 +1,78 @@
+//! Turns the model into code: the rewritten trait here, then the statics
+//! ([`messages`]), the server dispatch ([`server`]) and the client stub ([`client`]).
+
+mod client;
+mod messages;
+mod server;
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::{ItemTrait, ReturnType, TraitItem};
+
+use crate::ast::{self, Remote};
+
+/// The whole expansion of `#[remote(args)] item`. On error, the trait is emitted unchanged
+/// (minus the methods' `#[remote]` attributes) next to one `compile_error!` per problem.
+pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let trait_item: ItemTrait = match syn::parse2(item.clone()) {
+        Ok(t) => t,
+        Err(_) => {
+            let err = syn::Error::new(
+                proc_macro2::Span::call_site(),
+                "#[remote] goes on a trait: #[remote(namespace = \"...\")] trait Name { async fn f(&self) -> T; }",
+            );
+            let mut out = err.to_compile_error();
+            out.extend(item);
+            return out;
+        }
+    };
+    match Remote::from_syn(args, &trait_item) {
+        Ok(remote) => {
+            let rewritten = rewrite_trait(&remote);
+            let messages = messages::expand(&remote);
+            let server = server::expand(&remote);
+            let client = client::expand(&remote);
+            quote! {
+                #rewritten
+                #messages
+                #server
+                #client
+            }
+        }
+        Err(errors) => {
+            let original = ast::strip_remote_attrs(&trait_item);
+            let errors = errors.to_compile_error();
+            quote! {
+                #original
+                #errors
+            }
+        }
+    }
+}
+
+/// The trait with `Send + Sync + 'static` supertraits and each `async fn m(..) -> R` written
+/// as `fn m(..) -> impl Future<Output = R> + Send`, so that the server's handler futures are
+/// `Send`. Implementors still write `async fn`.
+fn rewrite_trait(remote: &Remote) -> ItemTrait {
+    let mut item = remote.item.clone();
+    item.supertraits.push(syn::parse_quote!(::core::marker::Send));
+    item.supertraits.push(syn::parse_quote!(::core::marker::Sync));
+    item.supertraits.push(syn::parse_quote!('static));
+    for (trait_item, method) in item.items.iter_mut().zip(&remote.methods) {
+        let TraitItem::Fn(f) = trait_item else {
+            continue;
+        };
+        let output = &method.output.ty;
+        f.sig.asyncness = None;
+        f.sig.output = ReturnType::Type(
+            Default::default(),
+            Box::new(syn::parse_quote! {
+                impl ::core::future::Future<Output = #output> + ::core::marker::Send
+            }),
+        );
+        if let Some(body) = &method.default_body {
+            f.default = Some(syn::parse_quote!({ async move #body }));
+        }
+    }
+    item
+}
