@@ -159,13 +159,36 @@ impl Output {
     }
 }
 
-/// The trait with the methods' `#[remote(...)]` attributes removed: what is re-emitted, as is,
-/// when there are errors (so that the user's own code still sees the trait).
+/// The trait with the methods' `#[remote(...)]` attributes removed.
 pub fn strip_remote_attrs(item: &ItemTrait) -> ItemTrait {
     let mut item = item.clone();
     for trait_item in &mut item.items {
         if let TraitItem::Fn(f) = trait_item {
             f.attrs.retain(|a| !attr::is_remote(a));
+        }
+    }
+    item
+}
+
+/// What is emitted, next to the errors, when the trait is invalid: the trait as written, so that
+/// the user's impls and calls still compile and add no secondary errors. Argument patterns in
+/// body-less methods (already reported) become `_`, which rustc would otherwise report again.
+pub fn fallback(item: &ItemTrait) -> ItemTrait {
+    let mut item = strip_remote_attrs(item);
+    for trait_item in &mut item.items {
+        let TraitItem::Fn(f) = trait_item else { continue };
+        if f.default.is_some() {
+            continue;
+        }
+        for arg in &mut f.sig.inputs {
+            if let FnArg::Typed(t) = arg {
+                if !matches!(&*t.pat, Pat::Ident(_)) {
+                    *t.pat = Pat::Wild(syn::PatWild {
+                        attrs: Vec::new(),
+                        underscore_token: Default::default(),
+                    });
+                }
+            }
         }
     }
     item

@@ -7,7 +7,7 @@
 use proc_macro2::{Span, TokenStream};
 use syn::meta::ParseNestedMeta;
 use syn::parse::Parser;
-use syn::{Attribute, Expr, Ident, LitInt, LitStr, Path};
+use syn::{Attribute, Expr, Ident, LitStr, Path};
 
 use crate::ctxt::Ctxt;
 
@@ -72,16 +72,15 @@ const GROUPINGS: &[(&str, &str)] = &[
 /// Parses the trait-level arguments (the attribute's own token stream).
 pub fn trait_attrs(cx: &mut Ctxt, args: TokenStream) -> TraitAttrs {
     let mut namespace: Option<LitStr> = None;
+    let mut given = false;
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("namespace") {
-            let lit: LitStr = meta.value()?.parse()?;
-            if namespace.is_some() {
+            let value: Expr = meta.value()?.parse()?;
+            if given {
                 cx.error_spanned(&meta.path, "duplicate option `namespace`");
-            } else if lit.value().is_empty() || lit.value().contains('/') {
-                cx.error_spanned(&lit, "a namespace is a non-empty name without `/`");
-            } else {
-                namespace = Some(lit);
             }
+            given = true;
+            namespace = name_value(cx, &value, "namespace");
             Ok(())
         } else {
             unknown(cx, &meta, "namespace")
@@ -92,7 +91,7 @@ pub fn trait_attrs(cx: &mut Ctxt, args: TokenStream) -> TraitAttrs {
         // A syntax error already says what is wrong; do not add "missing namespace" to it.
         return TraitAttrs { namespace: None };
     }
-    if namespace.is_none() {
+    if !given {
         cx.push(syn::Error::new(
             Span::call_site(),
             "missing `namespace`: write #[remote(namespace = \"...\")]",
@@ -117,24 +116,23 @@ pub fn method_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> MethodAttrs {
             };
             match key.as_str() {
                 "name" => {
-                    let lit: LitStr = meta.value()?.parse()?;
-                    if lit.value().is_empty() || lit.value().contains('/') {
-                        cx.error_spanned(&lit, "a remote name is a non-empty name without `/`");
+                    let value: Expr = meta.value()?.parse()?;
+                    if let Some(lit) = name_value(cx, &value, "remote name") {
+                        set(cx, &meta, &mut out.name, lit);
                     }
-                    set(cx, &meta, &mut out.name, lit);
                 }
                 "timeout_ms" => {
-                    let lit: LitInt = meta.value()?.parse()?;
-                    match lit.base10_parse::<u64>() {
-                        Ok(ms) if ms > 0 => set(cx, &meta, &mut out.timeout_ms, ms),
-                        _ => cx.error_spanned(&lit, "`timeout_ms` is a positive number of milliseconds"),
+                    let value: Expr = meta.value()?.parse()?;
+                    match int_value::<u64>(&value) {
+                        Some(ms) if ms > 0 => set(cx, &meta, &mut out.timeout_ms, ms),
+                        _ => cx.error_spanned(&value, "`timeout_ms` is a positive number of milliseconds"),
                     }
                 }
                 "retries" => {
-                    let lit: LitInt = meta.value()?.parse()?;
-                    match lit.base10_parse::<u32>() {
-                        Ok(n) => set(cx, &meta, &mut out.retries, n),
-                        Err(_) => cx.error_spanned(&lit, "`retries` is a number (u32)"),
+                    let value: Expr = meta.value()?.parse()?;
+                    match int_value::<u32>(&value) {
+                        Some(n) => set(cx, &meta, &mut out.retries, n),
+                        None => cx.error_spanned(&value, "`retries` is a number of retries (u32)"),
                     }
                 }
                 "idempotent" => {
@@ -148,7 +146,9 @@ pub fn method_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> MethodAttrs {
                     out.idempotent = true;
                 }
                 "grouping" => {
-                    let path = value_path(&meta, "random, first, leader, all, least_in_flight, round_robin, weighted")?;
+                    let Some(path) = value_path(cx, &meta, "random, first, leader, all, least_in_flight, round_robin, weighted")? else {
+                        return Ok(());
+                    };
                     let builtin = keyword(&path)
                         .and_then(|k| GROUPINGS.iter().find(|(kw, _)| *kw == k))
                         .map(|(_, variant)| Ident::new(variant, path.segments[0].ident.span()));
@@ -159,7 +159,9 @@ pub fn method_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> MethodAttrs {
                     set(cx, &meta, &mut out.grouping, value);
                 }
                 "grouping_results" => {
-                    let path = value_path(&meta, "single, vector, map, nil")?;
+                    let Some(path) = value_path(cx, &meta, "single, vector, map, nil")? else {
+                        return Ok(());
+                    };
                     let value = match keyword(&path).as_deref() {
                         Some("single") => ResultsOpt::Single,
                         Some("vector") => ResultsOpt::Vector,
@@ -170,7 +172,9 @@ pub fn method_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> MethodAttrs {
                     set(cx, &meta, &mut out.results, value);
                 }
                 "grouping_exceptions" => {
-                    let path = value_path(&meta, "all, any")?;
+                    let Some(path) = value_path(cx, &meta, "all, any")? else {
+                        return Ok(());
+                    };
                     let value = match keyword(&path).as_deref() {
                         Some("all") => ExceptionsOpt::All,
                         Some("any") => ExceptionsOpt::Any,
@@ -214,17 +218,50 @@ fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
     Ok(())
 }
 
-/// A mode keyword or a path to a function. Anything else (a string, a number) is an error that
-/// lists the keywords.
-fn value_path(meta: &ParseNestedMeta<'_>, keywords: &str) -> syn::Result<Path> {
+/// A mode keyword or a path to a function. Anything else (a string, a number) is recorded as
+/// an error that lists the keywords, and gives `None`.
+fn value_path(
+    cx: &mut Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    keywords: &str,
+) -> syn::Result<Option<Path>> {
     let key = meta.path.get_ident().map(Ident::to_string).unwrap_or_default();
-    let expr: Expr = meta.value()?.parse()?;
-    match expr {
-        Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => Ok(p.path),
-        other => Err(syn::Error::new_spanned(
-            other,
-            format_args!("invalid `{key}`: expected one of {keywords}, or a path to a function"),
-        )),
+    match meta.value()?.parse::<Expr>()? {
+        Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => Ok(Some(p.path)),
+        other => {
+            cx.error_spanned(
+                other,
+                format_args!("invalid `{key}`: expected one of {keywords}, or a path to a function"),
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// A string literal naming a namespace or function: non-empty, without `/` (the separator of
+/// ZooKeeper paths and of `ns/fn` in logs).
+fn name_value(cx: &mut Ctxt, value: &Expr, what: &str) -> Option<LitStr> {
+    match value {
+        Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(lit), .. })
+            if !lit.value().is_empty() && !lit.value().contains('/') =>
+        {
+            Some(lit.clone())
+        }
+        _ => {
+            cx.error_spanned(value, format_args!("a {what} is a non-empty string without `/`"));
+            None
+        }
+    }
+}
+
+/// An unsuffixed or suffixed integer literal that fits `T`.
+fn int_value<T: std::str::FromStr>(value: &Expr) -> Option<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match value {
+        Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(lit), .. }) => lit.base10_parse().ok(),
+        _ => None,
     }
 }
 

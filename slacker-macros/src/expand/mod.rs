@@ -17,8 +17,8 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let trait_item: ItemTrait = match syn::parse2(item.clone()) {
         Ok(t) => t,
         Err(_) => {
-            let err = syn::Error::new(
-                proc_macro2::Span::call_site(),
+            let err = syn::Error::new_spanned(
+                &item,
                 "#[remote] goes on a trait: #[remote(namespace = \"...\")] trait Name { async fn f(&self) -> T; }",
             );
             let mut out = err.to_compile_error();
@@ -40,7 +40,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             }
         }
         Err(errors) => {
-            let original = ast::strip_remote_attrs(&trait_item);
+            let original = ast::fallback(&trait_item);
             let errors = errors.to_compile_error();
             quote! {
                 #original
