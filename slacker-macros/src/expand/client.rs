@@ -21,7 +21,7 @@ pub fn expand(remote: &Remote) -> TokenStream {
         .enumerate()
         .map(|(i, m)| stub(methods_static, i, m));
     let doc = format!(
-        "Calls [`{trait_ident}`] on remote servers (the `{}` namespace) through a `Caller`: \
+        " Calls [`{trait_ident}`] on remote servers (the `{}` namespace) through a `Caller`: \
          a point-to-point client, a cluster client or a test double.",
         remote.namespace.value()
     );
@@ -70,9 +70,16 @@ pub fn expand(remote: &Remote) -> TokenStream {
 }
 
 fn stub(methods_static: &syn::Ident, index: usize, m: &Method) -> TokenStream {
+    let index = proc_macro2::Literal::usize_unsuffixed(index);
     let p = quote!(::slacker_core::__private);
     let ident = &m.ident;
-    let attrs = m.attrs.iter().filter(|a| a.path().is_ident("doc"));
+    let docs: Vec<_> = m.attrs.iter().filter(|a| a.path().is_ident("doc")).collect();
+    let doc = if docs.is_empty() {
+        let text = format!(" Calls `{}` remotely.", m.remote_name.value());
+        quote!(#[doc = #text])
+    } else {
+        quote!(#(#docs)*)
+    };
     let args = m.args.iter().map(|a| {
         let (ident, ty) = (&a.ident, &a.ty);
         quote!(#ident: #ty)
@@ -113,7 +120,7 @@ fn stub(methods_static: &syn::Ident, index: usize, m: &Method) -> TokenStream {
         ResultsOpt::Custom(f) => quote!(#p::merge_custom(&self.caller, #method, #decoded, #f)),
     };
     quote! {
-        #(#attrs)*
+        #doc
         pub async fn #ident(&self, #(#args),*) -> ::core::result::Result<#out, ::slacker_core::Error> {
             let #method: &'static ::slacker_core::MethodInfo = &#methods_static[#index];
             let #call = #p::build_call(&self.caller, #method, &#wire_value, &self.options)?;

@@ -18,10 +18,10 @@ pub fn expand(remote: &Remote) -> TokenStream {
     let methods_static = &remote.names.methods_static;
     let namespace = &remote.namespace;
     let doc = &remote.doc;
-    let count = remote.methods.len();
+    let count = proc_macro2::Literal::usize_unsuffixed(remote.methods.len());
     let infos = remote.methods.iter().map(|m| method_info(namespace, m));
     let ns_doc = format!(
-        "The `{}` namespace: what [`{trait_ident}`] offers remotely (names, arguments, options).",
+        " The `{}` namespace: what [`{trait_ident}`] offers remotely (names, arguments, options).",
         namespace.value()
     );
     quote! {
@@ -47,7 +47,10 @@ fn method_info(namespace: &LitStr, m: &Method) -> TokenStream {
     let returns = type_string(&m.output.ty);
     let doc = &m.doc;
     let timeout = match m.timeout_ms {
-        Some(ms) => quote!(::core::option::Option::Some(::std::time::Duration::from_millis(#ms))),
+        Some(ms) => {
+            let ms = proc_macro2::Literal::u64_unsuffixed(ms);
+            quote!(::core::option::Option::Some(::std::time::Duration::from_millis(#ms)))
+        }
         None => quote!(::core::option::Option::None),
     };
     let grouping = match &m.grouping {
@@ -74,7 +77,7 @@ fn method_info(namespace: &LitStr, m: &Method) -> TokenStream {
         ExceptionsOpt::Custom(path) => quote!(::slacker_core::ExceptionsPolicy::Custom(#path)),
     };
     let has_unavailable_value = m.unavailable_value.is_some();
-    let retries = m.retries;
+    let retries = proc_macro2::Literal::u32_unsuffixed(m.retries);
     quote! {
         ::slacker_core::MethodInfo {
             namespace: #namespace,

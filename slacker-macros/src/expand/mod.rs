@@ -76,3 +76,58 @@ fn rewrite_trait(remote: &Remote) -> ItemTrait {
     }
     item
 }
+
+#[cfg(test)]
+mod snapshots {
+    //! Expansion snapshots: each `tests/expand/<case>.rs` expanded and pretty-printed, compared
+    //! with `tests/expand/<case>.expanded.rs`. `UPDATE_EXPECT=1` rewrites them; review the diff.
+
+    use quote::ToTokens;
+
+    fn expand_file(source: &str) -> String {
+        let mut file: syn::File = syn::parse_str(source).expect("case parses");
+        let mut items = Vec::new();
+        for item in file.items {
+            let syn::Item::Trait(mut t) = item else {
+                items.push(item);
+                continue;
+            };
+            let pos = t
+                .attrs
+                .iter()
+                .position(|a| a.path().is_ident("remote"))
+                .expect("the case has a #[remote] trait");
+            let attr = t.attrs.remove(pos);
+            let args = match attr.meta {
+                syn::Meta::List(list) => list.tokens,
+                _ => proc_macro2::TokenStream::new(),
+            };
+            let expanded = super::expand(args, t.into_token_stream());
+            let expanded: syn::File = syn::parse2(expanded).expect("expansion parses");
+            items.extend(expanded.items);
+        }
+        file.items = items;
+        prettyplease::unparse(&file)
+    }
+
+    fn check(case: &str) {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/expand");
+        let source = std::fs::read_to_string(format!("{dir}/{case}.rs")).expect("case exists");
+        expect_test::expect_file![format!("{dir}/{case}.expanded.rs")].assert_eq(&expand_file(&source));
+    }
+
+    #[test]
+    fn basic() {
+        check("basic");
+    }
+
+    #[test]
+    fn options() {
+        check("options");
+    }
+
+    #[test]
+    fn bytes_and_results() {
+        check("bytes_and_results");
+    }
+}

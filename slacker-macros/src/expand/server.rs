@@ -23,8 +23,8 @@ pub fn expand(remote: &Remote) -> TokenStream {
         .iter()
         .map(|m| dispatch_arm(trait_ident, m, &implementation, &content_type, &payload));
     let doc = format!(
-        "Serves [`{trait_ident}`]: register `{server}::new(implementation)` with a slacker server. \
-         Implements `slacker_core::Service` for the `{}` namespace.",
+        " Serves [`{trait_ident}`] as the `{}` namespace: give `{server}::new(implementation)` to a \
+         slacker server.",
         remote.namespace.value()
     );
     quote! {
@@ -48,7 +48,7 @@ pub fn expand(remote: &Remote) -> TokenStream {
         impl<T> ::core::clone::Clone for #server<T> {
             fn clone(&self) -> Self {
                 Self {
-                    #implementation: ::slacker_core::__private::Arc::clone(&self.#implementation),
+                    #implementation: ::core::clone::Clone::clone(&self.#implementation),
                 }
             }
         }
@@ -111,7 +111,7 @@ fn dispatch_arm(
     quote! {
         #name => {
             #bind
-            let #implementation = ::slacker_core::__private::Arc::clone(&self.#implementation);
+            let #implementation = ::core::clone::Clone::clone(&self.#implementation);
             ::core::result::Result::Ok(::slacker_core::__private::Box::pin(async move {
                 let #value = <T as #trait_ident>::#ident(&*#implementation, #(#call_args),*).await;
                 #encode
