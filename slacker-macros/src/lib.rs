@@ -1,9 +1,16 @@
-//! The `#[remote]` attribute of slacker. See `slacker_core::remote`.
+//! The `#[remote]` attribute of slacker. Use it through `slacker_core::remote`.
+
+mod ast;
+mod attr;
+mod ctxt;
+mod expand;
+mod names;
+mod valid;
 
 use proc_macro::TokenStream;
 
-/// Placeholder until the macro lands.
+/// Turns a trait into a slacker namespace.
 #[proc_macro_attribute]
-pub fn remote(_attr: TokenStream, item: TokenStream) -> TokenStream {
-    item
+pub fn remote(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::expand(args.into(), item.into()).into()
 }

@@ -1,0 +1,82 @@
+//! Every name the macro invents, derived in one place: the generated types, the statics that
+//! describe the namespace, and the remote (wire) name of each method.
+
+use proc_macro2::{Ident, Span};
+use quote::format_ident;
+
+/// Inherent methods of the generated client. A trait method with one of these names would
+/// clash with them, so `valid.rs` rejects it.
+pub const RESERVED_CLIENT_METHODS: &[&str] = &["new", "with_options", "caller"];
+
+/// Names generated for one trait.
+pub struct Names {
+    /// `{Trait}Server`.
+    pub server: Ident,
+    /// `{Trait}Client`.
+    pub client: Ident,
+    /// `{TRAIT}_NAMESPACE`: the public `NamespaceInfo` static.
+    pub namespace_static: Ident,
+    /// `__{TRAIT}_METHODS`: the array of `MethodInfo`s the namespace points into.
+    pub methods_static: Ident,
+}
+
+impl Names {
+    /// Names for the trait `ident`.
+    pub fn new(ident: &Ident) -> Self {
+        let screaming = screaming_snake(&ident.to_string());
+        Self {
+            server: format_ident!("{}Server", ident),
+            client: format_ident!("{}Client", ident),
+            namespace_static: format_ident!("{}_NAMESPACE", screaming),
+            methods_static: format_ident!("__{}_METHODS", screaming),
+        }
+    }
+}
+
+/// The remote name of a method without `name = "..."`: its Rust name, without `r#`.
+pub fn default_remote_name(method: &Ident) -> String {
+    let name = method.to_string();
+    name.strip_prefix("r#").map(str::to_owned).unwrap_or(name)
+}
+
+/// Identifiers for the generated code's own locals. `mixed_site` hygiene keeps them apart from
+/// the user's argument names (an argument called `payload` or `method` must not shadow ours).
+pub fn local(name: &str) -> Ident {
+    Ident::new(name, Span::mixed_site())
+}
+
+/// `HttpAPIServer` -> `HTTP_API_SERVER`.
+fn screaming_snake(camel: &str) -> String {
+    let chars: Vec<char> = camel.chars().collect();
+    let mut out = String::with_capacity(camel.len() + 4);
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            let prev = chars[i - 1];
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            if prev.is_lowercase() || prev.is_ascii_digit() || (prev.is_uppercase() && next_lower) {
+                out.push('_');
+            }
+        }
+        out.extend(c.to_uppercase());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn screaming_snake_splits_words_and_acronyms() {
+        assert_eq!(screaming_snake("Calculator"), "CALCULATOR");
+        assert_eq!(screaming_snake("KeyValueStore"), "KEY_VALUE_STORE");
+        assert_eq!(screaming_snake("HttpAPIServer"), "HTTP_API_SERVER");
+        assert_eq!(screaming_snake("Echo2Go"), "ECHO2_GO");
+    }
+
+    #[test]
+    fn raw_identifiers_lose_their_prefix_on_the_wire() {
+        let ident: Ident = syn::parse_str("r#type").expect("ident");
+        assert_eq!(default_remote_name(&ident), "type");
+    }
+}

@@ -1,0 +1,6 @@
+use slacker_core::remote;
+
+#[remote(namespace = "ui")]
+struct Service;
+
+fn main() {}
