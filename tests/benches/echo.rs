@@ -1,0 +1,451 @@
+//! Echo benchmark: slacker vs tarpc vs a raw tokio + LengthDelimitedCodec + rmp-serde echo.
+//!
+//! Every server runs in its own process (this binary, `server` subcommand); the load generator
+//! runs here with one TCP connection and N concurrent callers. For each system, payload size and
+//! concurrency it reports calls/s, p50/p99 latency and the server's CPU time per call (read from
+//! `/proc/<pid>/stat`, so the cost of a cheap client cannot flatter the server).
+//!
+//! ```text
+//! cargo bench -p slacker-tests --bench echo -- run --seconds 5
+//! ```
+//! Results are written down in BENCHMARKS.md.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::{SinkExt, StreamExt};
+use serde_bytes::ByteBuf;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+const SIZES: [usize; 2] = [16, 4096];
+const CONCURRENCY: [usize; 3] = [1, 32, 256];
+
+// ---------------------------------------------------------------------------------- systems
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Raw,
+    Tarpc,
+    Slacker,
+}
+
+impl Kind {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "raw" => Some(Self::Raw),
+            "tarpc" => Some(Self::Tarpc),
+            "slacker" => Some(Self::Slacker),
+            _ => None,
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Self::Raw => "raw",
+            Self::Tarpc => "tarpc",
+            Self::Slacker => "slacker",
+        }
+    }
+}
+
+#[tarpc::service]
+trait TarpcEcho {
+    async fn echo(data: ByteBuf) -> ByteBuf;
+}
+
+#[derive(Clone)]
+struct TarpcEchoServer;
+
+impl TarpcEcho for TarpcEchoServer {
+    async fn echo(self, _: tarpc::context::Context, data: ByteBuf) -> ByteBuf {
+        data
+    }
+}
+
+/// The slacker echo service.
+#[slacker_core::remote(namespace = "bench")]
+pub trait Echo {
+    /// Returns its argument.
+    async fn echo(&self, data: Vec<u8>) -> Vec<u8>;
+}
+
+struct EchoImpl;
+
+impl Echo for EchoImpl {
+    async fn echo(&self, data: Vec<u8>) -> Vec<u8> {
+        data
+    }
+}
+
+async fn serve(kind: Kind) -> Result<(), BoxError> {
+    match kind {
+        Kind::Raw => {
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            println!("LISTENING {}", listener.local_addr()?);
+            loop {
+                let (stream, _) = listener.accept().await?;
+                stream.set_nodelay(true)?;
+                tokio::spawn(raw_connection(stream));
+            }
+        }
+        Kind::Tarpc => {
+            use tarpc::server::{BaseChannel, Channel};
+            use tarpc::tokio_serde::formats::Bincode;
+            let mut incoming =
+                tarpc::serde_transport::tcp::listen("127.0.0.1:0", Bincode::default).await?;
+            incoming.config_mut().max_frame_length(usize::MAX);
+            println!("LISTENING {}", incoming.local_addr());
+            while let Some(transport) = incoming.next().await {
+                let Ok(transport) = transport else { continue };
+                tokio::spawn(
+                    BaseChannel::with_defaults(transport)
+                        .execute(TarpcEchoServer.serve())
+                        .for_each(|f| async move {
+                            tokio::spawn(f);
+                        }),
+                );
+            }
+            Ok(())
+        }
+        Kind::Slacker => {
+            let server = slacker_core::Server::builder()
+                .service(EchoServer::new(EchoImpl))
+                .bind("127.0.0.1:0")
+                .await?;
+            println!("LISTENING {}", server.local_addr());
+            futures::future::pending::<()>().await;
+            Ok(())
+        }
+    }
+}
+
+/// The raw echo: `[u64 id][msgpack bin]` frames, decoded and re-encoded inline, writes batched.
+async fn raw_connection(stream: TcpStream) {
+    use futures::FutureExt;
+    let (mut sink, mut stream) = Framed::new(stream, LengthDelimitedCodec::new()).split();
+    while let Some(Ok(frame)) = stream.next().await {
+        let mut next = Some(frame);
+        // Answer everything already buffered, then flush once.
+        while let Some(frame) = next.take() {
+            if let Some(reply) = raw_echo(&frame) {
+                if sink.feed(reply).await.is_err() {
+                    return;
+                }
+            }
+            if let Some(Some(Ok(more))) = stream.next().now_or_never() {
+                next = Some(more);
+            }
+        }
+        if sink.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn raw_echo(frame: &[u8]) -> Option<Bytes> {
+    let (id, body) = frame.split_at_checked(8)?;
+    let data: ByteBuf = rmp_serde::from_slice(body).ok()?;
+    let mut out = BytesMut::with_capacity(8 + data.len() + 5).writer();
+    out.get_mut().put_slice(id);
+    rmp_serde::encode::write(&mut out, &data).ok()?;
+    Some(out.into_inner().freeze())
+}
+
+// ---------------------------------------------------------------------------------- clients
+
+#[derive(Clone)]
+enum Conn {
+    Raw(RawClient),
+    Tarpc(TarpcEchoClient),
+    Slacker(EchoClient<slacker_core::Client>),
+}
+
+impl Conn {
+    async fn connect(kind: Kind, addr: SocketAddr) -> Result<Self, BoxError> {
+        Ok(match kind {
+            Kind::Raw => Self::Raw(RawClient::connect(addr).await?),
+            Kind::Tarpc => {
+                use tarpc::tokio_serde::formats::Bincode;
+                let mut connect = tarpc::serde_transport::tcp::connect(addr, Bincode::default);
+                connect.config_mut().max_frame_length(usize::MAX);
+                let transport = connect.await?;
+                let mut config = tarpc::client::Config::default();
+                config.max_in_flight_requests = 10_000;
+                config.pending_request_buffer = 1_000;
+                Self::Tarpc(TarpcEchoClient::new(config, transport).spawn())
+            }
+            Kind::Slacker => {
+                let client = slacker_core::Client::connect(
+                    addr.to_string(),
+                    slacker_core::ClientOptions::default(),
+                )
+                .await?;
+                Self::Slacker(EchoClient::new(client))
+            }
+        })
+    }
+
+    async fn echo(&self, data: &[u8]) -> Result<usize, BoxError> {
+        Ok(match self {
+            Self::Raw(c) => c.echo(data).await?,
+            Self::Tarpc(c) => {
+                let mut ctx = tarpc::context::current();
+                ctx.deadline = Instant::now() + Duration::from_secs(30);
+                c.echo(ctx, ByteBuf::from(data.to_vec())).await?.len()
+            }
+            Self::Slacker(c) => c.echo(data.to_vec()).await?.len(),
+        })
+    }
+}
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Bytes>>>>;
+
+/// A multiplexed raw client: one writer task, one reader task, a pending map by id.
+#[derive(Clone)]
+struct RawClient {
+    tx: mpsc::Sender<Bytes>,
+    pending: Pending,
+    next: Arc<AtomicU64>,
+}
+
+impl RawClient {
+    async fn connect(addr: SocketAddr) -> Result<Self, BoxError> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let (mut sink, mut stream) = Framed::new(stream, LengthDelimitedCodec::new()).split();
+        let (tx, mut rx) = mpsc::channel::<Bytes>(1024);
+        tokio::spawn(async move {
+            while let Some(frame) = rx.recv().await {
+                if sink.feed(frame).await.is_err() {
+                    return;
+                }
+                while let Ok(frame) = rx.try_recv() {
+                    if sink.feed(frame).await.is_err() {
+                        return;
+                    }
+                }
+                if sink.flush().await.is_err() {
+                    return;
+                }
+            }
+        });
+        let pending: Pending = Arc::default();
+        let reader_pending = pending.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(frame)) = stream.next().await {
+                let frame = frame.freeze();
+                let Some(id) = frame.get(..8).and_then(|b| b.try_into().ok()) else {
+                    return;
+                };
+                let waiter = reader_pending
+                    .lock()
+                    .ok()
+                    .and_then(|mut p| p.remove(&u64::from_be_bytes(id)));
+                if let Some(w) = waiter {
+                    let _ = w.send(frame.slice(8..));
+                }
+            }
+        });
+        Ok(Self {
+            tx,
+            pending,
+            next: Arc::new(AtomicU64::new(1)),
+        })
+    }
+
+    async fn echo(&self, data: &[u8]) -> Result<usize, BoxError> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut out = BytesMut::with_capacity(8 + data.len() + 5).writer();
+        out.get_mut().put_u64(id);
+        rmp_serde::encode::write(&mut out, serde_bytes::Bytes::new(data))?;
+        let (done, wait) = oneshot::channel();
+        self.pending
+            .lock()
+            .map_err(|_| "poisoned")?
+            .insert(id, done);
+        self.tx.send(out.into_inner().freeze()).await?;
+        let body = wait.await?;
+        let back: ByteBuf = rmp_serde::from_slice(&body)?;
+        Ok(back.len())
+    }
+}
+
+// ---------------------------------------------------------------------------------- driver
+
+struct Sample {
+    calls: u64,
+    errors: u64,
+    elapsed: Duration,
+    hist: hdrhistogram::Histogram<u64>,
+}
+
+async fn load(
+    conn: &Conn,
+    size: usize,
+    concurrency: usize,
+    seconds: f64,
+) -> Result<Sample, BoxError> {
+    let payload: Arc<[u8]> = vec![0xAB; size].into();
+    // Warm up.
+    for _ in 0..200 {
+        conn.echo(&payload).await?;
+    }
+    let stop = Instant::now() + Duration::from_secs_f64(seconds);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let conn = conn.clone();
+        let payload = payload.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut hist = hdrhistogram::Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
+            let (mut calls, mut errors) = (0u64, 0u64);
+            while Instant::now() < stop {
+                let t = Instant::now();
+                match conn.echo(&payload).await {
+                    Ok(n) if n == payload.len() => calls += 1,
+                    _ => errors += 1,
+                }
+                let _ = hist.record(t.elapsed().as_micros() as u64);
+            }
+            Ok::<_, String>((calls, errors, hist))
+        }));
+    }
+    let mut hist = hdrhistogram::Histogram::<u64>::new(3)?;
+    let (mut calls, mut errors) = (0, 0);
+    for t in tasks {
+        let (c, e, h) = t.await??;
+        calls += c;
+        errors += e;
+        hist.add(h)?;
+    }
+    Ok(Sample {
+        calls,
+        errors,
+        elapsed: start.elapsed(),
+        hist,
+    })
+}
+
+fn cpu_micros(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    // Linux reports clock ticks; USER_HZ is 100 on every mainstream configuration.
+    Some((utime + stime) * 10_000)
+}
+
+async fn run(kinds: Vec<Kind>, seconds: f64) -> Result<(), BoxError> {
+    let exe = std::env::current_exe()?;
+    println!("| system | payload | concurrency | calls/s | p50 µs | p99 µs | server CPU µs/call | errors |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let mut results: HashMap<(&'static str, usize, usize), f64> = HashMap::new();
+    for kind in kinds {
+        let mut child = tokio::process::Command::new(&exe)
+            .args(["server", kind.name()])
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let pid = child.id().ok_or("server exited")?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let addr: SocketAddr = loop {
+            let line = lines
+                .next_line()
+                .await?
+                .ok_or("server exited before listening")?;
+            if let Some(a) = line.strip_prefix("LISTENING ") {
+                break a.parse()?;
+            }
+        };
+        for size in SIZES {
+            for concurrency in CONCURRENCY {
+                let conn = Conn::connect(kind, addr).await?;
+                let cpu0 = cpu_micros(pid).unwrap_or(0);
+                let s = load(&conn, size, concurrency, seconds).await?;
+                let cpu1 = cpu_micros(pid).unwrap_or(0);
+                let rate = s.calls as f64 / s.elapsed.as_secs_f64();
+                results.insert((kind.name(), size, concurrency), rate);
+                println!(
+                    "| {} | {} B | {} | {:.0} | {} | {} | {:.1} | {} |",
+                    kind.name(),
+                    size,
+                    concurrency,
+                    rate,
+                    s.hist.value_at_quantile(0.5),
+                    s.hist.value_at_quantile(0.99),
+                    (cpu1.saturating_sub(cpu0)) as f64 / s.calls.max(1) as f64,
+                    s.errors
+                );
+            }
+        }
+        child.kill().await?;
+    }
+    println!();
+    for size in SIZES {
+        for concurrency in CONCURRENCY {
+            let get = |k| results.get(&(k, size, concurrency)).copied();
+            if let (Some(s), Some(r), Some(t)) = (get("slacker"), get("raw"), get("tarpc")) {
+                println!(
+                    "ratio {size} B c={concurrency}: slacker/raw {:.2}, slacker/tarpc {:.2}, raw/tarpc {:.2}",
+                    s / r,
+                    s / t,
+                    r / t
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> Result<(), BoxError> {
+    // `cargo bench` appends `--bench`; ignore it.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match args.first().map(String::as_str) {
+        Some("server") => {
+            let kind = args
+                .get(1)
+                .and_then(|k| Kind::parse(k))
+                .ok_or("server raw|tarpc|slacker")?;
+            rt.block_on(serve(kind))
+        }
+        Some("run") => {
+            let mut seconds = 5.0;
+            let mut kinds = vec![Kind::Raw, Kind::Tarpc, Kind::Slacker];
+            let mut it = args.iter().skip(1);
+            while let Some(a) = it.next() {
+                match a.as_str() {
+                    "--seconds" => seconds = it.next().ok_or("--seconds N")?.parse()?,
+                    "--only" => {
+                        kinds = it
+                            .next()
+                            .ok_or("--only raw,tarpc,slacker")?
+                            .split(',')
+                            .filter_map(Kind::parse)
+                            .collect()
+                    }
+                    other => return Err(format!("unknown argument {other}").into()),
+                }
+            }
+            rt.block_on(run(kinds, seconds))
+        }
+        _ => Err("usage: echo run [--seconds N] [--only raw,tarpc,slacker] | server KIND".into()),
+    }
+}
