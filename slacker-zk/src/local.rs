@@ -220,9 +220,8 @@ impl fmt::Display for ZkMode {
 /// A standalone ZooKeeper server on a free loopback port, killed and deleted on drop.
 #[derive(Debug)]
 pub struct LocalZooKeeper {
-    // Declared before `dir`: fields drop in order, so the JVM dies before its files go.
-    node: Node,
-    dir: tempfile::TempDir,
+    /// One standalone node, index 0.
+    inner: LocalEnsemble,
 }
 
 impl LocalZooKeeper {
@@ -234,29 +233,8 @@ impl LocalZooKeeper {
     /// or [`LocalZkError::NotReady`] (with the log tail) when the server does not come up within
     /// 30 s; [`LocalZkError::Io`] when the temp dir or the process cannot be created.
     pub async fn start() -> Result<Self> {
-        let java = find_java()?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let dir = temp_dir()?;
-            let port = free_ports(1)?[0];
-            let mut node = Node::create(&dir, 0, 1, port, STANDALONE_MAIN, &[])?;
-            let started = node.spawn(&java);
-            let started = match started {
-                Ok(()) => wait_ready(std::slice::from_mut(&mut node), NODE_READY_TIMEOUT).await,
-                Err(e) => Err(e),
-            };
-            match started {
-                Ok(()) => return Ok(Self { node, dir }),
-                Err(e)
-                    if attempt < START_ATTEMPTS
-                        && e.is_port_collision(std::slice::from_ref(&node)) =>
-                {
-                    tracing::debug!(attempt, "local ZooKeeper lost its port, retrying: {e}");
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let inner = LocalEnsemble::launch(1, false, NODE_READY_TIMEOUT).await?;
+        Ok(Self { inner })
     }
 
     /// Starts an ensemble of `n` `QuorumPeerMain` nodes (use 3 for fault tolerance) and waits
@@ -270,61 +248,37 @@ impl LocalZooKeeper {
         if n == 0 {
             return Err(LocalZkError::EmptyEnsemble);
         }
-        let java = find_java()?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let dir = temp_dir()?;
-            let ports = free_ports(3 * n)?;
-            let (client, peers) = ports.split_at(n);
-            let peers: Vec<(u16, u16)> = peers.chunks(2).map(|p| (p[0], p[1])).collect();
-            let mut nodes = (0..n)
-                .map(|i| Node::create(&dir, i, i + 1, client[i], QUORUM_MAIN, &peers))
-                .collect::<Result<Vec<_>>>()?;
-            let mut started = nodes.iter_mut().try_for_each(|node| node.spawn(&java));
-            if started.is_ok() {
-                started = wait_ready(&mut nodes, ENSEMBLE_READY_TIMEOUT).await;
-            }
-            match started {
-                Ok(()) => return Ok(LocalEnsemble { java, nodes, dir }),
-                Err(e) if attempt < START_ATTEMPTS && e.is_port_collision(&nodes) => {
-                    tracing::debug!(
-                        attempt,
-                        "local ZooKeeper ensemble lost a port, retrying: {e}"
-                    );
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        LocalEnsemble::launch(n, true, ENSEMBLE_READY_TIMEOUT).await
     }
 
     /// The client address, `127.0.0.1:PORT`.
     pub fn addr(&self) -> SocketAddr {
-        self.node.addr()
+        self.inner.nodes[0].addr()
     }
 
     /// The connect string for clients, `127.0.0.1:PORT`.
     pub fn connect_string(&self) -> String {
-        self.addr().to_string()
+        self.inner.connect_string()
     }
 
     /// The temp dir holding config, data and log (`n1/zk.log`); removed on drop.
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        self.inner.dir()
     }
 
     /// The JVM's process id while it runs.
     pub fn pid(&self) -> Option<u32> {
-        self.node.pid()
+        self.inner.nodes[0].pid()
     }
 
     /// Asks the server what it is (`srvr`).
     ///
     /// # Errors
     ///
-    /// [`LocalZkError::NotServing`] when it does not answer with a mode.
+    /// [`LocalZkError::NotRunning`] when stopped; [`LocalZkError::NotServing`] when it does not
+    /// answer with a mode.
     pub async fn mode(&self) -> Result<ZkMode> {
-        self.node.mode().await
+        self.inner.mode(0).await
     }
 
     /// Stops the server gracefully (SIGTERM, then waits for the JVM to exit; SIGKILL after 20 s).
@@ -335,7 +289,7 @@ impl LocalZooKeeper {
     ///
     /// [`LocalZkError::NotRunning`] if already stopped; [`LocalZkError::Io`] if signalling fails.
     pub async fn stop(&mut self) -> Result<()> {
-        self.node.stop().await
+        self.inner.stop(0).await
     }
 
     /// Kills the server with SIGKILL and reaps it.
@@ -344,7 +298,7 @@ impl LocalZooKeeper {
     ///
     /// [`LocalZkError::NotRunning`] if already stopped; [`LocalZkError::Io`] if killing fails.
     pub async fn kill(&mut self) -> Result<()> {
-        self.node.kill().await
+        self.inner.kill(0).await
     }
 
     /// Starts the server again on the same port and data dir (stopping it first if it runs) and
@@ -352,10 +306,10 @@ impl LocalZooKeeper {
     ///
     /// # Errors
     ///
-    /// As [`LocalZooKeeper::start`]; a restart is not retried on another port.
+    /// [`LocalZkError::Exited`] or [`LocalZkError::NotReady`] when it does not serve within 30 s
+    /// (e.g. another process took the port meanwhile: a restart keeps its port).
     pub async fn restart(&mut self) -> Result<()> {
-        let java = find_java()?;
-        self.node.restart(&java).await
+        self.inner.restart(0).await
     }
 }
 
@@ -370,6 +324,36 @@ pub struct LocalEnsemble {
 }
 
 impl LocalEnsemble {
+    /// Starts `n` nodes in a fresh temp dir: a quorum of `QuorumPeerMain`s, or one standalone
+    /// `ZooKeeperServerMain`. A start that loses a port to another process between picking and
+    /// binding it is retried on fresh ports.
+    async fn launch(n: usize, quorum: bool, timeout: Duration) -> Result<Self> {
+        let java = find_java()?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let dir = temp_dir()?;
+            let ports = free_ports(if quorum { 3 * n } else { n })?;
+            let (client, peers) = ports.split_at(n);
+            let peers: Vec<(u16, u16)> = peers.chunks(2).map(|p| (p[0], p[1])).collect();
+            let main_class = if quorum { QUORUM_MAIN } else { STANDALONE_MAIN };
+            let mut nodes = (0..n)
+                .map(|i| Node::create(&dir, i, client[i], main_class, &peers))
+                .collect::<Result<Vec<_>>>()?;
+            let mut started = nodes.iter_mut().try_for_each(|node| node.spawn(&java));
+            if started.is_ok() {
+                started = wait_ready(&mut nodes, timeout).await;
+            }
+            match started {
+                Ok(()) => return Ok(Self { java, nodes, dir }),
+                Err(e) if attempt < START_ATTEMPTS && e.is_port_collision(&nodes) => {
+                    tracing::debug!(attempt, "local ZooKeeper lost a port, retrying: {e}");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// The connect string naming every node, `127.0.0.1:A,127.0.0.1:B,...`.
     pub fn connect_string(&self) -> String {
         let addrs: Vec<String> = self.nodes.iter().map(|n| n.addr().to_string()).collect();
@@ -408,8 +392,8 @@ impl LocalEnsemble {
     ///
     /// # Errors
     ///
-    /// [`LocalZkError::NoSuchNode`]; [`LocalZkError::NotServing`] when it does not answer with a
-    /// mode (stopped, or without quorum).
+    /// [`LocalZkError::NoSuchNode`]; [`LocalZkError::NotRunning`]; [`LocalZkError::NotServing`]
+    /// when it does not answer with a mode (e.g. without quorum).
     pub async fn mode(&self, i: usize) -> Result<ZkMode> {
         self.node(i)?.mode().await
     }
@@ -486,16 +470,16 @@ struct Node {
 }
 
 impl Node {
-    /// Writes `<base>/n<myid>/{zoo.cfg,data/myid}`; `peers` (quorum, election ports) are empty for
-    /// a standalone server.
+    /// Writes `<base>/n<myid>/{zoo.cfg,data/myid}` with `myid = index + 1`; `peers` (quorum and
+    /// election ports, by index) are empty for a standalone server.
     fn create(
         base: &tempfile::TempDir,
         index: usize,
-        myid: usize,
         client_port: u16,
         main_class: &'static str,
         peers: &[(u16, u16)],
     ) -> Result<Self> {
+        let myid = index + 1;
         let dir = base.path().join(format!("n{myid}"));
         let data = dir.join("data");
         fs::create_dir_all(&data)

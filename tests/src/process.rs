@@ -12,7 +12,7 @@
 //! puts the output tail into every error. The child is SIGKILLed when the handle drops, also
 //! when a test panics.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -93,7 +93,7 @@ impl ProcessError {
 /// [`ProcessError::Build`] with cargo's output when the build fails (e.g. no such binary);
 /// [`ProcessError::Io`] when cargo cannot run or the test executable's location is unknown.
 pub async fn example_bin(name: &str) -> Result<PathBuf, ProcessError> {
-    static BUILT: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    static BUILT: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
     let exe =
         std::env::current_exe().map_err(|e| ProcessError::io("locating the test executable", e))?;
     // target/<profile>/deps/<test>-<hash>, or target/<profile>/<name> for a binary.
@@ -102,9 +102,11 @@ pub async fn example_bin(name: &str) -> Result<PathBuf, ProcessError> {
         profile_dir.pop();
     }
     let bin = profile_dir.join(name);
-    let built =
-        |set: &mut Option<HashSet<String>>| set.get_or_insert_with(HashSet::new).contains(name);
-    if built(&mut BUILT.lock().unwrap_or_else(PoisonError::into_inner)) {
+    if BUILT
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .contains(name)
+    {
         return Ok(bin);
     }
 
@@ -148,7 +150,6 @@ pub async fn example_bin(name: &str) -> Result<PathBuf, ProcessError> {
     BUILT
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .get_or_insert_with(HashSet::new)
         .insert(name.to_owned());
     Ok(bin)
 }
