@@ -97,10 +97,17 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
     sink.set_backpressure_boundary(WRITE_BATCH_BYTES);
     while let Some(p) = rx.recv().await {
         let mut result = sink.feed(p).await;
-        while result.is_ok() {
-            match rx.try_recv() {
-                Ok(p) => result = sink.feed(p).await,
-                Err(_) => break,
+        // Drain what is queued, yield once so that tasks about to queue more can run, drain
+        // again: under load this turns many small writes into a few large ones.
+        for round in 0..2 {
+            while result.is_ok() {
+                match rx.try_recv() {
+                    Ok(p) => result = sink.feed(p).await,
+                    Err(_) => break,
+                }
+            }
+            if round == 0 {
+                tokio::task::yield_now().await;
             }
         }
         if let Err(e) = match result {

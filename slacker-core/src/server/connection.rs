@@ -17,9 +17,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::{Framed, FramedRead, FramedWrite};
 
 use super::{dispatch, Shared, VERSION};
 use crate::codec::{write_loop, PacketCodec};
@@ -97,9 +98,11 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut progressed = true;
     let mut stalled_ticks = 0u8;
+    let closing = shared.close.cancelled();
+    tokio::pin!(closing);
     let reason = loop {
         let next = tokio::select! {
-            _ = shared.close.cancelled() => break "server closing".to_owned(),
+            _ = &mut closing => break "server closing".to_owned(),
             _ = tick.tick() => {
                 if progressed || reader.read_buffer().is_empty() {
                     stalled_ticks = 0;
@@ -191,13 +194,24 @@ fn handle(shared: &Arc<Shared>, conn: &Arc<Conn>, id: u64, packet: Packet) {
 }
 
 /// Answers a connection over `max_connections` with one `Overloaded` error, then closes it.
+/// The peer's first bytes (its hello) are drained for a moment first: closing with unread
+/// data would reset the connection and could destroy the error frame in flight.
 pub(super) async fn refuse(stream: TcpStream, max_frame_len: usize) {
-    let mut sink = FramedWrite::new(stream, PacketCodec::new(max_frame_len));
-    let _ = sink
+    let mut framed = Framed::new(stream, PacketCodec::new(max_frame_len));
+    let sent = framed
         .send(Packet::Error {
             tid: 0,
             code: ResultCode::Overloaded,
             message: "too many connections".into(),
         })
         .await;
+    if sent.is_ok() {
+        let mut stream = framed.into_inner();
+        let _ = stream.shutdown().await;
+        let mut sink = [0u8; 1024];
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+        })
+        .await;
+    }
 }

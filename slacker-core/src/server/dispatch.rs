@@ -150,18 +150,8 @@ async fn run(
         Done::Failed(code, _) => *code,
         Done::Canceled => ResultCode::Canceled,
     };
-    let outcome = Outcome {
-        code,
-        elapsed: received.elapsed(),
-    };
-    for i in shared.interceptors.iter().rev() {
-        if AssertUnwindSafe(i.after(&head, &outcome))
-            .catch_unwind()
-            .await
-            .is_err()
-        {
-            tracing::error!(namespace = %head.namespace, function = %head.function, "an `after` interceptor panicked");
-        }
+    if !shared.interceptors.is_empty() {
+        after_all(&shared.interceptors, &head, code, received).await;
     }
     if !reply {
         return;
@@ -199,6 +189,27 @@ async fn run(
     };
     conn.send(packet);
     // `slot` drops here, after the reply is queued, so a draining server waits for it.
+}
+
+async fn after_all(
+    interceptors: &[Arc<dyn ServerInterceptor>],
+    head: &RequestHead,
+    code: ResultCode,
+    received: Instant,
+) {
+    let outcome = Outcome {
+        code,
+        elapsed: received.elapsed(),
+    };
+    for i in interceptors.iter().rev() {
+        if AssertUnwindSafe(i.after(head, &outcome))
+            .catch_unwind()
+            .await
+            .is_err()
+        {
+            tracing::error!(namespace = %head.namespace, function = %head.function, "an `after` interceptor panicked");
+        }
+    }
 }
 
 async fn before_all(
