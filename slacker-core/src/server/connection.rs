@@ -25,7 +25,7 @@ use tokio_util::codec::{Framed, FramedRead, FramedWrite};
 use super::{dispatch, Shared, VERSION};
 use crate::codec::{write_loop, PacketCodec};
 use crate::inspect::InspectRequest;
-use crate::protocol::Packet;
+use crate::protocol::{Packet, HEADER_LEN};
 use crate::ResultCode;
 
 /// What request tasks share with their connection.
@@ -92,18 +92,26 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
         running: Mutex::new(HashMap::new()),
     });
 
-    // Stall detection without a timer per frame: a tick every read_timeout/2; two ticks in a
-    // row that see a partial frame and no completed frame close the connection.
-    let mut tick = tokio::time::interval(shared.options.read_timeout / 2);
+    // Stall and idle detection without a timer per frame: a tick every read_timeout/2; two
+    // ticks in a row that see a partial frame and no completed frame close the connection, and
+    // so does `idle_timeout` without any frame (a vanished client that never sent a FIN).
+    let half = shared.options.read_timeout / 2;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + half, half);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let idle_timeout = shared.options.idle_timeout;
     let mut progressed = true;
     let mut stalled_ticks = 0u8;
+    let mut idle_for = Duration::ZERO;
     let closing = shared.close.cancelled();
     tokio::pin!(closing);
     let reason = loop {
         let next = tokio::select! {
             _ = &mut closing => break "server closing".to_owned(),
             _ = tick.tick() => {
+                idle_for = if progressed { Duration::ZERO } else { idle_for + half };
+                if !idle_timeout.is_zero() && idle_for >= idle_timeout {
+                    break format!("no frame for {idle_for:?}");
+                }
                 if progressed || reader.read_buffer().is_empty() {
                     stalled_ticks = 0;
                 } else {
@@ -158,10 +166,19 @@ fn handle(shared: &Arc<Shared>, conn: &Arc<Conn>, id: u64, packet: Packet) {
         Packet::InspectRequest { tid, payload } => {
             match serde_json::from_slice::<InspectRequest>(&payload) {
                 Ok(req) => match serde_json::to_vec(&shared.inspect(&req)) {
-                    Ok(json) => conn.send(Packet::InspectResponse {
+                    Ok(json) if HEADER_LEN + json.len() <= shared.options.max_frame_len => conn
+                        .send(Packet::InspectResponse {
+                            tid,
+                            payload: json.into(),
+                        }),
+                    Ok(json) => conn.error(
                         tid,
-                        payload: json.into(),
-                    }),
+                        ResultCode::Internal,
+                        format!(
+                            "inspect answer of {} bytes exceeds the frame limit",
+                            json.len()
+                        ),
+                    ),
                     Err(e) => conn.error(tid, ResultCode::Internal, e.to_string()),
                 },
                 Err(e) => conn.error(

@@ -290,16 +290,6 @@ fn panicked(what: &str, panic: Box<dyn Any + Send>) -> Done {
     )
 }
 
-/// Longest error message sent; longer ones (a huge panic message) are cut.
-const MAX_MESSAGE: usize = 64 * 1024;
-
-fn error_packet(tid: u64, code: ResultCode, mut message: String) -> Packet {
-    if message.len() > MAX_MESSAGE {
-        let mut end = MAX_MESSAGE;
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        message.truncate(end);
-    }
+fn error_packet(tid: u64, code: ResultCode, message: String) -> Packet {
     Packet::Error { tid, code, message }
 }
