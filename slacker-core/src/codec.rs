@@ -66,9 +66,21 @@ impl Encoder<Packet> for PacketCodec {
     type Error = io::Error;
 
     /// Writes the length prefix and the frame straight into `dst` (no intermediate buffer); the
-    /// bytes are exactly what `LengthDelimitedCodec` would produce.
-    fn encode(&mut self, packet: Packet, dst: &mut BytesMut) -> io::Result<()> {
-        let len = packet.encoded_len();
+    /// bytes are exactly what `LengthDelimitedCodec` would produce. An error packet's message
+    /// is cut to fit the limit, so that reporting an error can never fail; any other packet
+    /// over the limit is refused (senders check sizes first).
+    fn encode(&mut self, mut packet: Packet, dst: &mut BytesMut) -> io::Result<()> {
+        let mut len = packet.encoded_len();
+        if let Packet::Error { message, .. } = &mut packet {
+            if len > self.max_frame_len {
+                let mut keep = message.len().saturating_sub(len - self.max_frame_len);
+                while !message.is_char_boundary(keep) {
+                    keep -= 1;
+                }
+                message.truncate(keep);
+                len = packet.encoded_len();
+            }
+        }
         if len > self.max_frame_len {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -97,10 +109,17 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
     sink.set_backpressure_boundary(WRITE_BATCH_BYTES);
     while let Some(p) = rx.recv().await {
         let mut result = sink.feed(p).await;
-        while result.is_ok() {
-            match rx.try_recv() {
-                Ok(p) => result = sink.feed(p).await,
-                Err(_) => break,
+        // Drain what is queued, yield once so that tasks about to queue more can run, drain
+        // again: under load this turns many small writes into a few large ones.
+        for round in 0..2 {
+            while result.is_ok() {
+                match rx.try_recv() {
+                    Ok(p) => result = sink.feed(p).await,
+                    Err(_) => break,
+                }
+            }
+            if round == 0 {
+                tokio::task::yield_now().await;
             }
         }
         if let Err(e) = match result {
@@ -150,11 +169,22 @@ mod tests {
         let mut codec = PacketCodec::new(64);
         let mut src = BytesMut::from(&[0u8, 0, 1, 0][..]);
         assert!(codec.decode(&mut src).is_err());
-        let big = Packet::Error {
+        let big = Packet::InspectResponse {
             tid: 1,
-            code: ResultCode::Internal,
-            message: "x".repeat(100),
+            payload: vec![b' '; 100].into(),
         };
         assert!(codec.encode(big, &mut BytesMut::new()).is_err());
+        let long_error = Packet::Error {
+            tid: 1,
+            code: ResultCode::Internal,
+            message: "é".repeat(100),
+        };
+        let mut wire = BytesMut::new();
+        codec.encode(long_error, &mut wire).expect("cut to fit");
+        assert_eq!(wire.len(), 4 + 64);
+        match codec.decode(&mut wire).expect("io").expect("frame") {
+            Ok(Packet::Error { message, .. }) => assert_eq!(message, "é".repeat(26)),
+            other => panic!("{other:?}"),
+        }
     }
 }

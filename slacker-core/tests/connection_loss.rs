@@ -204,3 +204,38 @@ async fn lazy_client_connects_in_the_background_and_close_fails_pending_calls() 
     assert!(matches!(lab.add(1, 1).await, Err(Error::Closed)));
     assert_eq!(*client.state().borrow(), ConnState::Closed);
 }
+
+#[tokio::test]
+async fn server_closes_connections_that_send_nothing_but_not_heartbeating_clients() {
+    let options = ServerOptions {
+        read_timeout: Duration::from_millis(100),
+        idle_timeout: Duration::from_millis(300),
+        ..ServerOptions::default()
+    };
+    let (server, _) = lab_server(options).await;
+    let client_options = ClientOptions {
+        heartbeat_interval: Duration::from_millis(50),
+        ..ClientOptions::default()
+    };
+    let client = Client::connect(server.local_addr(), client_options)
+        .await
+        .expect("connect");
+    let state = client.state();
+    let mut silent = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    let mut buf = [0u8; 16];
+    let n = within("idle connection closed", silent.read(&mut buf)).await;
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    assert!(
+        !state.has_changed().expect("alive"),
+        "the pinging client was never disconnected"
+    );
+    assert_eq!(
+        LabClient::new(client)
+            .add(1, 1)
+            .await
+            .expect("still connected"),
+        2
+    );
+}

@@ -325,3 +325,50 @@ async fn full_backlog_fails_fast_without_sending() {
     );
     assert_eq!(lab.count().await.expect("room again"), 1);
 }
+
+#[tokio::test]
+async fn connections_over_the_limit_are_refused_with_overloaded() {
+    let options = ServerOptions {
+        max_connections: 1,
+        ..ServerOptions::default()
+    };
+    let (server, _) = lab_server(options).await;
+    let first = connect(&server).await;
+    match Client::connect(server.local_addr(), ClientOptions::default()).await {
+        Err(Error::Remote {
+            code: ResultCode::Overloaded,
+            server: s,
+            ..
+        }) => {
+            assert_eq!(s.as_str(), server.local_addr().to_string());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        LabClient::new(first.clone())
+            .add(1, 2)
+            .await
+            .expect("first still served"),
+        3
+    );
+    first.close().await;
+    // The server frees the slot when it notices the close; retry until it has.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let second = loop {
+        if let Ok(c) = Client::connect(server.local_addr(), ClientOptions::default()).await {
+            break c;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slot never freed up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    };
+    assert_eq!(
+        LabClient::new(second)
+            .add(2, 2)
+            .await
+            .expect("second served"),
+        4
+    );
+}

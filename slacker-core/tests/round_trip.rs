@@ -89,3 +89,56 @@ async fn fire_and_forget_runs_without_a_reply() {
     assert_eq!(client.in_flight(), 0);
     assert_eq!(typed.count().await.expect("count"), 2);
 }
+
+/// `whoami` as a method declaring `timeout_ms = 1500`.
+static WHOAMI_WITH_TIMEOUT: slacker_core::MethodInfo = slacker_core::MethodInfo {
+    namespace: "lab",
+    name: "whoami",
+    args: &[],
+    returns: "Whoami",
+    doc: "",
+    timeout: Some(Duration::from_millis(1500)),
+    grouping: None,
+    results: slacker_core::ResultsMode::Single,
+    exceptions: slacker_core::ExceptionsPolicy::All,
+    has_unavailable_value: false,
+    retries: 0,
+};
+
+#[tokio::test]
+async fn timeout_precedence_is_call_then_method_then_client() {
+    let (server, _) = lab_server(ServerOptions::default()).await;
+    let options = ClientOptions {
+        timeout: Duration::from_secs(4),
+        ..ClientOptions::default()
+    };
+    let client = Client::connect(server.local_addr(), options)
+        .await
+        .expect("connect");
+    let deadline_seen = |opts: CallOptions, method: &'static slacker_core::MethodInfo| {
+        let client = client.clone();
+        async move {
+            let call = slacker_core::__private::build_call(
+                &client,
+                method,
+                &slacker_core::__private::NoArgs,
+                &opts,
+            )
+            .expect("call");
+            let r = client.call_one(call).await.expect("whoami");
+            let me: common::Whoami =
+                slacker_core::serialization::decode(r.content_type, &r.payload).expect("decode");
+            me.deadline_ms.expect("deadline sent")
+        }
+    };
+    let client_default = deadline_seen(CallOptions::new(), &common::LAB_METHODS[5]).await;
+    assert!((3000..=4000).contains(&client_default), "{client_default}");
+    let per_method = deadline_seen(CallOptions::new(), &WHOAMI_WITH_TIMEOUT).await;
+    assert!((500..=1500).contains(&per_method), "{per_method}");
+    let per_call = deadline_seen(
+        CallOptions::new().timeout(Duration::from_millis(300)),
+        &WHOAMI_WITH_TIMEOUT,
+    )
+    .await;
+    assert!(per_call <= 300, "{per_call}");
+}

@@ -131,9 +131,11 @@ async fn session(shared: &Shared, mut reader: Reader, writer: Writer) -> Error {
     let mut heard = false;
     let mut silent_for = Duration::ZERO;
     let mut writer_done = false;
+    let closing = shared.close.cancelled();
+    tokio::pin!(closing);
     let err = loop {
         tokio::select! {
-            _ = shared.close.cancelled() => break Error::Closed,
+            _ = &mut closing => break Error::Closed,
             _ = &mut write_task => {
                 writer_done = true;
                 break Error::connection(&shared.addr, "write failed");

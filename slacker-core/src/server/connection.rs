@@ -17,14 +17,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::{Framed, FramedRead, FramedWrite};
 
 use super::{dispatch, Shared, VERSION};
 use crate::codec::{write_loop, PacketCodec};
 use crate::inspect::InspectRequest;
-use crate::protocol::Packet;
+use crate::protocol::{Packet, HEADER_LEN};
 use crate::ResultCode;
 
 /// What request tasks share with their connection.
@@ -91,16 +92,26 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
         running: Mutex::new(HashMap::new()),
     });
 
-    // Stall detection without a timer per frame: a tick every read_timeout/2; two ticks in a
-    // row that see a partial frame and no completed frame close the connection.
-    let mut tick = tokio::time::interval(shared.options.read_timeout / 2);
+    // Stall and idle detection without a timer per frame: a tick every read_timeout/2; two
+    // ticks in a row that see a partial frame and no completed frame close the connection, and
+    // so does `idle_timeout` without any frame (a vanished client that never sent a FIN).
+    let half = shared.options.read_timeout / 2;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + half, half);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let idle_timeout = shared.options.idle_timeout;
     let mut progressed = true;
     let mut stalled_ticks = 0u8;
+    let mut idle_for = Duration::ZERO;
+    let closing = shared.close.cancelled();
+    tokio::pin!(closing);
     let reason = loop {
         let next = tokio::select! {
-            _ = shared.close.cancelled() => break "server closing".to_owned(),
+            _ = &mut closing => break "server closing".to_owned(),
             _ = tick.tick() => {
+                idle_for = if progressed { Duration::ZERO } else { idle_for + half };
+                if !idle_timeout.is_zero() && idle_for >= idle_timeout {
+                    break format!("no frame for {idle_for:?}");
+                }
                 if progressed || reader.read_buffer().is_empty() {
                     stalled_ticks = 0;
                 } else {
@@ -155,10 +166,19 @@ fn handle(shared: &Arc<Shared>, conn: &Arc<Conn>, id: u64, packet: Packet) {
         Packet::InspectRequest { tid, payload } => {
             match serde_json::from_slice::<InspectRequest>(&payload) {
                 Ok(req) => match serde_json::to_vec(&shared.inspect(&req)) {
-                    Ok(json) => conn.send(Packet::InspectResponse {
+                    Ok(json) if HEADER_LEN + json.len() <= shared.options.max_frame_len => conn
+                        .send(Packet::InspectResponse {
+                            tid,
+                            payload: json.into(),
+                        }),
+                    Ok(json) => conn.error(
                         tid,
-                        payload: json.into(),
-                    }),
+                        ResultCode::Internal,
+                        format!(
+                            "inspect answer of {} bytes exceeds the frame limit",
+                            json.len()
+                        ),
+                    ),
                     Err(e) => conn.error(tid, ResultCode::Internal, e.to_string()),
                 },
                 Err(e) => conn.error(
@@ -191,13 +211,24 @@ fn handle(shared: &Arc<Shared>, conn: &Arc<Conn>, id: u64, packet: Packet) {
 }
 
 /// Answers a connection over `max_connections` with one `Overloaded` error, then closes it.
+/// The peer's first bytes (its hello) are drained for a moment first: closing with unread
+/// data would reset the connection and could destroy the error frame in flight.
 pub(super) async fn refuse(stream: TcpStream, max_frame_len: usize) {
-    let mut sink = FramedWrite::new(stream, PacketCodec::new(max_frame_len));
-    let _ = sink
+    let mut framed = Framed::new(stream, PacketCodec::new(max_frame_len));
+    let sent = framed
         .send(Packet::Error {
             tid: 0,
             code: ResultCode::Overloaded,
             message: "too many connections".into(),
         })
         .await;
+    if sent.is_ok() {
+        let mut stream = framed.into_inner();
+        let _ = stream.shutdown().await;
+        let mut sink = [0u8; 1024];
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+        })
+        .await;
+    }
 }

@@ -150,18 +150,8 @@ async fn run(
         Done::Failed(code, _) => *code,
         Done::Canceled => ResultCode::Canceled,
     };
-    let outcome = Outcome {
-        code,
-        elapsed: received.elapsed(),
-    };
-    for i in shared.interceptors.iter().rev() {
-        if AssertUnwindSafe(i.after(&head, &outcome))
-            .catch_unwind()
-            .await
-            .is_err()
-        {
-            tracing::error!(namespace = %head.namespace, function = %head.function, "an `after` interceptor panicked");
-        }
+    if !shared.interceptors.is_empty() {
+        after_all(&shared.interceptors, &head, code, received).await;
     }
     if !reply {
         return;
@@ -199,6 +189,27 @@ async fn run(
     };
     conn.send(packet);
     // `slot` drops here, after the reply is queued, so a draining server waits for it.
+}
+
+async fn after_all(
+    interceptors: &[Arc<dyn ServerInterceptor>],
+    head: &RequestHead,
+    code: ResultCode,
+    received: Instant,
+) {
+    let outcome = Outcome {
+        code,
+        elapsed: received.elapsed(),
+    };
+    for i in interceptors.iter().rev() {
+        if AssertUnwindSafe(i.after(head, &outcome))
+            .catch_unwind()
+            .await
+            .is_err()
+        {
+            tracing::error!(namespace = %head.namespace, function = %head.function, "an `after` interceptor panicked");
+        }
+    }
 }
 
 async fn before_all(
@@ -279,16 +290,6 @@ fn panicked(what: &str, panic: Box<dyn Any + Send>) -> Done {
     )
 }
 
-/// Longest error message sent; longer ones (a huge panic message) are cut.
-const MAX_MESSAGE: usize = 64 * 1024;
-
-fn error_packet(tid: u64, code: ResultCode, mut message: String) -> Packet {
-    if message.len() > MAX_MESSAGE {
-        let mut end = MAX_MESSAGE;
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        message.truncate(end);
-    }
+fn error_packet(tid: u64, code: ResultCode, message: String) -> Packet {
     Packet::Error { tid, code, message }
 }

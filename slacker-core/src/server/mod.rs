@@ -45,9 +45,12 @@ pub struct ServerOptions {
     pub max_in_flight_per_connection: usize,
     /// Requests running at once on the server; more get `Overloaded`. Default 20 000.
     pub max_in_flight: usize,
-    /// A peer that stops in the middle of a frame for about this long is disconnected. Idle
-    /// connections (no partial frame) are left open. Default 30 s.
+    /// A peer that stops in the middle of a frame for about this long is disconnected.
+    /// Default 30 s. Also the granularity (halved) of `idle_timeout`.
     pub read_timeout: Duration,
+    /// A connection that sends no frame at all for about this long is closed (clients ping
+    /// every few seconds, so only vanished peers hit it); zero disables. Default 60 s.
+    pub idle_timeout: Duration,
 }
 
 impl Default for ServerOptions {
@@ -58,6 +61,7 @@ impl Default for ServerOptions {
             max_in_flight_per_connection: 5_000,
             max_in_flight: 20_000,
             read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
