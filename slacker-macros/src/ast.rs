@@ -113,13 +113,21 @@ impl Remote {
                 })
                 .collect();
             let remote_name = opts.name.unwrap_or_else(|| {
-                LitStr::new(&names::default_remote_name(&f.sig.ident), f.sig.ident.span())
+                LitStr::new(
+                    &names::default_remote_name(&f.sig.ident),
+                    f.sig.ident.span(),
+                )
             });
             methods.push(Method {
                 ident: f.sig.ident.clone(),
                 remote_name,
                 doc: doc_of(&f.attrs),
-                attrs: f.attrs.iter().filter(|a| !attr::is_remote(a)).cloned().collect(),
+                attrs: f
+                    .attrs
+                    .iter()
+                    .filter(|a| !attr::is_remote(a))
+                    .cloned()
+                    .collect(),
                 args,
                 output: Output::from_syn(&f.sig.output),
                 default_body: f.default.clone(),
@@ -176,7 +184,9 @@ pub fn strip_remote_attrs(item: &ItemTrait) -> ItemTrait {
 pub fn fallback(item: &ItemTrait) -> ItemTrait {
     let mut item = strip_remote_attrs(item);
     for trait_item in &mut item.items {
-        let TraitItem::Fn(f) = trait_item else { continue };
+        let TraitItem::Fn(f) = trait_item else {
+            continue;
+        };
         if f.default.is_some() {
             continue;
         }

@@ -125,7 +125,10 @@ pub fn method_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> MethodAttrs {
                     let value: Expr = meta.value()?.parse()?;
                     match int_value::<u64>(&value) {
                         Some(ms) if ms > 0 => set(cx, &meta, &mut out.timeout_ms, ms),
-                        _ => cx.error_spanned(&value, "`timeout_ms` is a positive number of milliseconds"),
+                        _ => cx.error_spanned(
+                            &value,
+                            "`timeout_ms` is a positive number of milliseconds",
+                        ),
                     }
                 }
                 "retries" => {
@@ -146,7 +149,12 @@ pub fn method_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> MethodAttrs {
                     out.idempotent = true;
                 }
                 "grouping" => {
-                    let Some(path) = value_path(cx, &meta, "random, first, leader, all, least_in_flight, round_robin, weighted")? else {
+                    let Some(path) = value_path(
+                        cx,
+                        &meta,
+                        "random, first, leader, all, least_in_flight, round_robin, weighted",
+                    )?
+                    else {
                         return Ok(());
                     };
                     let builtin = keyword(&path)
@@ -201,7 +209,9 @@ const METHOD_OPTIONS: &str = "name, timeout_ms, grouping, grouping_results, grou
 
 /// Records "unknown option" and skips its value so the rest of the list is still checked.
 fn unknown(cx: &mut Ctxt, meta: &ParseNestedMeta<'_>, expected: &str) -> syn::Result<()> {
-    let name = quote::ToTokens::to_token_stream(&meta.path).to_string().replace(' ', "");
+    let name = quote::ToTokens::to_token_stream(&meta.path)
+        .to_string()
+        .replace(' ', "");
     cx.error_spanned(
         &meta.path,
         format_args!("unknown option `{name}`; expected one of: {expected}"),
@@ -225,13 +235,19 @@ fn value_path(
     meta: &ParseNestedMeta<'_>,
     keywords: &str,
 ) -> syn::Result<Option<Path>> {
-    let key = meta.path.get_ident().map(Ident::to_string).unwrap_or_default();
+    let key = meta
+        .path
+        .get_ident()
+        .map(Ident::to_string)
+        .unwrap_or_default();
     match meta.value()?.parse::<Expr>()? {
         Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => Ok(Some(p.path)),
         other => {
             cx.error_spanned(
                 other,
-                format_args!("invalid `{key}`: expected one of {keywords}, or a path to a function"),
+                format_args!(
+                    "invalid `{key}`: expected one of {keywords}, or a path to a function"
+                ),
             );
             Ok(None)
         }
@@ -242,13 +258,15 @@ fn value_path(
 /// ZooKeeper paths and of `ns/fn` in logs).
 fn name_value(cx: &mut Ctxt, value: &Expr, what: &str) -> Option<LitStr> {
     match value {
-        Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(lit), .. })
-            if !lit.value().is_empty() && !lit.value().contains('/') =>
-        {
-            Some(lit.clone())
-        }
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(lit),
+            ..
+        }) if !lit.value().is_empty() && !lit.value().contains('/') => Some(lit.clone()),
         _ => {
-            cx.error_spanned(value, format_args!("a {what} is a non-empty string without `/`"));
+            cx.error_spanned(
+                value,
+                format_args!("a {what} is a non-empty string without `/`"),
+            );
             None
         }
     }
@@ -260,7 +278,10 @@ where
     T::Err: std::fmt::Display,
 {
     match value {
-        Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(lit), .. }) => lit.base10_parse().ok(),
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(lit),
+            ..
+        }) => lit.base10_parse().ok(),
         _ => None,
     }
 }

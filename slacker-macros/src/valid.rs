@@ -99,7 +99,10 @@ pub fn args_are_identifiers(cx: &mut Ctxt, sig: &Signature) {
         if let FnArg::Typed(t) = arg {
             match &*t.pat {
                 Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {}
-                pat => cx.error_spanned(pat, "remote method arguments must be plain identifiers, not patterns"),
+                pat => cx.error_spanned(
+                    pat,
+                    "remote method arguments must be plain identifiers, not patterns",
+                ),
             }
         }
     }

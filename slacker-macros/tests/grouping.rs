@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use slacker_core::{
-    remote, Error, ExceptionsPolicy, GroupOutcome, Grouping, GroupingInput, ResultsMode, Selection, ServerAddr,
+    remote, Error, ExceptionsPolicy, GroupOutcome, Grouping, GroupingInput, ResultsMode, Selection,
+    ServerAddr,
 };
 use support::{Fanout, Node};
 
@@ -238,14 +239,20 @@ async fn under_any_one_failure_fails_the_call() {
 #[tokio::test]
 async fn a_custom_exceptions_policy_decides() {
     let (stats, _) = one_down();
-    assert_eq!(stats.tolerant_load().await.expect("one failure is fine"), [5, 7]);
+    assert_eq!(
+        stats.tolerant_load().await.expect("one failure is fine"),
+        [5, 7]
+    );
 
     let stats = StatsClient::new(Fanout::new(vec![
         node("10.0.0.1:1", 5),
         Node::down("10.0.0.2:1"),
         Node::down("10.0.0.3:1"),
     ]));
-    let err = stats.tolerant_load().await.expect_err("two failures are not");
+    let err = stats
+        .tolerant_load()
+        .await
+        .expect_err("two failures are not");
     assert!(matches!(err, Error::Grouped { attempted: 3, .. }), "{err}");
 }
 
@@ -253,7 +260,10 @@ async fn a_custom_exceptions_policy_decides() {
 async fn unavailable_value_replaces_unavailable_only() {
     let nobody = StatsClient::new(Fanout::new(vec![]));
     assert_eq!(nobody.cached().await.expect("unavailable value"), u64::MAX);
-    assert_eq!(nobody.leader_load().await.expect("unavailable value"), Ok(0));
+    assert_eq!(
+        nobody.leader_load().await.expect("unavailable value"),
+        Ok(0)
+    );
     let err = nobody.load().await.expect_err("no unavailable value");
     assert!(matches!(err, Error::Unavailable { .. }), "{err}");
 
@@ -276,7 +286,10 @@ fn options_are_carried_in_method_info() {
     assert_eq!(m("whoami").retries, 0);
     assert!(m("whoami").timeout.is_none());
 
-    assert_eq!(m("load_by_server").timeout, Some(Duration::from_millis(250)));
+    assert_eq!(
+        m("load_by_server").timeout,
+        Some(Duration::from_millis(250))
+    );
     assert_eq!(m("load_by_server").results, ResultsMode::Map);
     assert_eq!(m("load").results, ResultsMode::Vector);
     assert_eq!(m("flush").results, ResultsMode::Nil);
@@ -284,7 +297,10 @@ fn options_are_carried_in_method_info() {
     assert_eq!(m("peak").results, ResultsMode::Custom);
     assert_eq!(m("peak").retries, 5);
     assert!(matches!(m("strict_load").exceptions, ExceptionsPolicy::Any));
-    assert!(matches!(m("tolerant_load").exceptions, ExceptionsPolicy::Custom(_)));
+    assert!(matches!(
+        m("tolerant_load").exceptions,
+        ExceptionsPolicy::Custom(_)
+    ));
     assert!(m("cached").has_unavailable_value);
     assert!(!m("load").has_unavailable_value);
 
@@ -305,7 +321,12 @@ fn options_are_carried_in_method_info() {
 
 #[test]
 fn a_custom_grouping_fn_is_callable_from_the_metadata() {
-    let Some(Grouping::Custom(f)) = STATS_NAMESPACE.method("tolerant_load").expect("m").grouping.clone() else {
+    let Some(Grouping::Custom(f)) = STATS_NAMESPACE
+        .method("tolerant_load")
+        .expect("m")
+        .grouping
+        .clone()
+    else {
         panic!("custom grouping expected");
     };
     let (a, b) = (ServerAddr::from("a:1"), ServerAddr::from("b:1"));

@@ -33,6 +33,7 @@ mod core {}
 #[::slacker_core::remote(namespace = "hygiene")]
 pub trait Hygienic {
     /// Arguments named like the generated code's locals must not be shadowed by them.
+    #[allow(clippy::too_many_arguments)]
     async fn locals(
         &self,
         method: ::std::string::String,
@@ -125,10 +126,26 @@ fn generated_code_works_without_a_prelude() {
 async fn calls() {
     let client = HygienicClient::new(Loopback(::std::sync::Arc::new(HygienicServer::new(Impl))));
     let got = client
-        .locals(::std::borrow::ToOwned::to_owned("m"), ::std::vec![1, 2], 1, 1, 1, 1, 1, 1, 1)
+        .locals(
+            ::std::borrow::ToOwned::to_owned("m"),
+            ::std::vec![1, 2],
+            1,
+            1,
+            1,
+            1,
+            1,
+            1,
+            1,
+        )
         .await;
     ::std::assert_eq!(got.expect("call"), "m:2:7");
-    ::std::assert_eq!(client.fallible(4).await.expect("call"), ::std::result::Result::Ok(4));
+    ::std::assert_eq!(
+        client.fallible(4).await.expect("call"),
+        ::std::result::Result::Ok(4)
+    );
     ::std::assert_eq!(client.everywhere().await.expect("call").len(), 1);
-    ::std::assert_eq!(client.bytes(::std::vec![7]).await.expect("call"), [::std::vec![7u8]]);
+    ::std::assert_eq!(
+        client.bytes(::std::vec![7]).await.expect("call"),
+        [::std::vec![7u8]]
+    );
 }

@@ -90,7 +90,10 @@ async fn plain_values_round_trip_in_both_content_types() {
             .expect("mirror");
         assert_eq!((p, label.as_str()), (Point { x: 2, y: 1 }, "HI"));
         assert_eq!(calc.sum(vec![1, 2, 3]).await.expect("sum"), 6);
-        assert_eq!(calc.reverse(vec![1, 2, 3]).await.expect("reverse"), [3, 2, 1]);
+        assert_eq!(
+            calc.reverse(vec![1, 2, 3]).await.expect("reverse"),
+            [3, 2, 1]
+        );
     }
 }
 
@@ -131,7 +134,10 @@ async fn calls_use_the_remote_name_and_describe_themselves() {
         ["add", "div", "version", "reset", "mirror", "sum-all", "reverse", "checked"]
     );
     assert_eq!(info.method("add").expect("add").doc, "Adds two numbers.");
-    assert_eq!(info.method("div").expect("div").returns, "Result<u64, MathError>");
+    assert_eq!(
+        info.method("div").expect("div").returns,
+        "Result<u64, MathError>"
+    );
     assert_eq!(info.method("reset").expect("reset").returns, "()");
 }
 
@@ -181,15 +187,27 @@ async fn unknown_functions_and_bad_arguments_are_typed_remote_errors() {
     assert_eq!(err.code(), Some(ResultCode::BadArguments), "{err}");
     assert!(err.to_string().contains("a: i64, b: i64"), "{err}");
 
-    let err = skewed.version_as_number().await.expect_err("wrong result type");
-    assert!(matches!(err, Error::Codec { server: Some(_), .. }), "{err}");
+    let err = skewed
+        .version_as_number()
+        .await
+        .expect_err("wrong result type");
+    assert!(
+        matches!(
+            err,
+            Error::Codec {
+                server: Some(_),
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn zero_argument_methods_reject_extra_arguments() {
     let server = CalcServer::new(CalcImpl);
-    let payload = slacker_core::serialization::encode(ContentType::MessagePack, &(1u8,))
-        .expect("encode");
+    let payload =
+        slacker_core::serialization::encode(ContentType::MessagePack, &(1u8,)).expect("encode");
     let err = server
         .dispatch("version", ContentType::MessagePack, payload)
         .err()

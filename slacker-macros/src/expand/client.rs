@@ -73,7 +73,11 @@ fn stub(methods_static: &syn::Ident, index: usize, m: &Method) -> TokenStream {
     let index = proc_macro2::Literal::usize_unsuffixed(index);
     let p = quote!(::slacker_core::__private);
     let ident = &m.ident;
-    let docs: Vec<_> = m.attrs.iter().filter(|a| a.path().is_ident("doc")).collect();
+    let docs: Vec<_> = m
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .collect();
     let doc = if docs.is_empty() {
         let text = format!(" Calls `{}` remotely.", m.remote_name.value());
         quote!(#[doc = #text])
@@ -121,6 +125,7 @@ fn stub(methods_static: &syn::Ident, index: usize, m: &Method) -> TokenStream {
     };
     quote! {
         #doc
+        #[allow(clippy::too_many_arguments)] // mirrors the trait method, where the lint applies
         pub async fn #ident(&self, #(#args),*) -> ::core::result::Result<#out, ::slacker_core::Error> {
             let #method: &'static ::slacker_core::MethodInfo = &#methods_static[#index];
             let #call = #p::build_call(&self.caller, #method, &#wire_value, &self.options)?;

@@ -193,9 +193,15 @@ mod tests {
     fn types_read_as_written() {
         for (src, want) in [
             ("Result<Vec<u8>, String>", "Result<Vec<u8>, String>"),
-            ("std::collections::BTreeMap<String, (u32, [u8; 4])>", "std::collections::BTreeMap<String, (u32, [u8; 4])>"),
+            (
+                "std::collections::BTreeMap<String, (u32, [u8; 4])>",
+                "std::collections::BTreeMap<String, (u32, [u8; 4])>",
+            ),
             ("()", "()"),
-            ("Option<::std::string::String>", "Option<::std::string::String>"),
+            (
+                "Option<::std::string::String>",
+                "Option<::std::string::String>",
+            ),
         ] {
             let ty: syn::Type = syn::parse_str(src).expect("type");
             assert_eq!(type_string(&ty), want);

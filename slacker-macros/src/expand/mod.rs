@@ -55,8 +55,10 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `Send`. Implementors still write `async fn`.
 fn rewrite_trait(remote: &Remote) -> ItemTrait {
     let mut item = remote.item.clone();
-    item.supertraits.push(syn::parse_quote!(::core::marker::Send));
-    item.supertraits.push(syn::parse_quote!(::core::marker::Sync));
+    item.supertraits
+        .push(syn::parse_quote!(::core::marker::Send));
+    item.supertraits
+        .push(syn::parse_quote!(::core::marker::Sync));
     item.supertraits.push(syn::parse_quote!('static));
     for (trait_item, method) in item.items.iter_mut().zip(&remote.methods) {
         let TraitItem::Fn(f) = trait_item else {
@@ -113,7 +115,8 @@ mod snapshots {
     fn check(case: &str) {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/expand");
         let source = std::fs::read_to_string(format!("{dir}/{case}.rs")).expect("case exists");
-        expect_test::expect_file![format!("{dir}/{case}.expanded.rs")].assert_eq(&expand_file(&source));
+        expect_test::expect_file![format!("{dir}/{case}.expanded.rs")]
+            .assert_eq(&expand_file(&source));
     }
 
     #[test]
