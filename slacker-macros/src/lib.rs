@@ -151,7 +151,7 @@ use proc_macro::TokenStream;
 /// unknown, duplicate or malformed options; generic traits and associated items other than
 /// methods; methods that are not `async fn`, are generic, do not take `&self` (`self`,
 /// `&mut self`, none), take patterns, references or `impl Trait` as arguments, are named like a
-/// client method (`new`, `with_options`, `caller`), or share a remote name with another method.
+/// client method (`new`, `with_options`, `caller`, `clone`), or share a remote name with another method.
 #[proc_macro_attribute]
 pub fn remote(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand(args.into(), item.into()).into()
