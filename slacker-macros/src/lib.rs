@@ -119,16 +119,19 @@ use proc_macro::TokenStream;
 /// # On the wire
 ///
 /// Arguments travel as one tuple (an array; an empty one for no arguments) in the caller's
-/// content type, MessagePack by default. `Vec<u8>` arguments and results travel as MessagePack
-/// `bin` (raw bytes), not as an array of integers; `bytes::Bytes` and `serde_bytes::ByteBuf`
-/// do too. Argument and result types must implement `serde::Serialize` and
+/// content type, MessagePack by default. `Vec<u8>` arguments and results (and the `T` of
+/// `Result<T, E>`) travel as MessagePack `bin` (raw bytes), not as an array of integers;
+/// `bytes::Bytes` and `serde_bytes::ByteBuf` do too. A `Vec<u8>` nested in another type
+/// (`Option<Vec<u8>>`, a struct field) follows its own serde impl: use `Bytes` or
+/// `#[serde(with = "serde_bytes")]` there. Argument and result types must implement `serde::Serialize` and
 /// `serde::de::DeserializeOwned`, and be `Send + 'static`.
 ///
 /// # Options
 ///
 /// On the trait: `namespace = "..."` (required; no `/`).
 ///
-/// On a method, in one or several `#[remote(...)]` attributes (each option at most once):
+/// On a method, in one or several `#[remote(...)]` attributes (each option at most once; the
+/// trait's attribute reads and removes them, so they need no import):
 ///
 /// | option | meaning |
 /// |---|---|
