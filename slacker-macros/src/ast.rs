@@ -92,7 +92,7 @@ impl Remote {
             valid::method_has_no_generics(&mut cx, &f.sig);
             valid::receiver_is_shared_ref(&mut cx, &f.sig);
             valid::args_are_identifiers(&mut cx, &f.sig);
-            valid::args_are_owned(&mut cx, &f.sig);
+            valid::types_are_owned(&mut cx, &f.sig);
             valid::name_is_not_reserved(&mut cx, &f.sig.ident);
 
             let opts = attr::method_attrs(&mut cx, &f.attrs);
@@ -112,12 +112,9 @@ impl Remote {
                     FnArg::Receiver(_) => None,
                 })
                 .collect();
-            let remote_name = opts.name.unwrap_or_else(|| {
-                LitStr::new(
-                    &names::default_remote_name(&f.sig.ident),
-                    f.sig.ident.span(),
-                )
-            });
+            let remote_name = opts
+                .name
+                .unwrap_or_else(|| LitStr::new(&names::unraw(&f.sig.ident), f.sig.ident.span()));
             methods.push(Method {
                 ident: f.sig.ident.clone(),
                 remote_name,

@@ -273,8 +273,9 @@ fn name_value(cx: &mut Ctxt, value: &Expr, what: &str) -> Option<LitStr> {
 }
 
 /// An unsuffixed or suffixed integer literal that fits `T`.
-fn int_value<T: std::str::FromStr>(value: &Expr) -> Option<T>
+fn int_value<T>(value: &Expr) -> Option<T>
 where
+    T: std::str::FromStr,
     T::Err: std::fmt::Display,
 {
     match value {

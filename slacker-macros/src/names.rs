@@ -6,7 +6,8 @@ use quote::format_ident;
 
 /// Inherent methods of the generated client. A trait method with one of these names would
 /// clash with them, so `valid.rs` rejects it.
-pub const RESERVED_CLIENT_METHODS: &[&str] = &["new", "with_options", "caller"];
+/// (`clone` would shadow `Clone::clone`.)
+pub const RESERVED_CLIENT_METHODS: &[&str] = &["new", "with_options", "caller", "clone"];
 
 /// Names generated for one trait.
 pub struct Names {
@@ -33,9 +34,10 @@ impl Names {
     }
 }
 
-/// The remote name of a method without `name = "..."`: its Rust name, without `r#`.
-pub fn default_remote_name(method: &Ident) -> String {
-    let name = method.to_string();
+/// An identifier as text without `r#`: the default remote name of a method (when there is no
+/// `name = "..."`) and the name of an argument in `MethodInfo`.
+pub fn unraw(ident: &Ident) -> String {
+    let name = ident.to_string();
     name.strip_prefix("r#").map(str::to_owned).unwrap_or(name)
 }
 
@@ -77,6 +79,6 @@ mod tests {
     #[test]
     fn raw_identifiers_lose_their_prefix_on_the_wire() {
         let ident: Ident = syn::parse_str("r#type").expect("ident");
-        assert_eq!(default_remote_name(&ident), "type");
+        assert_eq!(unraw(&ident), "type");
     }
 }

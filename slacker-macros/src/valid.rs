@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use syn::{FnArg, ItemTrait, Pat, Signature, TraitItem, Type};
+use syn::{FnArg, ItemTrait, Pat, ReturnType, Signature, TraitItem, Type};
 
 use crate::ast::Method;
 use crate::ctxt::Ctxt;
@@ -108,22 +108,28 @@ pub fn args_are_identifiers(cx: &mut Ctxt, sig: &Signature) {
     }
 }
 
-/// Arguments are decoded on the server into owned values (`DeserializeOwned`), so the client
-/// must send owned ones too: `String`, not `&str`; a concrete type, not `impl Trait`.
-pub fn args_are_owned(cx: &mut Ctxt, sig: &Signature) {
-    for arg in &sig.inputs {
-        if let FnArg::Typed(t) = arg {
-            match &*t.ty {
-                Type::Reference(r) => cx.error_spanned(
-                    r,
-                    "remote method arguments must be owned types (they are decoded on the server): use `String` for `&str`, `Vec<T>` for `&[T]`",
-                ),
-                Type::ImplTrait(i) => cx.error_spanned(
-                    i,
-                    "remote method arguments must be concrete types, not `impl Trait`",
-                ),
-                _ => {}
-            }
+/// Arguments are decoded on the server, and results on the client, into owned values
+/// (`DeserializeOwned`): `String`, not `&str`; a concrete type, not `impl Trait`.
+pub fn types_are_owned(cx: &mut Ctxt, sig: &Signature) {
+    let args = sig.inputs.iter().filter_map(|arg| match arg {
+        FnArg::Typed(t) => Some(&*t.ty),
+        FnArg::Receiver(_) => None,
+    });
+    let ret = match &sig.output {
+        ReturnType::Type(_, ty) => Some(&**ty),
+        ReturnType::Default => None,
+    };
+    for ty in args.chain(ret) {
+        match ty {
+            Type::Reference(r) => cx.error_spanned(
+                r,
+                "remote methods take and return owned types (they are decoded at the other end): `String` for `&str`, `Vec<T>` for `&[T]`",
+            ),
+            Type::ImplTrait(i) => cx.error_spanned(
+                i,
+                "remote methods take and return concrete types, not `impl Trait`",
+            ),
+            _ => {}
         }
     }
 }

@@ -2,9 +2,23 @@
 //! with user names (`Result`, `Option`, `Box`, `Arc`, `Vec`, `Error`, `Send`...) that shadow the
 //! standard ones, and with arguments named like the generated code's own locals.
 #![no_implicit_prelude]
+// Generated public items are documented: a user crate with `deny(missing_docs)` compiles.
+#![deny(missing_docs)]
 
 #[allow(dead_code)]
 struct Result;
+#[allow(dead_code)]
+struct Vec;
+#[allow(dead_code)]
+struct String;
+#[allow(dead_code)]
+struct Duration;
+#[allow(dead_code)]
+struct BTreeMap;
+#[allow(dead_code)]
+struct Caller;
+#[allow(dead_code)]
+struct Service;
 #[allow(dead_code)]
 struct Option;
 #[allow(dead_code)]
@@ -30,9 +44,11 @@ mod slacker_core {}
 mod serde {}
 mod core {}
 
+/// A namespace whose every name could clash with the generated code's.
 #[::slacker_core::remote(namespace = "hygiene")]
 pub trait Hygienic {
     /// Arguments named like the generated code's locals must not be shadowed by them.
+    #[allow(clippy::too_many_arguments)]
     async fn locals(
         &self,
         method: ::std::string::String,
@@ -46,11 +62,14 @@ pub trait Hygienic {
         error: u32,
     ) -> ::std::string::String;
 
+    /// A result type.
     async fn fallible(&self, x: u32) -> ::std::result::Result<u32, ::std::string::String>;
 
+    /// A map of results.
     #[remote(grouping = all, grouping_results = map, unavailable_value = ::std::collections::BTreeMap::new())]
     async fn everywhere(&self) -> u32;
 
+    /// Bytes.
     #[remote(grouping_results = vector)]
     async fn bytes(&self, data: ::std::vec::Vec<u8>) -> ::std::vec::Vec<u8>;
 }
@@ -73,6 +92,7 @@ impl Hygienic for Impl {
         let sum = call + content_type + implementation + value + replies + decoded + error;
         ::std::format!("{method}:{}:{sum}", payload.len())
     }
+    /// A result type.
     async fn fallible(&self, x: u32) -> ::std::result::Result<u32, ::std::string::String> {
         ::std::result::Result::Ok(x)
     }

@@ -223,3 +223,33 @@ async fn stub_futures_are_send_and_clients_clone() {
     assert_eq!(handle.await.expect("join").expect("add"), 2);
     assert_eq!(calc.add(1, 2).await.expect("add"), 3);
 }
+
+/// Not a test of speed (nothing is asserted about time): what the generated code costs per call
+/// without any transport (encode args, dispatch, decode args, run, encode result, decode).
+/// Run with `cargo test --release -p slacker-macros --test loopback -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore]
+async fn measure_stub_and_dispatch_in_process() {
+    let (calc, caller) = client();
+    let n = 200_000u32;
+    let start = std::time::Instant::now();
+    for i in 0..n {
+        let _ = calc.add(i64::from(i), 1).await.expect("add");
+        if i % 1000 == 0 {
+            caller.sent.lock().expect("lock").clear();
+        }
+    }
+    println!("add(i64, i64): {:?} per call", start.elapsed() / n);
+    let data = vec![1u8; 4096];
+    let start = std::time::Instant::now();
+    for i in 0..n / 10 {
+        let _ = calc.reverse(data.clone()).await.expect("reverse");
+        if i % 1000 == 0 {
+            caller.sent.lock().expect("lock").clear();
+        }
+    }
+    println!(
+        "reverse(4 KiB Vec<u8>): {:?} per call",
+        start.elapsed() / (n / 10)
+    );
+}

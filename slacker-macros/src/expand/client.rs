@@ -125,6 +125,7 @@ fn stub(methods_static: &syn::Ident, index: usize, m: &Method) -> TokenStream {
     };
     quote! {
         #doc
+        #[allow(clippy::too_many_arguments)] // mirrors the trait method, where the lint applies
         pub async fn #ident(&self, #(#args),*) -> ::core::result::Result<#out, ::slacker_core::Error> {
             let #method: &'static ::slacker_core::MethodInfo = &#methods_static[#index];
             let #call = #p::build_call(&self.caller, #method, &#wire_value, &self.options)?;

@@ -9,6 +9,7 @@ use syn::{LitStr, Type};
 
 use crate::ast::{Method, Remote};
 use crate::attr::{ExceptionsOpt, GroupingOpt, ResultsOpt};
+use crate::names;
 
 /// `static {TRAIT}_NAMESPACE: NamespaceInfo` and the array of `MethodInfo`s it points into.
 pub fn expand(remote: &Remote) -> TokenStream {
@@ -40,7 +41,7 @@ pub fn expand(remote: &Remote) -> TokenStream {
 fn method_info(namespace: &LitStr, m: &Method) -> TokenStream {
     let name = &m.remote_name;
     let args = m.args.iter().map(|a| {
-        let arg_name = a.ident.to_string();
+        let arg_name = names::unraw(&a.ident);
         let ty = type_string(&a.ty);
         quote!(::slacker_core::ArgInfo { name: #arg_name, ty: #ty })
     });

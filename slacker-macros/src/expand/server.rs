@@ -7,7 +7,7 @@ use quote::quote;
 
 use crate::ast::{Method, Remote};
 use crate::expand::messages;
-use crate::names::local;
+use crate::names::{local, unraw};
 
 pub fn expand(remote: &Remote) -> TokenStream {
     let vis = &remote.item.vis;
@@ -87,7 +87,7 @@ fn dispatch_arm(
     let expected = m
         .args
         .iter()
-        .map(|a| format!("{}: {}", a.ident, messages::type_string(&a.ty)))
+        .map(|a| format!("{}: {}", unraw(&a.ident), messages::type_string(&a.ty)))
         .collect::<Vec<_>>()
         .join(", ");
     let decode = quote! {

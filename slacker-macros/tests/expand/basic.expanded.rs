@@ -173,6 +173,7 @@ impl<C: ::slacker_core::Caller> CalcClient<C> {
         &self.caller
     }
     /// Adds two numbers.
+    #[allow(clippy::too_many_arguments)]
     pub async fn add(
         &self,
         a: i64,
@@ -193,6 +194,7 @@ impl<C: ::slacker_core::Caller> CalcClient<C> {
         ::slacker_core::__private::merge_single(&self.caller, method, decoded)
     }
     /// Calls `version` remotely.
+    #[allow(clippy::too_many_arguments)]
     pub async fn version(
         &self,
     ) -> ::core::result::Result<String, ::slacker_core::Error> {
@@ -211,6 +213,7 @@ impl<C: ::slacker_core::Caller> CalcClient<C> {
         ::slacker_core::__private::merge_single(&self.caller, method, decoded)
     }
     /// Calls `reset` remotely.
+    #[allow(clippy::too_many_arguments)]
     pub async fn reset(&self) -> ::core::result::Result<(), ::slacker_core::Error> {
         let method: &'static ::slacker_core::MethodInfo = &__CALC_METHODS[2];
         let call = ::slacker_core::__private::build_call(

@@ -208,6 +208,7 @@ impl<C: ::slacker_core::Caller> BlobsClient<C> {
         &self.caller
     }
     /// Calls `put` remotely.
+    #[allow(clippy::too_many_arguments)]
     pub async fn put(
         &self,
         key: String,
@@ -228,6 +229,7 @@ impl<C: ::slacker_core::Caller> BlobsClient<C> {
         ::slacker_core::__private::merge_single(&self.caller, method, decoded)
     }
     /// Calls `get` remotely.
+    #[allow(clippy::too_many_arguments)]
     pub async fn get(
         &self,
         key: String,
@@ -258,6 +260,7 @@ impl<C: ::slacker_core::Caller> BlobsClient<C> {
         ::slacker_core::__private::merge_single(&self.caller, method, decoded)
     }
     /// Calls `digest` remotely.
+    #[allow(clippy::too_many_arguments)]
     pub async fn digest(
         &self,
         data: Vec<u8>,

@@ -204,6 +204,7 @@ impl<C: ::slacker_core::Caller> StatsClient<C> {
         &self.caller
     }
     /// Calls `load-avg` remotely.
+    #[allow(clippy::too_many_arguments)]
     pub async fn load(
         &self,
         window: u32,
@@ -223,6 +224,7 @@ impl<C: ::slacker_core::Caller> StatsClient<C> {
         ::slacker_core::__private::merge_single(&self.caller, method, decoded)
     }
     /// Calls `load_by_server` remotely.
+    #[allow(clippy::too_many_arguments)]
     pub async fn load_by_server(
         &self,
     ) -> ::core::result::Result<
@@ -244,6 +246,7 @@ impl<C: ::slacker_core::Caller> StatsClient<C> {
         ::slacker_core::__private::merge_map(&self.caller, method, decoded)
     }
     /// Calls `peak` remotely.
+    #[allow(clippy::too_many_arguments)]
     pub async fn peak(
         &self,
         key: String,
@@ -278,6 +281,7 @@ impl<C: ::slacker_core::Caller> StatsClient<C> {
         )
     }
     /// Calls `flush` remotely.
+    #[allow(clippy::too_many_arguments)]
     pub async fn flush(&self) -> ::core::result::Result<(), ::slacker_core::Error> {
         let method: &'static ::slacker_core::MethodInfo = &__STATS_METHODS[3];
         let call = ::slacker_core::__private::build_call(

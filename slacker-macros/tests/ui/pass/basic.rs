@@ -5,6 +5,8 @@ use slacker_core::{remote, Caller, Service};
 trait Echo {
     async fn echo(&self, message: String) -> String;
     async fn ping(&self);
+    /// Raw identifiers lose their `r#` on the wire.
+    async fn r#type(&self, r#in: u32) -> u32;
     /// Methods may have a default body.
     async fn twice(&self, message: String) -> String {
         format!("{message}{message}")
@@ -18,6 +20,9 @@ impl Echo for EchoImpl {
         message
     }
     async fn ping(&self) {}
+    async fn r#type(&self, r#in: u32) -> u32 {
+        r#in
+    }
 }
 
 fn assert_service<S: Service>(_: &S) {}
@@ -33,7 +38,9 @@ fn main() {
     let server = EchoServer::new(EchoImpl);
     assert_service(&server);
     let _clone = server.clone();
-    let _: &'static slacker_core::NamespaceInfo = &ECHO_NAMESPACE;
+    let info: &'static slacker_core::NamespaceInfo = &ECHO_NAMESPACE;
+    let ty = info.method("type").expect("remote name without r#");
+    assert_eq!(ty.args[0].name, "in");
     if false {
         let client: EchoClient<slacker_test_caller::Never> = EchoClient::new(slacker_test_caller::Never);
         assert_send(use_client(client));

@@ -14,8 +14,13 @@ mod orders {
     }
 }
 
+/// No methods yet.
+#[remote(namespace = "ui.empty")]
+pub trait Empty {}
+
+// Supertraits the macro also adds may be written out.
 #[remote(namespace = "ui.health")]
-pub trait Health {
+pub trait Health: Send + Sync {
     async fn ok(&self) -> bool;
 }
 
@@ -33,6 +38,8 @@ impl orders::Orders for All {
     }
 }
 
+impl Empty for All {}
+
 impl Health for All {
     async fn ok(&self) -> bool {
         true
@@ -44,8 +51,10 @@ fn main() {
         Box::new(users::UsersServer::new(All)),
         Box::new(orders::OrdersServer::new(All)),
         Box::new(HealthServer::new(All)),
+        Box::new(EmptyServer::new(All)),
     ];
     let names: Vec<&str> = services.iter().map(|s| s.info().name).collect();
-    assert_eq!(names, ["ui.users", "ui.orders", "ui.health"]);
+    assert_eq!(names, ["ui.users", "ui.orders", "ui.health", "ui.empty"]);
+    assert!(EMPTY_NAMESPACE.methods.is_empty());
     assert_eq!(users::USERS_NAMESPACE.methods[0].name, "count");
 }
