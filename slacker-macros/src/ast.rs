@@ -2,6 +2,7 @@
 //! [`Method`] per method, with every option already parsed and every rule of `valid.rs` checked.
 
 use proc_macro2::TokenStream;
+use quote::ToTokens;
 use syn::{
     Attribute, Block, Expr, FnArg, GenericArgument, Ident, ItemTrait, LitStr, Pat, PathArguments,
     ReturnType, TraitItem, Type,
@@ -142,11 +143,17 @@ impl Remote {
         let namespace = trait_attrs
             .namespace
             .ok_or_else(|| syn::Error::new_spanned(&item.ident, "missing `namespace`"))?;
+        let mut user_code = TokenStream::new();
+        for m in &methods {
+            user_code.extend(m.args.iter().map(|a| a.ty.to_token_stream()));
+            user_code.extend(m.output.ty.to_token_stream());
+            user_code.extend(m.unavailable_value.to_token_stream());
+        }
         Ok(Self {
             item: strip_remote_attrs(item),
             namespace,
             doc: doc_of(&item.attrs),
-            names: Names::new(&item.ident),
+            names: Names::new(&item.ident, user_code),
             methods,
         })
     }

@@ -15,6 +15,7 @@ pub fn expand(remote: &Remote) -> TokenStream {
     let trait_ident = &remote.item.ident;
     let client = &remote.names.client;
     let methods_static = &remote.names.methods_static;
+    let c = &remote.names.client_param;
     let stubs = remote
         .methods
         .iter()
@@ -27,14 +28,14 @@ pub fn expand(remote: &Remote) -> TokenStream {
     );
     quote! {
         #[doc = #doc]
-        #vis struct #client<C> {
-            caller: C,
+        #vis struct #client<#c> {
+            caller: #c,
             options: ::slacker_core::CallOptions,
         }
 
-        impl<C: ::slacker_core::Caller> #client<C> {
+        impl<#c: ::slacker_core::Caller> #client<#c> {
             /// A client calling through `caller` with default options.
-            pub fn new(caller: C) -> Self {
+            pub fn new(caller: #c) -> Self {
                 Self {
                     caller,
                     options: ::slacker_core::CallOptions::new(),
@@ -51,14 +52,14 @@ pub fn expand(remote: &Remote) -> TokenStream {
             }
 
             /// The caller this client sends through.
-            pub fn caller(&self) -> &C {
+            pub fn caller(&self) -> &#c {
                 &self.caller
             }
 
             #(#stubs)*
         }
 
-        impl<C: ::slacker_core::Caller> ::core::clone::Clone for #client<C> {
+        impl<#c: ::slacker_core::Caller> ::core::clone::Clone for #client<#c> {
             fn clone(&self) -> Self {
                 Self {
                     caller: ::core::clone::Clone::clone(&self.caller),

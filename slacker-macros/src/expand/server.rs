@@ -14,6 +14,7 @@ pub fn expand(remote: &Remote) -> TokenStream {
     let trait_ident = &remote.item.ident;
     let server = &remote.names.server;
     let ns_static = &remote.names.namespace_static;
+    let t = &remote.names.server_param;
     let implementation = local("implementation");
     let function = local("function");
     let content_type = local("content_type");
@@ -21,7 +22,7 @@ pub fn expand(remote: &Remote) -> TokenStream {
     let arms = remote
         .methods
         .iter()
-        .map(|m| dispatch_arm(trait_ident, m, &implementation, &content_type, &payload));
+        .map(|m| dispatch_arm(trait_ident, t, m, &implementation, &content_type, &payload));
     let doc = format!(
         " Serves [`{trait_ident}`] as the `{}` namespace: give `{server}::new(implementation)` to a \
          slacker server.",
@@ -29,23 +30,23 @@ pub fn expand(remote: &Remote) -> TokenStream {
     );
     quote! {
         #[doc = #doc]
-        #vis struct #server<T> {
-            #implementation: ::slacker_core::__private::Arc<T>,
+        #vis struct #server<#t> {
+            #implementation: ::slacker_core::__private::Arc<#t>,
         }
 
-        impl<T: #trait_ident> #server<T> {
+        impl<#t: #trait_ident> #server<#t> {
             /// Wraps an implementation.
-            pub fn new(#implementation: T) -> Self {
+            pub fn new(#implementation: #t) -> Self {
                 Self::from_arc(::slacker_core::__private::Arc::new(#implementation))
             }
 
             /// Wraps an implementation that is shared with other code.
-            pub fn from_arc(#implementation: ::slacker_core::__private::Arc<T>) -> Self {
+            pub fn from_arc(#implementation: ::slacker_core::__private::Arc<#t>) -> Self {
                 Self { #implementation }
             }
         }
 
-        impl<T> ::core::clone::Clone for #server<T> {
+        impl<#t> ::core::clone::Clone for #server<#t> {
             fn clone(&self) -> Self {
                 Self {
                     #implementation: ::core::clone::Clone::clone(&self.#implementation),
@@ -53,7 +54,7 @@ pub fn expand(remote: &Remote) -> TokenStream {
             }
         }
 
-        impl<T: #trait_ident> ::slacker_core::Service for #server<T> {
+        impl<#t: #trait_ident> ::slacker_core::Service for #server<#t> {
             fn info(&self) -> &'static ::slacker_core::NamespaceInfo {
                 &#ns_static
             }
@@ -75,6 +76,7 @@ pub fn expand(remote: &Remote) -> TokenStream {
 
 fn dispatch_arm(
     trait_ident: &syn::Ident,
+    t: &syn::Ident,
     m: &Method,
     implementation: &syn::Ident,
     content_type: &syn::Ident,
@@ -113,7 +115,7 @@ fn dispatch_arm(
             #bind
             let #implementation = ::core::clone::Clone::clone(&self.#implementation);
             ::core::result::Result::Ok(::slacker_core::__private::Box::pin(async move {
-                let #value = <T as #trait_ident>::#ident(&*#implementation, #(#call_args),*).await;
+                let #value = <#t as #trait_ident>::#ident(&*#implementation, #(#call_args),*).await;
                 #encode
             }))
         }
