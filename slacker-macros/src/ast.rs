@@ -35,8 +35,8 @@ pub struct Method {
     pub remote_name: LitStr,
     /// Doc comment as text (for `MethodInfo`).
     pub doc: String,
-    /// Attributes kept on the trait method (everything but `#[remote]`).
-    pub attrs: Vec<Attribute>,
+    /// The `#[doc]` attributes, repeated on the client's method.
+    pub doc_attrs: Vec<Attribute>,
     /// Arguments after `&self`.
     pub args: Vec<Arg>,
     /// What the method returns.
@@ -120,10 +120,10 @@ impl Remote {
                 ident: f.sig.ident.clone(),
                 remote_name,
                 doc: doc_of(&f.attrs),
-                attrs: f
+                doc_attrs: f
                     .attrs
                     .iter()
-                    .filter(|a| !attr::is_remote(a))
+                    .filter(|a| a.path().is_ident("doc"))
                     .cloned()
                     .collect(),
                 args,

@@ -74,11 +74,7 @@ fn stub(methods_static: &syn::Ident, index: usize, m: &Method) -> TokenStream {
     let index = proc_macro2::Literal::usize_unsuffixed(index);
     let p = quote!(::slacker_core::__private);
     let ident = &m.ident;
-    let docs: Vec<_> = m
-        .attrs
-        .iter()
-        .filter(|a| a.path().is_ident("doc"))
-        .collect();
+    let docs = &m.doc_attrs;
     let doc = if docs.is_empty() {
         let text = format!(" Calls `{}` remotely.", m.remote_name.value());
         quote!(#[doc = #text])
