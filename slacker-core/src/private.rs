@@ -325,3 +325,40 @@ pub fn merge_custom<C: Caller, R>(
 pub fn is_unavailable(e: &Error) -> bool {
     matches!(e, Error::Unavailable { .. })
 }
+
+// ---- the `Vec<u8>` fast path --------------------------------------------------------------
+// `#[remote]` sends `Vec<u8>` results as MessagePack `bin` (one header, then the raw bytes)
+// instead of an array of integers. Arguments are wrapped in `serde_bytes::ByteBuf` in the
+// generated tuple; results go through these.
+
+/// Encodes a `Vec<u8>` return value as `bin`.
+pub fn output_bytes(ct: ContentType, value: &[u8]) -> HandlerOutput {
+    output_value(ct, &serde_bytes::Bytes::new(value))
+}
+
+/// Encodes a `Result<Vec<u8>, E>` return value, the bytes as `bin`.
+pub fn output_bytes_result<E: Serialize>(
+    ct: ContentType,
+    value: &std::result::Result<Vec<u8>, E>,
+) -> HandlerOutput {
+    output_result(ct, &value.as_ref().map(|v| serde_bytes::Bytes::new(v)))
+}
+
+/// Decodes one server's response for a method declared `-> Vec<u8>`.
+///
+/// # Errors
+/// As [`decode_plain`].
+pub fn decode_bytes(server: &ServerAddr, resp: Response) -> Result<Vec<u8>> {
+    decode_plain::<serde_bytes::ByteBuf>(server, resp).map(serde_bytes::ByteBuf::into_vec)
+}
+
+/// Decodes one server's response for a method declared `-> Result<Vec<u8>, E>`.
+///
+/// # Errors
+/// As [`decode_result`].
+pub fn decode_bytes_result<E: DeserializeOwned>(
+    server: &ServerAddr,
+    resp: Response,
+) -> Result<std::result::Result<Vec<u8>, E>> {
+    decode_result::<serde_bytes::ByteBuf, E>(server, resp).map(|r| r.map(|b| b.into_vec()))
+}

@@ -1,7 +1,8 @@
 //! What describes the namespace and what travels on the wire: the `NamespaceInfo` /
 //! `MethodInfo` statics, and for each method the argument tuple type and the decoding of its
-//! result. `Vec<u8>` is swapped for `serde_bytes` wrappers here, and only here, so that bytes
-//! travel as MessagePack `bin` rather than as an array of integers.
+//! result. The `Vec<u8>` fast path is chosen here, and only here (a `serde_bytes` wrapper in the
+//! argument tuple, the `*_bytes` helpers of `__private` for results), so that bytes travel as
+//! MessagePack `bin` rather than as an array of integers.
 
 use proc_macro2::TokenStream;
 use quote::{quote, ToTokens};
@@ -131,37 +132,27 @@ pub fn args_wire_value(m: &Method) -> TokenStream {
 /// The `fn(&ServerAddr, Response) -> Result<R>` that decodes one server's reply.
 pub fn decode_fn(m: &Method) -> TokenStream {
     let p = quote!(::slacker_core::__private);
-    let bytes = quote!(::slacker_core::__private::serde_bytes::ByteBuf);
     match (&m.output.result, m.output.bytes) {
         (None, false) => {
             let ty = &m.output.ty;
             quote!(#p::decode_plain::<#ty>)
         }
         (Some((ok, err)), false) => quote!(#p::decode_result::<#ok, #err>),
-        (None, true) => quote! {
-            |server, response| #p::decode_plain::<#bytes>(server, response).map(#bytes::into_vec)
-        },
-        (Some((_, err)), true) => quote! {
-            |server, response| {
-                #p::decode_result::<#bytes, #err>(server, response)
-                    .map(|result| result.map(#bytes::into_vec))
-            }
-        },
+        (None, true) => quote!(#p::decode_bytes),
+        (Some((_, err)), true) => quote!(#p::decode_bytes_result::<#err>),
     }
 }
 
 /// Encodes the handler's return value, bound to `value`, into a `HandlerOutput`.
 pub fn encode_output(m: &Method, content_type: &syn::Ident, value: &syn::Ident) -> TokenStream {
     let p = quote!(::slacker_core::__private);
-    let as_bin = quote!(#p::serde_bytes::Bytes::new);
-    match (&m.output.result, m.output.bytes) {
-        (None, false) => quote!(#p::output_value(#content_type, &#value)),
-        (Some(_), false) => quote!(#p::output_result(#content_type, &#value)),
-        (None, true) => quote!(#p::output_value(#content_type, &#as_bin(&#value))),
-        (Some(_), true) => quote! {
-            #p::output_result(#content_type, &#value.as_ref().map(|v| #as_bin(v)))
-        },
-    }
+    let helper = match (&m.output.result, m.output.bytes) {
+        (None, false) => quote!(output_value),
+        (Some(_), false) => quote!(output_result),
+        (None, true) => quote!(output_bytes),
+        (Some(_), true) => quote!(output_bytes_result),
+    };
+    quote!(#p::#helper(#content_type, &#value))
 }
 
 /// A type as users write it: `Result<Vec<u8>, String>`, not `Result < Vec < u8 > , String >`.

@@ -144,13 +144,9 @@ impl<T: Blobs> ::slacker_core::Service for BlobsServer<T> {
                 ::core::result::Result::Ok(
                     ::slacker_core::__private::Box::pin(async move {
                         let value = <T as Blobs>::get(&*implementation, key).await;
-                        ::slacker_core::__private::output_result(
+                        ::slacker_core::__private::output_bytes_result(
                             content_type,
-                            &value
-                                .as_ref()
-                                .map(|v| ::slacker_core::__private::serde_bytes::Bytes::new(
-                                    v,
-                                )),
+                            &value,
                         )
                     }),
                 )
@@ -167,10 +163,7 @@ impl<T: Blobs> ::slacker_core::Service for BlobsServer<T> {
                                 data.into_vec(),
                             )
                             .await;
-                        ::slacker_core::__private::output_value(
-                            content_type,
-                            &::slacker_core::__private::serde_bytes::Bytes::new(&value),
-                        )
+                        ::slacker_core::__private::output_bytes(content_type, &value)
                     }),
                 )
             }
@@ -244,18 +237,7 @@ impl<C: ::slacker_core::Caller> BlobsClient<C> {
         let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
         let decoded = ::slacker_core::__private::decode_all(
             replies,
-            |server, response| {
-                ::slacker_core::__private::decode_result::<
-                    ::slacker_core::__private::serde_bytes::ByteBuf,
-                    StoreError,
-                >(server, response)
-                    .map(|result| {
-                        result
-                            .map(
-                                ::slacker_core::__private::serde_bytes::ByteBuf::into_vec,
-                            )
-                    })
-            },
+            ::slacker_core::__private::decode_bytes_result::<StoreError>,
         );
         ::slacker_core::__private::merge_single(&self.caller, method, decoded)
     }
@@ -278,12 +260,7 @@ impl<C: ::slacker_core::Caller> BlobsClient<C> {
         let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
         let decoded = ::slacker_core::__private::decode_all(
             replies,
-            |server, response| {
-                ::slacker_core::__private::decode_plain::<
-                    ::slacker_core::__private::serde_bytes::ByteBuf,
-                >(server, response)
-                    .map(::slacker_core::__private::serde_bytes::ByteBuf::into_vec)
-            },
+            ::slacker_core::__private::decode_bytes,
         );
         ::slacker_core::__private::merge_vec(&self.caller, method, decoded)
     }
