@@ -1,0 +1,477 @@
+//! The task behind an [`Election`](super::Election): it owns the participant's state machine
+//! ([`Phase`]) and runs it session by session. Every ZooKeeper call of the election is here; the
+//! node names come from [`layout`].
+//!
+//! Error handling is uniform ([`Ctx::recover`]): `ConnectionLoss` retries at once (the client
+//! queues requests until it reconnects, so this cannot spin), a lost session ends the session's
+//! participation, anything else is logged and retried after a backoff.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+use zookeeper_client as zk;
+use zookeeper_client::{Acls, CreateMode, EventType, OneshotWatcher, SessionState};
+
+use super::layout;
+use super::{ElectionView, Leadership, LeadershipEnd, Phase, SessionSource};
+
+/// The election task: configuration, the session source and the leader function.
+pub(super) struct Driver<F> {
+    pub(super) ctx: Ctx,
+    pub(super) sessions: Box<dyn SessionSource>,
+    pub(super) leader: F,
+}
+
+/// What every step of the state machine needs.
+pub(super) struct Ctx {
+    pub(super) path: String,
+    pub(super) id: String,
+    pub(super) auto_requeue: bool,
+    pub(super) view: watch::Sender<ElectionView>,
+    /// `true` (or closed, when the [`Election`](super::Election) is dropped) asks to leave.
+    pub(super) stop: watch::Receiver<bool>,
+}
+
+/// Why a step could not go on.
+enum Exit {
+    Stopped,
+    SessionLost,
+}
+
+/// How one session's participation ended.
+enum SessionEnd {
+    Stopped,
+    /// Contended once without `auto_requeue`.
+    Done,
+    Lost,
+}
+
+/// How waiting in the queue ended.
+enum Turn {
+    /// First in the queue and the node is this session's: lead.
+    Lead { token: i64, node_watch: OneshotWatcher },
+    /// The node is gone (or not this session's): queue again.
+    Rejoin,
+}
+
+impl<F, Fut> Driver<F>
+where
+    F: FnMut(Leadership) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    pub(super) async fn run(self) {
+        let Driver { ctx, sessions, mut leader } = self;
+        let mut backoff = Backoff::new();
+        loop {
+            let mut stop = ctx.stop.clone();
+            let session = tokio::select! {
+                biased;
+                () = stopped(&mut stop) => break,
+                session = sessions.session() => session,
+            };
+            let client = match session {
+                Ok(client) if !client.state().is_terminated() => client,
+                Ok(client) => {
+                    tracing::warn!(path = %ctx.path, state = %client.state(), "election: session source gave a terminated session");
+                    if ctx.pause(&mut backoff).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                Err(err) => {
+                    tracing::warn!(path = %ctx.path, %err, "election: no ZooKeeper session");
+                    if ctx.pause(&mut backoff).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            backoff = Backoff::new();
+            let end = tokio::select! {
+                end = ctx.participate(&client, &mut leader) => end,
+                never = ctx.watch_participants(&client) => match never {},
+            };
+            match end {
+                SessionEnd::Lost if ctx.auto_requeue => {
+                    tracing::info!(path = %ctx.path, id = %ctx.id, "election: session lost, rejoining with a new one");
+                }
+                SessionEnd::Lost | SessionEnd::Done | SessionEnd::Stopped => break,
+            }
+        }
+        ctx.view.send_modify(|view| {
+            view.phase = Phase::Stopped;
+            view.participants.clear();
+        });
+    }
+}
+
+impl Ctx {
+    /// One session's participation: join, wait, lead, leave, and again with `auto_requeue`.
+    async fn participate<F, Fut>(&self, client: &zk::Client, leader: &mut F) -> SessionEnd
+    where
+        F: FnMut(Leadership) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        loop {
+            self.set_phase(Phase::Joining);
+            let node = match self.join(client).await {
+                Ok(node) => node,
+                Err(Exit::Stopped) => return SessionEnd::Stopped,
+                Err(Exit::SessionLost) => return SessionEnd::Lost,
+            };
+            self.set_phase(Phase::Following);
+            let end = match self.wait_turn(client, &node).await {
+                Ok(Turn::Lead { token, node_watch }) => {
+                    self.lead(client, &node, token, node_watch, leader).await
+                }
+                Ok(Turn::Rejoin) => continue,
+                Err(Exit::Stopped) => {
+                    self.set_phase(Phase::Leaving);
+                    self.leave(client, &node).await;
+                    return SessionEnd::Stopped;
+                }
+                Err(Exit::SessionLost) => return SessionEnd::Lost,
+            };
+            self.leave(client, &node).await;
+            match end {
+                LeadershipEnd::Stopped => return SessionEnd::Stopped,
+                LeadershipEnd::SessionLost => return SessionEnd::Lost,
+                _ if !self.auto_requeue => return SessionEnd::Done,
+                _ => {}
+            }
+        }
+    }
+
+    /// Queues this participant: creates its protected node, creating the election path if
+    /// needed, and finds the node again if the create's reply was lost. Returns the node name.
+    async fn join(&self, client: &zk::Client) -> Result<String, Exit> {
+        let protection = layout::protection(&uuid::Uuid::new_v4());
+        let prefix = layout::node_prefix(&self.path, &protection);
+        let mode = CreateMode::EphemeralSequential.with_acls(Acls::anyone_all());
+        let mut backoff = Backoff::new();
+        loop {
+            let err = match client.create(&prefix, self.id.as_bytes(), &mode).await {
+                Ok((_, sequence)) => return Ok(layout::node_name(&protection, sequence)),
+                Err(err) => err,
+            };
+            let result = match err {
+                zk::Error::NoNode => {
+                    // Curator creates missing parents as containers too.
+                    let parent = CreateMode::Container.with_acls(Acls::anyone_all());
+                    match client.mkdir(&self.path, &parent).await {
+                        Ok(()) => Ok(()),
+                        Err(err) => self.recover(client, err, &mut backoff).await,
+                    }
+                }
+                zk::Error::ConnectionLoss => match self.find_own(client, &protection).await {
+                    Ok(Some(node)) => return Ok(node),
+                    Ok(None) => Ok(()),
+                    Err(err) => self.recover(client, err, &mut backoff).await,
+                },
+                err => self.recover(client, err, &mut backoff).await,
+            };
+            match result {
+                Ok(()) => {}
+                Err(Exit::Stopped) => {
+                    // A create whose reply was lost may still have made the node.
+                    if let Ok(Some(node)) = self.find_own(client, &protection).await {
+                        self.leave(client, &node).await;
+                    }
+                    return Err(Exit::Stopped);
+                }
+                Err(Exit::SessionLost) => return Err(Exit::SessionLost),
+            }
+        }
+    }
+
+    /// The node carrying this create attempt's protection marker, if it exists.
+    async fn find_own(
+        &self,
+        client: &zk::Client,
+        protection: &str,
+    ) -> Result<Option<String>, zk::Error> {
+        let children = client.list_children(&self.path).await?;
+        Ok(children.into_iter().find(|child| child.starts_with(protection)))
+    }
+
+    /// Waits until `node` is first in the queue, watching only its predecessor, and checks that
+    /// the node belongs to this session before leadership is taken.
+    async fn wait_turn(&self, client: &zk::Client, node: &str) -> Result<Turn, Exit> {
+        let own_path = layout::node_path(&self.path, node);
+        let mut backoff = Backoff::new();
+        loop {
+            let children = match client.list_children(&self.path).await {
+                Ok(children) => children,
+                Err(zk::Error::NoNode) => return Ok(Turn::Rejoin),
+                Err(err) => {
+                    self.recover(client, err, &mut backoff).await?;
+                    continue;
+                }
+            };
+            let queue = layout::queue(children);
+            let Some(position) = queue.iter().position(|child| child == node) else {
+                tracing::warn!(path = %self.path, node, "election: own node vanished, rejoining");
+                return Ok(Turn::Rejoin);
+            };
+            if position == 0 {
+                match client.get_and_watch_data(&own_path).await {
+                    // CURATOR-696: a node left by an earlier session must not grant leadership.
+                    Ok((_, stat, _)) if stat.ephemeral_owner != client.session_id().0 => {
+                        tracing::warn!(path = %self.path, node, "election: node is not this session's, rejoining");
+                        return Ok(Turn::Rejoin);
+                    }
+                    Ok((_, stat, node_watch)) => {
+                        return Ok(Turn::Lead { token: stat.czxid, node_watch })
+                    }
+                    Err(zk::Error::NoNode) => return Ok(Turn::Rejoin),
+                    Err(err) => {
+                        self.recover(client, err, &mut backoff).await?;
+                        continue;
+                    }
+                }
+            }
+            let predecessor = layout::node_path(&self.path, &queue[position - 1]);
+            let watch = match client.get_and_watch_data(&predecessor).await {
+                Ok((_, _, watch)) => watch,
+                // Gone between the listing and the watch: look again rather than wait for an
+                // event that will never come.
+                Err(zk::Error::NoNode) => continue,
+                Err(err) => {
+                    self.recover(client, err, &mut backoff).await?;
+                    continue;
+                }
+            };
+            let mut stop = self.stop.clone();
+            tokio::select! {
+                biased;
+                () = stopped(&mut stop) => return Err(Exit::Stopped),
+                event = watch.changed() => {
+                    if event.session_state.is_terminated() {
+                        return Err(Exit::SessionLost);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One term: runs the leader function until the term ends, then lets it finish.
+    async fn lead<F, Fut>(
+        &self,
+        client: &zk::Client,
+        node: &str,
+        token: i64,
+        node_watch: OneshotWatcher,
+        leader: &mut F,
+    ) -> LeadershipEnd
+    where
+        F: FnMut(Leadership) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        // Created before anything else can run: a disconnection since the owner check shows up
+        // as the current state and ends the term at once.
+        let mut states = client.state_watcher();
+        let (end_tx, end_rx) = watch::channel(None);
+        let release = Arc::new(Notify::new());
+        let leadership = Leadership { token, end: end_rx, release: Arc::clone(&release) };
+        self.set_phase(Phase::Leading { token });
+        let work = leader(leadership);
+        tokio::pin!(work);
+        let mut stop = self.stop.clone();
+        let own_path = layout::node_path(&self.path, node);
+        let end = tokio::select! {
+            biased;
+            end = suspension(&mut states) => end,
+            end = node_loss(client, &own_path, node_watch) => end,
+            () = stopped(&mut stop) => LeadershipEnd::Stopped,
+            () = release.notified() => LeadershipEnd::Released,
+            () = &mut work => LeadershipEnd::Returned,
+        };
+        // Step down before anything else: the view and `lost()` change now, and the node (which
+        // keeps everyone else from leading) is only deleted after the leader function returns.
+        self.set_phase(Phase::Leaving);
+        end_tx.send_replace(Some(end));
+        tracing::info!(path = %self.path, id = %self.id, token, ?end, "election: leadership ended");
+        if end != LeadershipEnd::Returned {
+            work.await;
+        }
+        end
+    }
+
+    /// Deletes this participant's node. Waits through a disconnection (the request is queued);
+    /// an ended session took the node with it.
+    async fn leave(&self, client: &zk::Client, node: &str) {
+        let path = layout::node_path(&self.path, node);
+        loop {
+            match client.delete(&path, None).await {
+                Ok(()) | Err(zk::Error::NoNode) => return,
+                Err(zk::Error::ConnectionLoss) => {}
+                Err(_) if client.state().is_terminated() => return,
+                Err(err) => {
+                    tracing::error!(%path, %err, "election: could not delete own node; it stays until the session ends");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Keeps `view.participants` current from a child watch on the election path. Never returns:
+    /// once the session is gone it waits to be dropped with the session's participation.
+    async fn watch_participants(&self, client: &zk::Client) -> Infallible {
+        let mut backoff = Backoff::new();
+        loop {
+            let result = match client.get_and_watch_children(&self.path).await {
+                Ok((children, _, watch)) => {
+                    layout::read_participants(client, &self.path, layout::queue(children))
+                        .await
+                        .map(|participants| {
+                            self.set_participants(participants);
+                            Some(watch)
+                        })
+                }
+                Err(zk::Error::NoNode) => {
+                    self.set_participants(Vec::new());
+                    match client.check_and_watch_stat(&self.path).await {
+                        Ok((None, watch)) => Ok(Some(watch)),
+                        // Created meanwhile: list it.
+                        Ok((Some(_), _)) => Ok(None),
+                        Err(err) => Err(err),
+                    }
+                }
+                Err(err) => Err(err),
+            };
+            let watch = match result {
+                Ok(watch) => watch,
+                Err(err) => match self.recover(client, err, &mut backoff).await {
+                    Ok(()) => None,
+                    Err(_) => break,
+                },
+            };
+            if let Some(watch) = watch {
+                if watch.changed().await.session_state.is_terminated() {
+                    break;
+                }
+            }
+        }
+        std::future::pending().await
+    }
+
+    /// Sorts out a failed ZooKeeper call: `Ok` to retry, or why the step cannot go on.
+    async fn recover(
+        &self,
+        client: &zk::Client,
+        err: zk::Error,
+        backoff: &mut Backoff,
+    ) -> Result<(), Exit> {
+        match err {
+            zk::Error::ConnectionLoss => Ok(()),
+            zk::Error::SessionExpired
+            | zk::Error::SessionMoved
+            | zk::Error::ClientClosed
+            | zk::Error::AuthFailed => Err(Exit::SessionLost),
+            _ if client.state().is_terminated() => Err(Exit::SessionLost),
+            err => {
+                tracing::warn!(path = %self.path, %err, "election: ZooKeeper call failed, retrying");
+                self.pause(backoff).await
+            }
+        }
+    }
+
+    /// Waits out a backoff step, unless asked to stop.
+    async fn pause(&self, backoff: &mut Backoff) -> Result<(), Exit> {
+        let mut stop = self.stop.clone();
+        tokio::select! {
+            biased;
+            () = stopped(&mut stop) => Err(Exit::Stopped),
+            () = tokio::time::sleep(backoff.next()) => Ok(()),
+        }
+    }
+
+    fn set_phase(&self, phase: Phase) {
+        self.view.send_if_modified(|view| {
+            let changed = view.phase != phase;
+            if changed {
+                tracing::debug!(path = %self.path, id = %self.id, from = ?view.phase, to = ?phase, "election: phase");
+                view.phase = phase;
+            }
+            changed
+        });
+    }
+
+    fn set_participants(&self, participants: Vec<layout::Participant>) {
+        self.view.send_if_modified(|view| {
+            let changed = view.participants != participants;
+            if changed {
+                view.participants = participants;
+            }
+            changed
+        });
+    }
+}
+
+/// Resolves when the connection is no longer usable for leading: `Disconnected` (suspended) or
+/// a terminal state.
+async fn suspension(states: &mut zk::StateWatcher) -> LeadershipEnd {
+    loop {
+        match states.state() {
+            SessionState::SyncConnected => {}
+            // A read-only server cannot take the writes a leader is elected to make.
+            SessionState::Disconnected | SessionState::ConnectedReadOnly => {
+                return LeadershipEnd::Suspended
+            }
+            SessionState::Expired | SessionState::Closed | SessionState::AuthFailed => {
+                return LeadershipEnd::SessionLost
+            }
+        }
+        states.changed().await;
+    }
+}
+
+/// Resolves when the leader's node is deleted or stops belonging to its session.
+async fn node_loss(client: &zk::Client, path: &str, mut watch: OneshotWatcher) -> LeadershipEnd {
+    loop {
+        let event = watch.changed().await;
+        if event.session_state.is_terminated() {
+            return LeadershipEnd::SessionLost;
+        }
+        if event.event_type == EventType::NodeDeleted {
+            return LeadershipEnd::NodeLost;
+        }
+        // Someone changed the node's data: keep watching while it is still ours.
+        watch = loop {
+            match client.get_and_watch_data(path).await {
+                Ok((_, stat, watch)) if stat.ephemeral_owner == client.session_id().0 => break watch,
+                Err(zk::Error::ConnectionLoss) => {}
+                Ok(_) | Err(_) => return LeadershipEnd::NodeLost,
+            }
+        };
+    }
+}
+
+/// Resolves when the election is asked to stop or its handle is gone.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // An error means the sender (the `Election`) was dropped: that is a stop too.
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// Exponential backoff between retries of a failing step: 100 ms doubling up to 5 s.
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(5);
+
+    fn new() -> Self {
+        Backoff { next: Self::FIRST }
+    }
+
+    fn next(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        delay
+    }
+}
