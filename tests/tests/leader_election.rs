@@ -1,0 +1,297 @@
+//! Leader election against a real ZooKeeper, participants in this process: exactly one leader
+//! at every observed instant, stepping down on a cut connection before anyone else leads, and
+//! coming back after session expiry.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use slacker_tests::{wait_for, wait_until, LocalZooKeeper, Proxy, DEADLINE};
+use slacker_zk::election::{self, Election, Leadership, LeadershipEnd, Phase, SessionSource};
+use zookeeper_client as zk;
+
+/// One term as the leader function saw it.
+#[derive(Clone, Debug)]
+struct Term {
+    id: String,
+    token: i64,
+    elected: Instant,
+    ended: Option<(Instant, LeadershipEnd)>,
+}
+
+/// Every term of every participant of a test, in the order they began.
+#[derive(Clone, Default)]
+struct Terms(Arc<Mutex<Vec<Term>>>);
+
+impl Terms {
+    fn all(&self) -> Vec<Term> {
+        self.0.lock().unwrap().clone()
+    }
+
+    fn of(&self, id: &str) -> Vec<Term> {
+        self.all().into_iter().filter(|t| t.id == id).collect()
+    }
+
+    /// Terms never overlap and tokens only grow.
+    fn assert_sequential(&self) {
+        let terms = self.all();
+        for pair in terms.windows(2) {
+            let (before, after) = (&pair[0], &pair[1]);
+            let (ended, _) = before.ended.expect("a later term began while this one was running");
+            assert!(ended <= after.elected, "overlapping terms: {before:?} and {after:?}");
+            assert!(before.token < after.token, "token went back: {before:?} then {after:?}");
+        }
+    }
+}
+
+/// A participant in this process whose leader function records its terms and keeps the current
+/// [`Leadership`] so the test can release it.
+struct Member {
+    id: String,
+    election: Election,
+    current: Arc<Mutex<Option<Leadership>>>,
+}
+
+impl Member {
+    fn start(sessions: impl SessionSource, path: &str, id: &str, terms: &Terms) -> Member {
+        let current = Arc::new(Mutex::new(None));
+        let (slot, terms, who) = (Arc::clone(&current), terms.clone(), id.to_string());
+        let election = Election::builder(path, id)
+            .auto_requeue(true)
+            .start(sessions, move |leadership: Leadership| {
+                let (slot, terms, id) = (Arc::clone(&slot), terms.clone(), who.clone());
+                async move {
+                    let index = {
+                        let mut terms = terms.0.lock().unwrap();
+                        terms.push(Term {
+                            id,
+                            token: leadership.token(),
+                            elected: Instant::now(),
+                            ended: None,
+                        });
+                        terms.len() - 1
+                    };
+                    *slot.lock().unwrap() = Some(leadership.clone());
+                    let end = leadership.lost().await;
+                    terms.0.lock().unwrap()[index].ended = Some((Instant::now(), end));
+                }
+            })
+            .unwrap();
+        Member { id: id.to_string(), election, current }
+    }
+
+    fn release(&self) {
+        self.current.lock().unwrap().as_ref().expect("never led").release();
+    }
+}
+
+fn sessions(servers: String, timeout: Duration) -> impl SessionSource {
+    move || {
+        let connector = zk::Client::connector().with_session_timeout(timeout);
+        let servers = servers.clone();
+        async move { connector.connect(&servers).await }
+    }
+}
+
+async fn leader_of(members: &[Member]) -> usize {
+    wait_for(DEADLINE, || async { members.iter().position(|m| m.election.is_leader()) })
+        .await
+        .expect("someone leads")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_participants_have_exactly_one_leader_at_every_instant() {
+    let zk = LocalZooKeeper::start().await.unwrap();
+    let path = "/it/three/_leader/mutex";
+    let terms = Terms::default();
+    let timeout = Duration::from_secs(10);
+    let members: Vec<Member> = ["a", "b", "c"]
+        .iter()
+        .map(|id| Member::start(sessions(zk.connect_string(), timeout), path, id, &terms))
+        .collect();
+    let members = Arc::new(members);
+
+    // Sample every participant's belief, and ZooKeeper's lock owner between two samples of it.
+    let observer = zk::Client::connect(&zk.connect_string()).await.unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = tokio::spawn({
+        let (members, done) = (Arc::clone(&members), Arc::clone(&done));
+        async move {
+            let believers = || -> Vec<String> {
+                members.iter().filter(|m| m.election.is_leader()).map(|m| m.id.clone()).collect()
+            };
+            let (mut samples, mut checked_owner) = (0u64, 0u64);
+            while !done.load(Ordering::SeqCst) {
+                let before = believers();
+                let owner = election::current_leader(&observer, path).await.unwrap();
+                let after = believers();
+                for sample in [&before, &after] {
+                    assert!(sample.len() <= 1, "two participants believe they lead: {sample:?}");
+                }
+                if before.len() == 1 && before == after {
+                    // It believed it led for the whole read, so ZooKeeper must agree.
+                    assert_eq!(owner.as_deref(), Some(before[0].as_str()), "belief vs lock owner");
+                    checked_owner += 1;
+                }
+                samples += 2;
+            }
+            (samples, checked_owner)
+        }
+    });
+
+    // Hand leadership over repeatedly: the leader releases (and requeues at the back).
+    let mut leader = leader_of(&members).await;
+    for _ in 0..12 {
+        members[leader].release();
+        let old = leader;
+        leader = wait_for(DEADLINE, || async {
+            members.iter().position(|m| m.election.is_leader()).filter(|i| *i != old)
+        })
+        .await
+        .expect("a different participant leads after a release");
+    }
+    // The view agrees with the beliefs: all three queued, the leader first.
+    let view = wait_for(DEADLINE, || async {
+        let view = members[leader].election.view();
+        (view.participants.len() == 3 && view.leader() == Some(&members[leader].id)).then_some(view)
+    })
+    .await
+    .expect("the leader's view lists everyone with itself first");
+    let listed = election::participants(&observer_for(&zk).await, path).await.unwrap();
+    assert_eq!(listed.len(), 3, "{listed:?} vs {view:?}");
+
+    done.store(true, Ordering::SeqCst);
+    let (samples, checked_owner) = sampler.await.unwrap();
+    assert!(samples > 100 && checked_owner > 10, "too few samples: {samples}, {checked_owner}");
+    assert_eq!(terms.all().len(), 13, "one first term and one per release");
+    let members = Arc::into_inner(members).expect("sampler finished");
+    for member in members {
+        member.election.stop().await;
+    }
+    terms.assert_sequential();
+    eprintln!("three participants: {samples} belief samples, {checked_owner} owner checks, 13 terms");
+}
+
+async fn observer_for(zk: &LocalZooKeeper) -> zk::Client {
+    zk::Client::connect(&zk.connect_string()).await.unwrap()
+}
+
+/// A leader whose connection is cut steps down when it sees `Disconnected`, and the other
+/// participant is elected only after that (once ZooKeeper expired the cut session).
+async fn cut_leader_steps_down_first(cut: impl Fn(&Proxy)) {
+    let zk = LocalZooKeeper::start().await.unwrap();
+    let proxy = Proxy::start(zk.addr()).await.unwrap();
+    let path = "/it/cut/_leader/mutex";
+    let terms = Terms::default();
+    let timeout = Duration::from_secs(4);
+    let a = Member::start(sessions(proxy.addr().to_string(), timeout), path, "a", &terms);
+    wait_until(DEADLINE, || async { a.election.is_leader() }).await.expect("a leads");
+    let b = Member::start(sessions(zk.connect_string(), timeout), path, "b", &terms);
+    wait_until(DEADLINE, || async { b.election.view().phase == Phase::Following })
+        .await
+        .expect("b queues behind a");
+
+    let cut_at = Instant::now();
+    cut(&proxy);
+    wait_until(DEADLINE, || async { b.election.is_leader() }).await.expect("b takes over");
+
+    let a_term = &terms.of("a")[0];
+    let b_term = &terms.of("b")[0];
+    let (stepped_down, why) = a_term.ended.expect("a stepped down");
+    assert_eq!(why, LeadershipEnd::Suspended);
+    assert!(stepped_down < b_term.elected, "overlap: {a_term:?} vs {b_term:?}");
+    assert!(a_term.token < b_term.token);
+    eprintln!(
+        "cut leader: stepped down after {:?}, other elected after {:?} (session timeout {timeout:?})",
+        stepped_down - cut_at,
+        b_term.elected - cut_at
+    );
+
+    // After the cut heals, a comes back (with a new session) and queues behind b.
+    proxy.heal();
+    wait_until(DEADLINE, || async {
+        a.election.view().phase == Phase::Following && a.election.view().participants.len() == 2
+    })
+    .await
+    .expect("a rejoins after the heal");
+    terms.assert_sequential();
+    a.election.stop().await;
+    b.election.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blackholed_leader_steps_down_before_another_is_elected() {
+    cut_leader_steps_down_first(Proxy::blackhole).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_leader_steps_down_before_another_is_elected() {
+    cut_leader_steps_down_first(Proxy::reset).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_session_rejoins_and_leads_again() {
+    let zk = LocalZooKeeper::start().await.unwrap();
+    let proxy = Proxy::start(zk.addr()).await.unwrap();
+    let path = "/it/expiry/_leader/mutex";
+    let terms = Terms::default();
+    let timeout = Duration::from_secs(3);
+    let a = Member::start(sessions(proxy.addr().to_string(), timeout), path, "a", &terms);
+    wait_until(DEADLINE, || async { a.election.is_leader() }).await.expect("a leads");
+    let b = Member::start(sessions(zk.connect_string(), timeout), path, "b", &terms);
+
+    // Cut a for longer than its session: ZooKeeper expires it and b leads.
+    proxy.blackhole();
+    wait_until(DEADLINE, || async { b.election.is_leader() }).await.expect("b takes over");
+    // a's client gives the session up on its own, then a keeps asking for a new one.
+    wait_until(DEADLINE, || async { proxy.accepted() >= 3 }).await.expect("a tries to reconnect");
+    proxy.heal();
+    wait_until(DEADLINE, || async { a.election.view().phase == Phase::Following })
+        .await
+        .expect("a rejoins with a new session");
+
+    // b leaves: a leads again, in a new term with a larger token.
+    b.election.stop().await;
+    wait_until(DEADLINE, || async { a.election.is_leader() }).await.expect("a leads again");
+    let a_terms = terms.of("a");
+    assert_eq!(a_terms.len(), 2, "{a_terms:?}");
+    assert_eq!(a_terms[0].ended.map(|(_, why)| why), Some(LeadershipEnd::Suspended));
+    terms.assert_sequential();
+    a.election.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leadership_ends_when_the_leader_function_returns_and_requeues() {
+    let zk = LocalZooKeeper::start().await.unwrap();
+    let path = "/it/returns/_leader/mutex";
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let election = Election::builder(path, "solo")
+        .auto_requeue(true)
+        .start(sessions(zk.connect_string(), Duration::from_secs(10)), move |l: Leadership| {
+            let tx = tx.clone();
+            // Returns at once: each term is one call; auto_requeue makes the next one.
+            async move { tx.send(l.token()).unwrap() }
+        })
+        .unwrap();
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        tokens.push(rx.recv().await.unwrap());
+    }
+    assert!(tokens.windows(2).all(|w| w[0] < w[1]), "tokens grow: {tokens:?}");
+    election.stop().await;
+
+    // Without auto_requeue a participant contends once.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let once = Election::builder(path, "once")
+        .start(sessions(zk.connect_string(), Duration::from_secs(10)), move |l: Leadership| {
+            let tx = tx.clone();
+            async move { tx.send(l.token()).unwrap() }
+        })
+        .unwrap();
+    rx.recv().await.unwrap();
+    let mut view = once.subscribe();
+    view.wait_for(|v| v.phase == Phase::Stopped).await.unwrap();
+    assert!(rx.try_recv().is_err());
+    let observer = observer_for(&zk).await;
+    assert_eq!(election::current_leader(&observer, path).await.unwrap(), None);
+}
