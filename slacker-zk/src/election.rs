@@ -232,7 +232,9 @@ impl ElectionBuilder {
     {
         let path = &self.path;
         if !path.starts_with('/') || path.ends_with('/') || path.contains("//") {
-            return Err(zk::Error::BadArguments(&"election path must be absolute, not / and not end with /"));
+            return Err(zk::Error::BadArguments(
+                &"election path must be absolute, not / and not end with /",
+            ));
         }
         let (stop, stop_rx) = watch::channel(false);
         let (view_tx, view) = watch::channel(ElectionView {
@@ -251,7 +253,11 @@ impl ElectionBuilder {
             leader,
         };
         let task = tokio::spawn(driver.run());
-        Ok(Election { stop, view, task: Some(task) })
+        Ok(Election {
+            stop,
+            view,
+            task: Some(task),
+        })
     }
 }
 
@@ -268,7 +274,11 @@ impl Election {
     /// Starts configuring a participant with id `id` (stored as its node's data, what Curator's
     /// `getLeader()` reports) in the election at `path`.
     pub fn builder(path: impl Into<String>, id: impl Into<String>) -> ElectionBuilder {
-        ElectionBuilder { path: path.into(), id: id.into(), auto_requeue: false }
+        ElectionBuilder {
+            path: path.into(),
+            id: id.into(),
+            auto_requeue: false,
+        }
     }
 
     /// Whether this participant leads right now.

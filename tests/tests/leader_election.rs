@@ -37,9 +37,17 @@ impl Terms {
         let terms = self.all();
         for pair in terms.windows(2) {
             let (before, after) = (&pair[0], &pair[1]);
-            let (ended, _) = before.ended.expect("a later term began while this one was running");
-            assert!(ended <= after.elected, "overlapping terms: {before:?} and {after:?}");
-            assert!(before.token < after.token, "token went back: {before:?} then {after:?}");
+            let (ended, _) = before
+                .ended
+                .expect("a later term began while this one was running");
+            assert!(
+                ended <= after.elected,
+                "overlapping terms: {before:?} and {after:?}"
+            );
+            assert!(
+                before.token < after.token,
+                "token went back: {before:?} then {after:?}"
+            );
         }
     }
 }
@@ -77,11 +85,20 @@ impl Member {
                 }
             })
             .unwrap();
-        Member { id: id.to_string(), election, current }
+        Member {
+            id: id.to_string(),
+            election,
+            current,
+        }
     }
 
     fn release(&self) {
-        self.current.lock().unwrap().as_ref().expect("never led").release();
+        self.current
+            .lock()
+            .unwrap()
+            .as_ref()
+            .expect("never led")
+            .release();
     }
 }
 
@@ -94,9 +111,11 @@ fn sessions(servers: String, timeout: Duration) -> impl SessionSource {
 }
 
 async fn leader_of(members: &[Member]) -> usize {
-    wait_for(DEADLINE, || async { members.iter().position(|m| m.election.is_leader()) })
-        .await
-        .expect("someone leads")
+    wait_for(DEADLINE, || async {
+        members.iter().position(|m| m.election.is_leader())
+    })
+    .await
+    .expect("someone leads")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,7 +137,11 @@ async fn three_participants_have_exactly_one_leader_at_every_instant() {
         let (members, done) = (Arc::clone(&members), Arc::clone(&done));
         async move {
             let believers = || -> Vec<String> {
-                members.iter().filter(|m| m.election.is_leader()).map(|m| m.id.clone()).collect()
+                members
+                    .iter()
+                    .filter(|m| m.election.is_leader())
+                    .map(|m| m.id.clone())
+                    .collect()
             };
             let (mut samples, mut checked_owner) = (0u64, 0u64);
             while !done.load(Ordering::SeqCst) {
@@ -126,11 +149,18 @@ async fn three_participants_have_exactly_one_leader_at_every_instant() {
                 let owner = election::current_leader(&observer, path).await.unwrap();
                 let after = believers();
                 for sample in [&before, &after] {
-                    assert!(sample.len() <= 1, "two participants believe they lead: {sample:?}");
+                    assert!(
+                        sample.len() <= 1,
+                        "two participants believe they lead: {sample:?}"
+                    );
                 }
                 if before.len() == 1 && before == after {
                     // It believed it led for the whole read, so ZooKeeper must agree.
-                    assert_eq!(owner.as_deref(), Some(before[0].as_str()), "belief vs lock owner");
+                    assert_eq!(
+                        owner.as_deref(),
+                        Some(before[0].as_str()),
+                        "belief vs lock owner"
+                    );
                     checked_owner += 1;
                 }
                 samples += 2;
@@ -145,7 +175,10 @@ async fn three_participants_have_exactly_one_leader_at_every_instant() {
         members[leader].release();
         let old = leader;
         leader = wait_for(DEADLINE, || async {
-            members.iter().position(|m| m.election.is_leader()).filter(|i| *i != old)
+            members
+                .iter()
+                .position(|m| m.election.is_leader())
+                .filter(|i| *i != old)
         })
         .await
         .expect("a different participant leads after a release");
@@ -157,19 +190,26 @@ async fn three_participants_have_exactly_one_leader_at_every_instant() {
     })
     .await
     .expect("the leader's view lists everyone with itself first");
-    let listed = election::participants(&observer_for(&zk).await, path).await.unwrap();
+    let listed = election::participants(&observer_for(&zk).await, path)
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 3, "{listed:?} vs {view:?}");
 
     done.store(true, Ordering::SeqCst);
     let (samples, checked_owner) = sampler.await.unwrap();
-    assert!(samples > 100 && checked_owner > 10, "too few samples: {samples}, {checked_owner}");
+    assert!(
+        samples > 100 && checked_owner > 10,
+        "too few samples: {samples}, {checked_owner}"
+    );
     assert_eq!(terms.all().len(), 13, "one first term and one per release");
     let members = Arc::into_inner(members).expect("sampler finished");
     for member in members {
         member.election.stop().await;
     }
     terms.assert_sequential();
-    eprintln!("three participants: {samples} belief samples, {checked_owner} owner checks, 13 terms");
+    eprintln!(
+        "three participants: {samples} belief samples, {checked_owner} owner checks, 13 terms"
+    );
 }
 
 async fn observer_for(zk: &LocalZooKeeper) -> zk::Client {
@@ -184,22 +224,36 @@ async fn cut_leader_steps_down_first(cut: impl Fn(&Proxy)) {
     let path = "/it/cut/_leader/mutex";
     let terms = Terms::default();
     let timeout = Duration::from_secs(4);
-    let a = Member::start(sessions(proxy.addr().to_string(), timeout), path, "a", &terms);
-    wait_until(DEADLINE, || async { a.election.is_leader() }).await.expect("a leads");
-    let b = Member::start(sessions(zk.connect_string(), timeout), path, "b", &terms);
-    wait_until(DEADLINE, || async { b.election.view().phase == Phase::Following })
+    let a = Member::start(
+        sessions(proxy.addr().to_string(), timeout),
+        path,
+        "a",
+        &terms,
+    );
+    wait_until(DEADLINE, || async { a.election.is_leader() })
         .await
-        .expect("b queues behind a");
+        .expect("a leads");
+    let b = Member::start(sessions(zk.connect_string(), timeout), path, "b", &terms);
+    wait_until(DEADLINE, || async {
+        b.election.view().phase == Phase::Following
+    })
+    .await
+    .expect("b queues behind a");
 
     let cut_at = Instant::now();
     cut(&proxy);
-    wait_until(DEADLINE, || async { b.election.is_leader() }).await.expect("b takes over");
+    wait_until(DEADLINE, || async { b.election.is_leader() })
+        .await
+        .expect("b takes over");
 
     let a_term = &terms.of("a")[0];
     let b_term = &terms.of("b")[0];
     let (stepped_down, why) = a_term.ended.expect("a stepped down");
     assert_eq!(why, LeadershipEnd::Suspended);
-    assert!(stepped_down < b_term.elected, "overlap: {a_term:?} vs {b_term:?}");
+    assert!(
+        stepped_down < b_term.elected,
+        "overlap: {a_term:?} vs {b_term:?}"
+    );
     assert!(a_term.token < b_term.token);
     eprintln!(
         "cut leader: stepped down after {:?}, other elected after {:?} (session timeout {timeout:?})",
@@ -236,26 +290,44 @@ async fn expired_session_rejoins_and_leads_again() {
     let path = "/it/expiry/_leader/mutex";
     let terms = Terms::default();
     let timeout = Duration::from_secs(3);
-    let a = Member::start(sessions(proxy.addr().to_string(), timeout), path, "a", &terms);
-    wait_until(DEADLINE, || async { a.election.is_leader() }).await.expect("a leads");
+    let a = Member::start(
+        sessions(proxy.addr().to_string(), timeout),
+        path,
+        "a",
+        &terms,
+    );
+    wait_until(DEADLINE, || async { a.election.is_leader() })
+        .await
+        .expect("a leads");
     let b = Member::start(sessions(zk.connect_string(), timeout), path, "b", &terms);
 
     // Cut a for longer than its session: ZooKeeper expires it and b leads.
     proxy.blackhole();
-    wait_until(DEADLINE, || async { b.election.is_leader() }).await.expect("b takes over");
-    // a's client gives the session up on its own, then a keeps asking for a new one.
-    wait_until(DEADLINE, || async { proxy.accepted() >= 3 }).await.expect("a tries to reconnect");
-    proxy.heal();
-    wait_until(DEADLINE, || async { a.election.view().phase == Phase::Following })
+    wait_until(DEADLINE, || async { b.election.is_leader() })
         .await
-        .expect("a rejoins with a new session");
+        .expect("b takes over");
+    // a's client gives the session up on its own, then a keeps asking for a new one.
+    wait_until(DEADLINE, || async { proxy.accepted() >= 3 })
+        .await
+        .expect("a tries to reconnect");
+    proxy.heal();
+    wait_until(DEADLINE, || async {
+        a.election.view().phase == Phase::Following
+    })
+    .await
+    .expect("a rejoins with a new session");
 
     // b leaves: a leads again, in a new term with a larger token.
     b.election.stop().await;
-    wait_until(DEADLINE, || async { a.election.is_leader() }).await.expect("a leads again");
+    wait_until(DEADLINE, || async { a.election.is_leader() })
+        .await
+        .expect("a leads again");
     let a_terms = terms.of("a");
     assert_eq!(a_terms.len(), 2, "{a_terms:?}");
-    assert_eq!(a_terms[0].ended.map(|(_, why)| why), Some(LeadershipEnd::Suspended));
+    assert_eq!(
+        a_terms[0].ended.map(|(_, why)| why),
+        Some(LeadershipEnd::Suspended)
+    );
     terms.assert_sequential();
     a.election.stop().await;
 }
@@ -267,31 +339,43 @@ async fn leadership_ends_when_the_leader_function_returns_and_requeues() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let election = Election::builder(path, "solo")
         .auto_requeue(true)
-        .start(sessions(zk.connect_string(), Duration::from_secs(10)), move |l: Leadership| {
-            let tx = tx.clone();
-            // Returns at once: each term is one call; auto_requeue makes the next one.
-            async move { tx.send(l.token()).unwrap() }
-        })
+        .start(
+            sessions(zk.connect_string(), Duration::from_secs(10)),
+            move |l: Leadership| {
+                let tx = tx.clone();
+                // Returns at once: each term is one call; auto_requeue makes the next one.
+                async move { tx.send(l.token()).unwrap() }
+            },
+        )
         .unwrap();
     let mut tokens = Vec::new();
     for _ in 0..3 {
         tokens.push(rx.recv().await.unwrap());
     }
-    assert!(tokens.windows(2).all(|w| w[0] < w[1]), "tokens grow: {tokens:?}");
+    assert!(
+        tokens.windows(2).all(|w| w[0] < w[1]),
+        "tokens grow: {tokens:?}"
+    );
     election.stop().await;
 
     // Without auto_requeue a participant contends once.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let once = Election::builder(path, "once")
-        .start(sessions(zk.connect_string(), Duration::from_secs(10)), move |l: Leadership| {
-            let tx = tx.clone();
-            async move { tx.send(l.token()).unwrap() }
-        })
+        .start(
+            sessions(zk.connect_string(), Duration::from_secs(10)),
+            move |l: Leadership| {
+                let tx = tx.clone();
+                async move { tx.send(l.token()).unwrap() }
+            },
+        )
         .unwrap();
     rx.recv().await.unwrap();
     let mut view = once.subscribe();
     view.wait_for(|v| v.phase == Phase::Stopped).await.unwrap();
     assert!(rx.try_recv().is_err());
     let observer = observer_for(&zk).await;
-    assert_eq!(election::current_leader(&observer, path).await.unwrap(), None);
+    assert_eq!(
+        election::current_leader(&observer, path).await.unwrap(),
+        None
+    );
 }

@@ -53,17 +53,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         async move { connector.connect(&servers).await }
     };
     let id = args.id.clone();
-    let election = Election::builder(&args.path, &args.id).auto_requeue(true).start(
-        sessions,
-        move |leadership| {
+    let election = Election::builder(&args.path, &args.id)
+        .auto_requeue(true)
+        .start(sessions, move |leadership| {
             let id = id.clone();
             async move {
                 say("LEADER", &id);
                 leadership.lost().await;
                 say("RELEASED", &id);
             }
-        },
-    )?;
+        })?;
 
     tokio::select! {
         _ = sigint.recv() => {}

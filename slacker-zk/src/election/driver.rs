@@ -52,7 +52,10 @@ enum SessionEnd {
 /// How waiting in the queue ended.
 enum Turn {
     /// First in the queue and the node is this session's: lead.
-    Lead { token: i64, node_watch: OneshotWatcher },
+    Lead {
+        token: i64,
+        node_watch: OneshotWatcher,
+    },
     /// The node is gone (or not this session's): queue again.
     Rejoin,
 }
@@ -63,7 +66,11 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     pub(super) async fn run(self) {
-        let Driver { ctx, sessions, mut leader } = self;
+        let Driver {
+            ctx,
+            sessions,
+            mut leader,
+        } = self;
         let mut backoff = Backoff::new();
         loop {
             let mut stop = ctx.stop.clone();
@@ -194,7 +201,9 @@ impl Ctx {
         protection: &str,
     ) -> Result<Option<String>, zk::Error> {
         let children = client.list_children(&self.path).await?;
-        Ok(children.into_iter().find(|child| child.starts_with(protection)))
+        Ok(children
+            .into_iter()
+            .find(|child| child.starts_with(protection)))
     }
 
     /// Waits until `node` is first in the queue, watching only its predecessor, and checks that
@@ -224,7 +233,10 @@ impl Ctx {
                         return Ok(Turn::Rejoin);
                     }
                     Ok((_, stat, node_watch)) => {
-                        return Ok(Turn::Lead { token: stat.czxid, node_watch })
+                        return Ok(Turn::Lead {
+                            token: stat.czxid,
+                            node_watch,
+                        })
                     }
                     Err(zk::Error::NoNode) => return Ok(Turn::Rejoin),
                     Err(err) => {
@@ -275,7 +287,11 @@ impl Ctx {
         let mut states = client.state_watcher();
         let (end_tx, end_rx) = watch::channel(None);
         let release = Arc::new(Notify::new());
-        let leadership = Leadership { token, end: end_rx, release: Arc::clone(&release) };
+        let leadership = Leadership {
+            token,
+            end: end_rx,
+            release: Arc::clone(&release),
+        };
         self.set_phase(Phase::Leading { token });
         let work = leader(leadership);
         tokio::pin!(work);
@@ -442,7 +458,9 @@ async fn node_loss(client: &zk::Client, path: &str, mut watch: OneshotWatcher) -
         // Someone changed the node's data: keep watching while it is still ours.
         watch = loop {
             match client.get_and_watch_data(path).await {
-                Ok((_, stat, watch)) if stat.ephemeral_owner == client.session_id().0 => break watch,
+                Ok((_, stat, watch)) if stat.ephemeral_owner == client.session_id().0 => {
+                    break watch
+                }
                 Err(zk::Error::ConnectionLoss) => {}
                 Ok(_) | Err(_) => return LeadershipEnd::NodeLost,
             }

@@ -117,12 +117,19 @@ pub(crate) async fn read_participants(
     let mut participants = Vec::with_capacity(nodes.len());
     for (node, result) in nodes.into_iter().zip(results) {
         match result {
-            MultiReadResult::Data { data, .. } => {
-                participants.push(Participant { id: id_of(&data), node })
-            }
-            MultiReadResult::Error { err: zk::Error::NoNode } => {}
+            MultiReadResult::Data { data, .. } => participants.push(Participant {
+                id: id_of(&data),
+                node,
+            }),
+            MultiReadResult::Error {
+                err: zk::Error::NoNode,
+            } => {}
             MultiReadResult::Error { err } => return Err(err),
-            _ => return Err(zk::Error::UnexpectedError("not data in a data multi-read".into())),
+            _ => {
+                return Err(zk::Error::UnexpectedError(
+                    "not data in a data multi-read".into(),
+                ))
+            }
         }
     }
     Ok(participants)
@@ -148,7 +155,11 @@ mod tests {
         ];
         assert_eq!(
             queue(children),
-            ["_c_aaaa-lock-0000000001", "_c_ffff-lock-0000000003", "_c_0000-lock-0000000010"]
+            [
+                "_c_aaaa-lock-0000000001",
+                "_c_ffff-lock-0000000003",
+                "_c_0000-lock-0000000010"
+            ]
         );
     }
 
