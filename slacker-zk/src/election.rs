@@ -1,37 +1,41 @@
 //! Leader election on ZooKeeper, node-for-node compatible with Apache Curator's `LeaderSelector`.
 //!
-//! Why not `zookeeper-client`'s own `Client::lock`: it keeps retrying through a disconnection,
-//! so it cannot say "stop leading *now*", and it does not check the node's owner before granting
-//! leadership. Both matter for the one promise an election makes: never two processes that
-//! believe they lead while ZooKeeper has one lock owner.
+//! `zookeeper-client`'s `Client::lock` speaks the same node layout, but once it has returned the
+//! lock it tells the holder nothing about a suspended connection or a deleted node, it does not
+//! check the node's owner (CURATOR-696), and it reads no participant ids. The one promise an
+//! election makes needs the first two: never two processes that believe they lead while ZooKeeper
+//! has one lock owner.
 //!
 //! # How it works
 //!
-//! Each participant queues a protected EPHEMERAL_SEQUENTIAL node (the layout, shared with
-//! Curator, is documented in [`layout`](self#node-layout)). A participant watches only its
-//! predecessor (no herd), and when its node is first in the queue it checks that the node's
-//! `ephemeralOwner` is its current session (CURATOR-696) before it leads. The leader function
-//! then runs with a [`Leadership`] handle: a fencing token and a [`Leadership::lost`] future.
+//! Each participant queues a protected EPHEMERAL_SEQUENTIAL node (see [Node layout](#node-layout),
+//! shared with Curator). It watches only its predecessor (no herd; after a predecessor vanishes
+//! between the listing and the watch it lists again), and when its node is first in the queue it
+//! checks that the node's `ephemeralOwner` is its current session (CURATOR-696) before it leads.
+//! The leader function then runs with a [`Leadership`] handle: a fencing token, the session and
+//! node to fence writes with, and a [`Leadership::lost`] future.
 //!
 //! Leadership is an explicit state machine ([`Phase`]), driven by one task per [`Election`]:
 //!
 //! ```text
-//!            +---------------------------------------------------------------+
-//!            v                                                               |
-//! Joining --(node created)--> Following --(first + owner check)--> Leading --+--> Leaving
-//!    ^                                                                            |
-//!    +------------------------------(auto_requeue)--------------------------------+
-//!                                        otherwise, or on stop() / drop --> Stopped
+//!  Joining ──node created──▶ Following ──first in queue, node is ours──▶ Leading
+//!     ▲                                                                     │ term ends
+//!     │                                                                     ▼
+//!     └──────────────── auto_requeue (new session if it was lost) ──── Leaving ──▶ Stopped
+//!                                                           (no requeue, stop(), drop)
 //! ```
 //!
-//! Leadership ends ([`LeadershipEnd`]), and [`Leadership::lost`] resolves, at the first of:
-//! the leader function returns; [`Leadership::release`]; [`Election::stop`] or drop; the
-//! connection is suspended (`Disconnected`: Curator's default `Standard` error policy, so a
-//! leader steps down before its session could expire on the server, CURATOR-460); the session
-//! ends; or the node disappears. Then the election waits for the leader function to return (so
-//! cleanup runs while nobody else can lead yet), deletes the node, and with `auto_requeue` joins
-//! again at the back of the queue, with a fresh session from its [`SessionSource`] if the old one
-//! is gone.
+//! A term ends ([`LeadershipEnd`]), and [`Leadership::lost`] resolves, at the first of: the leader
+//! function returns; [`Leadership::release`]; [`Election::stop`] or drop; the connection is
+//! suspended (`Disconnected`, Curator's default `Standard` error policy: the client notices a dead
+//! connection within a fraction of the session timeout, so the leader steps down before the server
+//! can expire its session and elect someone else, CURATOR-460); the session ends; the node is
+//! deleted. The phase leaves `Leading` at that instant. The election then waits for the leader
+//! function to return (its cleanup runs while the node still keeps everyone else out), deletes the
+//! node (after a suspension, once the connection is back or the session is gone), and with
+//! `auto_requeue` joins again at the back of the queue, with a fresh session from its
+//! [`SessionSource`] if the old one ended. Like Curator's `LeaderSelector`, a short blip of the
+//! leader's connection therefore hands leadership to the next participant.
 //!
 //! # Node layout
 //!
@@ -62,7 +66,8 @@
 //!             println!("no longer leading: {why:?}");
 //!         },
 //!     )?;
-//! assert!(!election.is_leader() || election.view().leader() == Some("10.0.0.7:7000"));
+//! let view = election.subscribe(); // phase and participants, as they change
+//! println!("leader: {:?}", view.borrow().leader());
 //! election.stop().await;
 //! # Ok(())
 //! # }
@@ -168,6 +173,8 @@ impl ElectionView {
 #[derive(Clone, Debug)]
 pub struct Leadership {
     token: i64,
+    client: zk::Client,
+    node: Arc<str>,
     end: watch::Receiver<Option<LeadershipEnd>>,
     release: Arc<Notify>,
 }
@@ -178,6 +185,18 @@ impl Leadership {
     /// deposed leader's writes.
     pub fn token(&self) -> i64 {
         self.token
+    }
+
+    /// The ZooKeeper session this term is held under.
+    pub fn client(&self) -> &zk::Client {
+        &self.client
+    }
+
+    /// The full path of this term's lock node. Writes that must only happen while this term
+    /// lasts can be fenced on it: `client().new_check_writer(node_path(), None)` makes a
+    /// multi-op that fails once the node is gone.
+    pub fn node_path(&self) -> &str {
+        &self.node
     }
 
     /// Whether this term has ended.

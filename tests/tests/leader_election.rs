@@ -379,3 +379,33 @@ async fn leadership_ends_when_the_leader_function_returns_and_requeues() {
         None
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panicking_leader_function_ends_its_term_and_frees_the_lock() {
+    let zk = LocalZooKeeper::start().await.unwrap();
+    let path = "/it/panics/_leader/mutex";
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    // One session for both participants: a node left behind would block the election for good.
+    let shared = zk::Client::connect(&zk.connect_string()).await.unwrap();
+    let one_session = move || {
+        let client = shared.clone();
+        async move { Ok(client) }
+    };
+    let panicky = Election::builder(path, "panicky")
+        .start(one_session.clone(), move |l: Leadership| {
+            tx.send(l.token()).unwrap();
+            async move { panic!("leader function failed") }
+        })
+        .unwrap();
+    let first = rx.recv().await.unwrap();
+    let mut view = panicky.subscribe();
+    view.wait_for(|v| v.phase == Phase::Stopped).await.unwrap();
+
+    let terms = Terms::default();
+    let next = Member::start(one_session, path, "next", &terms);
+    wait_until(DEADLINE, || async { next.election.is_leader() })
+        .await
+        .expect("next leads");
+    assert!(terms.of("next")[0].token > first);
+    next.election.stop().await;
+}

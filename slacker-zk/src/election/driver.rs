@@ -8,9 +8,11 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use tokio::sync::{watch, Notify};
 use zookeeper_client as zk;
 use zookeeper_client::{Acls, CreateMode, EventType, OneshotWatcher, SessionState};
@@ -287,16 +289,24 @@ impl Ctx {
         let mut states = client.state_watcher();
         let (end_tx, end_rx) = watch::channel(None);
         let release = Arc::new(Notify::new());
+        let own_path = layout::node_path(&self.path, node);
         let leadership = Leadership {
             token,
+            client: client.clone(),
+            node: own_path.as_str().into(),
             end: end_rx,
             release: Arc::clone(&release),
         };
         self.set_phase(Phase::Leading { token });
-        let work = leader(leadership);
+        // A panicking leader function ends its term like a returning one: the node must still be
+        // deleted, or it would block the election for as long as a shared session lives.
+        let work = AssertUnwindSafe(leader(leadership)).catch_unwind().map(|result| {
+            if result.is_err() {
+                tracing::error!(path = %self.path, id = %self.id, "election: leader function panicked");
+            }
+        });
         tokio::pin!(work);
         let mut stop = self.stop.clone();
-        let own_path = layout::node_path(&self.path, node);
         let end = tokio::select! {
             biased;
             end = suspension(&mut states) => end,
