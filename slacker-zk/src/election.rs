@@ -40,7 +40,7 @@
 //! # Node layout
 //!
 //! ```text
-//! <path>                                   persistent or container, created on first join
+//! <path>                                   container (ancestors: persistent), made on first join
 //! <path>/_c_<uuid>-lock-0000000007         EPHEMERAL_SEQUENTIAL, data = participant id (UTF-8)
 //! <path>/_c_<uuid>-lock-0000000009         (one node per participant in the queue)
 //! ```

@@ -19,6 +19,13 @@ struct Term {
     ended: Option<(Instant, LeadershipEnd)>,
 }
 
+impl Term {
+    /// How long after `instant` this term began.
+    fn elapsed_since(&self, instant: Instant) -> Duration {
+        self.elected - instant
+    }
+}
+
 /// Every term of every participant of a test, in the order they began.
 #[derive(Clone, Default)]
 struct Terms(Arc<Mutex<Vec<Term>>>);
@@ -212,6 +219,9 @@ async fn three_participants_have_exactly_one_leader_at_every_instant() {
     );
 }
 
+const EPHEMERAL: zk::CreateOptions<'static> =
+    zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+
 async fn observer_for(zk: &LocalZooKeeper) -> zk::Client {
     zk::Client::connect(&zk.connect_string()).await.unwrap()
 }
@@ -378,6 +388,19 @@ async fn leadership_ends_when_the_leader_function_returns_and_requeues() {
         election::current_leader(&observer, path).await.unwrap(),
         None
     );
+
+    // The election path was made a container: ZooKeeper reaps it once empty. Its ancestors were
+    // made persistent (they may belong to another layout) and stay.
+    wait_until(DEADLINE, || async {
+        observer.check_stat(path).await.unwrap().is_none()
+    })
+    .await
+    .expect("the empty election path is reaped");
+    assert!(observer
+        .check_stat("/it/returns/_leader")
+        .await
+        .unwrap()
+        .is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -408,4 +431,47 @@ async fn panicking_leader_function_ends_its_term_and_frees_the_lock() {
         .expect("next leads");
     assert!(terms.of("next")[0].token > first);
     next.election.stop().await;
+}
+
+/// Measures (does not assert) the handover after `stop()`: the old leader deletes its node, the
+/// next one's predecessor watch fires, it lists the queue and checks its node's owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_stop_hands_over_in_a_few_round_trips() {
+    let zk = LocalZooKeeper::start().await.unwrap();
+    let path = "/it/graceful/_leader/mutex";
+    let terms = Terms::default();
+    let timeout = Duration::from_secs(10);
+    let observer = observer_for(&zk).await;
+    let mut leader = Member::start(sessions(zk.connect_string(), timeout), path, "m0", &terms);
+    wait_until(DEADLINE, || async { leader.election.is_leader() })
+        .await
+        .expect("m0 leads");
+    let (mut handovers, mut round_trips) = (Vec::new(), Vec::new());
+    for run in 1..=5 {
+        let id = format!("m{run}");
+        let next = Member::start(sessions(zk.connect_string(), timeout), path, &id, &terms);
+        wait_until(DEADLINE, || async {
+            next.election.view().phase == Phase::Following
+        })
+        .await
+        .expect("the next member queues");
+        // One ZooKeeper write (a delete is one, and it goes through the transaction log).
+        let probe = format!("/it/graceful/probe-{run}");
+        let started = Instant::now();
+        observer.create(&probe, b"", &EPHEMERAL).await.unwrap();
+        round_trips.push(started.elapsed());
+
+        let stopping = Instant::now();
+        leader.election.stop().await;
+        wait_until(DEADLINE, || async { next.election.is_leader() })
+            .await
+            .expect("next leads");
+        handovers.push(terms.of(&id)[0].elapsed_since(stopping));
+        leader = next;
+    }
+    leader.election.stop().await;
+    terms.assert_sequential();
+    handovers.sort();
+    round_trips.sort();
+    eprintln!("graceful handover (stop() -> next elected): {handovers:?}; one ZooKeeper write: {round_trips:?}");
 }

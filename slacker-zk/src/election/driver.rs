@@ -167,14 +167,10 @@ impl Ctx {
                 Err(err) => err,
             };
             let result = match err {
-                zk::Error::NoNode => {
-                    // Curator creates missing parents as containers too.
-                    let parent = CreateMode::Container.with_acls(Acls::anyone_all());
-                    match client.mkdir(&self.path, &parent).await {
-                        Ok(()) => Ok(()),
-                        Err(err) => self.recover(client, err, &mut backoff).await,
-                    }
-                }
+                zk::Error::NoNode => match self.create_path(client).await {
+                    Ok(()) => Ok(()),
+                    Err(err) => self.recover(client, err, &mut backoff).await,
+                },
                 zk::Error::ConnectionLoss => match self.find_own(client, &protection).await {
                     Ok(Some(node)) => return Ok(node),
                     Ok(None) => Ok(()),
@@ -192,6 +188,23 @@ impl Ctx {
                     return Err(Exit::Stopped);
                 }
                 Err(Exit::SessionLost) => return Err(Exit::SessionLost),
+            }
+        }
+    }
+
+    /// Creates the election path as a container (ZooKeeper removes it once the last participant
+    /// is gone, as Curator's containers are) and any missing ancestors as persistent nodes, which
+    /// may belong to someone else's layout (a cluster's namespace, say).
+    async fn create_path(&self, client: &zk::Client) -> Result<(), zk::Error> {
+        let container = CreateMode::Container.with_acls(Acls::anyone_all());
+        loop {
+            match client.create(&self.path, &[], &container).await {
+                Ok(_) | Err(zk::Error::NodeExists) => return Ok(()),
+                Err(zk::Error::NoNode) => {
+                    let ancestors = CreateMode::Persistent.with_acls(Acls::anyone_all());
+                    client.mkdir(layout::parent(&self.path), &ancestors).await?;
+                }
+                Err(err) => return Err(err),
             }
         }
     }

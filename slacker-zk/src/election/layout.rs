@@ -1,18 +1,11 @@
-//! The znodes of an election, exactly as Apache Curator's `LeaderSelector` lays them out, so slacker
-//! and Curator (and anything else that reads them the Curator way) can share one election path.
+//! The znodes of an election, named and ordered exactly as Apache Curator's `LeaderSelector`
+//! does it (see [Node layout](super#node-layout)), so slacker and Curator participants can share
+//! one election path. Every election path and node name is formatted here.
 //!
-//! ```text
-//! <path>                                   persistent or container, created on first join
-//! <path>/_c_<uuid>-lock-0000000007         EPHEMERAL_SEQUENTIAL, data = participant id (UTF-8)
-//! <path>/_c_<uuid>-lock-0000000009         (one node per participant in the queue)
-//! ```
-//!
-//! * `_c_<uuid>-` is Curator's "protection" prefix: a fresh UUID per create, so a client whose
-//!   create failed with `ConnectionLoss` finds out whether the node exists by listing the children.
+//! * `_c_<uuid>-` is Curator's "protection" prefix: a fresh UUID per join, so a client whose
+//!   create failed with `ConnectionLoss` finds out whether the node exists by listing children.
 //! * `lock-` is the lock name of Curator's `InterProcessMutex`; queue order is the text after its
-//!   last occurrence (the 10-digit sequence), lowest first. The first node's owner is the leader.
-//! * The sequence counter lives in the parent, so it restarts if the parent is deleted (a reaped
-//!   container): the fencing token is therefore the node's `czxid`, which never goes back.
+//!   last occurrence (the 10-digit sequence), lowest first (`fixForSorting`).
 
 use zookeeper_client as zk;
 use zookeeper_client::MultiReadResult;
@@ -47,6 +40,11 @@ pub(crate) fn node_name(protection: &str, sequence: zk::CreateSequence) -> Strin
 /// The full path of a child node of the election path.
 pub(crate) fn node_path(path: &str, node: &str) -> String {
     format!("{path}/{node}")
+}
+
+/// The parent of an election path that is not a top-level node (`/a/b` -> `/a`).
+pub(crate) fn parent(path: &str) -> &str {
+    path.rfind('/').map_or(path, |slash| &path[..slash])
 }
 
 /// The sequence text of a lock node (after the last `lock-`), if it is one.
