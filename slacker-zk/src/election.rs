@@ -316,8 +316,8 @@ impl Election {
         self.view.clone()
     }
 
-    /// Leaves the election: ends a term in progress, waits for the leader function to return and
-    /// for the node to be deleted. While ZooKeeper is unreachable this waits for the connection
+    /// Leaves the election: ends a term in progress, waits for the leader function to return
+    /// (it should watch [`Leadership::lost`]) and for the node to be deleted. While ZooKeeper is unreachable this waits for the connection
     /// to come back or the session to expire; bound it with a timeout if needed.
     pub async fn stop(mut self) {
         self.stop.send_replace(true);

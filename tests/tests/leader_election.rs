@@ -2,7 +2,7 @@
 //! at every observed instant, stepping down on a cut connection before anyone else leads, and
 //! coming back after session expiry.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -140,8 +140,10 @@ async fn three_participants_have_exactly_one_leader_at_every_instant() {
     // Sample every participant's belief, and ZooKeeper's lock owner between two samples of it.
     let observer = zk::Client::connect(&zk.connect_string()).await.unwrap();
     let done = Arc::new(AtomicBool::new(false));
-    let sampler = tokio::spawn({
+    let owner_checks = Arc::new(AtomicU64::new(0));
+    let mut sampler = tokio::spawn({
         let (members, done) = (Arc::clone(&members), Arc::clone(&done));
+        let owner_checks = Arc::clone(&owner_checks);
         async move {
             let believers = || -> Vec<String> {
                 members
@@ -150,7 +152,7 @@ async fn three_participants_have_exactly_one_leader_at_every_instant() {
                     .map(|m| m.id.clone())
                     .collect()
             };
-            let (mut samples, mut checked_owner) = (0u64, 0u64);
+            let mut samples = 0u64;
             while !done.load(Ordering::SeqCst) {
                 let before = believers();
                 let owner = election::current_leader(&observer, path).await.unwrap();
@@ -168,17 +170,29 @@ async fn three_participants_have_exactly_one_leader_at_every_instant() {
                         Some(before[0].as_str()),
                         "belief vs lock owner"
                     );
-                    checked_owner += 1;
+                    owner_checks.fetch_add(1, Ordering::SeqCst);
                 }
                 samples += 2;
             }
-            (samples, checked_owner)
+            samples
         }
     });
 
-    // Hand leadership over repeatedly: the leader releases (and requeues at the back).
+    // Hand leadership over repeatedly: the leader releases (and requeues at the back), once
+    // ZooKeeper has confirmed it a few times.
     let mut leader = leader_of(&members).await;
     for _ in 0..12 {
+        let target = owner_checks.load(Ordering::SeqCst) + 3;
+        wait_until(DEADLINE, || async {
+            owner_checks.load(Ordering::SeqCst) >= target || sampler.is_finished()
+        })
+        .await
+        .expect("the sampler confirms the leader");
+        if sampler.is_finished() {
+            (&mut sampler)
+                .await
+                .expect("the sampler found two leaders or a wrong owner");
+        }
         members[leader].release();
         let old = leader;
         leader = wait_for(DEADLINE, || async {
@@ -203,11 +217,10 @@ async fn three_participants_have_exactly_one_leader_at_every_instant() {
     assert_eq!(listed.len(), 3, "{listed:?} vs {view:?}");
 
     done.store(true, Ordering::SeqCst);
-    let (samples, checked_owner) = sampler.await.unwrap();
-    assert!(
-        samples > 100 && checked_owner > 10,
-        "too few samples: {samples}, {checked_owner}"
-    );
+    let samples = sampler
+        .await
+        .expect("the sampler found two leaders or a wrong owner");
+    let checked_owner = owner_checks.load(Ordering::SeqCst);
     assert_eq!(terms.all().len(), 13, "one first term and one per release");
     let members = Arc::into_inner(members).expect("sampler finished");
     for member in members {

@@ -75,6 +75,7 @@ where
         } = self;
         let mut backoff = Backoff::new();
         loop {
+            ctx.set_phase(Phase::Joining);
             let mut stop = ctx.stop.clone();
             let session = tokio::select! {
                 biased;
@@ -215,7 +216,11 @@ impl Ctx {
         client: &zk::Client,
         protection: &str,
     ) -> Result<Option<String>, zk::Error> {
-        let children = client.list_children(&self.path).await?;
+        let children = match client.list_children(&self.path).await {
+            // The path (a container) is gone, and the node with it if it was ever made.
+            Err(zk::Error::NoNode) => return Ok(None),
+            result => result?,
+        };
         Ok(children
             .into_iter()
             .find(|child| child.starts_with(protection)))
