@@ -1,5 +1,5 @@
 //! Leader handover between real processes (`examples/leader`): a SIGKILLed leader is replaced
-//! once ZooKeeper expires its session, a SIGTERMed one hands over at once. Both handover times are
+//! once ZooKeeper expires its session, a SIGTERMed or SIGINTed one hands over at once. Both handover times are
 //! measured (printed, not asserted).
 
 use std::time::{Duration, Instant};
@@ -41,8 +41,8 @@ fn summary(mut times: Vec<Duration>) -> String {
     )
 }
 
-/// Runs `RUNS` handovers: start a follower, take the leader down (SIGTERM if `graceful`, else
-/// SIGKILL), time until the follower prints `LEADER`. Returns the times.
+/// Runs `RUNS` handovers: start a follower, take the leader down (SIGTERM or SIGINT if
+/// `graceful`, else SIGKILL), time until the follower prints `LEADER`. Returns the times.
 async fn handovers(zk: &LocalZooKeeper, graceful: bool) -> Vec<Duration> {
     let observer = zk::Client::connect(&zk.connect_string()).await.unwrap();
     let mut leader = participant(zk, "p0").await;
@@ -57,7 +57,11 @@ async fn handovers(zk: &LocalZooKeeper, graceful: bool) -> Vec<Duration> {
         queued(&observer, &id).await;
         let started = Instant::now();
         if graceful {
-            leader.terminate().await.unwrap();
+            // The example handles both; alternate them.
+            leader
+                .signal(if run % 2 == 0 { "INT" } else { "TERM" })
+                .await
+                .unwrap();
         } else {
             leader.kill().await.unwrap();
         }
@@ -75,7 +79,7 @@ async fn handovers(zk: &LocalZooKeeper, graceful: bool) -> Vec<Duration> {
                 .unwrap();
             assert!(
                 leader.wait(DEADLINE).await.unwrap().success(),
-                "exit 0 after SIGTERM"
+                "exit 0 after SIGTERM/SIGINT"
             );
         } else {
             assert!(!leader
@@ -103,8 +107,8 @@ async fn killed_leader_process_is_replaced_after_its_session_expires() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn terminated_leader_process_hands_over_at_once() {
+async fn signalled_leader_process_releases_and_hands_over_at_once() {
     let zk = LocalZooKeeper::start().await.unwrap();
     let times = handovers(&zk, true).await;
-    eprintln!("handover after SIGTERM: {}", summary(times));
+    eprintln!("handover after SIGTERM/SIGINT: {}", summary(times));
 }
