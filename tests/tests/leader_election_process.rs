@@ -1,6 +1,6 @@
 //! Leader handover between real processes (`examples/leader`): a SIGKILLed leader is replaced
-//! once ZooKeeper expires its session, a SIGTERMed or SIGINTed one hands over at once. Both handover times are
-//! measured (printed, not asserted).
+//! once ZooKeeper expires its session, a SIGTERMed or SIGINTed one hands over at once. Both
+//! handover times are measured (printed, not asserted).
 
 use std::time::{Duration, Instant};
 
