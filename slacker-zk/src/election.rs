@@ -37,6 +37,12 @@
 //! [`SessionSource`] if the old one ended. Like Curator's `LeaderSelector`, a short blip of the
 //! leader's connection therefore hands leadership to the next participant.
 //!
+//! What no election can promise: a process that is paused for longer than its session timeout
+//! (GC, SIGSTOP, a frozen VM) still believes it leads when it resumes, until its client notices
+//! that the connection is dead. Resources that must never accept a deposed leader's writes check
+//! the [fencing token](Leadership::token), or take writes fenced on the lock node
+//! ([`Leadership::node_path`]).
+//!
 //! # Node layout
 //!
 //! ```text
