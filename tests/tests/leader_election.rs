@@ -488,3 +488,54 @@ async fn graceful_stop_hands_over_in_a_few_round_trips() {
     round_trips.sort();
     eprintln!("graceful handover (stop() -> next elected): {handovers:?}; one ZooKeeper write: {round_trips:?}");
 }
+
+/// Writes fenced on the term's lock node land during the term and fail after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_fenced_on_the_lock_node_fail_after_the_term() {
+    let zk = LocalZooKeeper::start().await.unwrap();
+    let path = "/it/fenced/_leader/mutex";
+    let data = "/it/fenced/data";
+    let observer = observer_for(&zk).await;
+    let persistent = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    observer.mkdir(data, &persistent).await.unwrap();
+
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let tx = Mutex::new(Some(tx));
+    let election = Election::builder(path, "writer")
+        .start(
+            sessions(zk.connect_string(), Duration::from_secs(10)),
+            move |l: Leadership| {
+                let tx = tx.lock().unwrap().take();
+                async move {
+                    if let Some(tx) = tx {
+                        tx.send(l.clone()).unwrap();
+                    }
+                    l.lost().await;
+                }
+            },
+        )
+        .unwrap();
+    let leadership = rx.await.unwrap();
+    let fenced_write = |value: &'static [u8]| {
+        let leadership = leadership.clone();
+        async move {
+            let mut writer = leadership
+                .client()
+                .new_check_writer(leadership.node_path(), None)?;
+            writer.add_set_data(data, value, None)?;
+            writer.commit().await.map_err(zk::Error::from)
+        }
+    };
+    fenced_write(b"during")
+        .await
+        .expect("a fenced write lands during the term");
+
+    leadership.release();
+    let mut view = election.subscribe();
+    view.wait_for(|v| v.phase == Phase::Stopped).await.unwrap();
+    assert!(
+        fenced_write(b"after").await.is_err(),
+        "the lock node is gone"
+    );
+    assert_eq!(observer.get_data(data).await.unwrap().0, b"during");
+}
