@@ -110,6 +110,16 @@ async fn compile_curator_leader(dir: &Path) -> String {
     classpath.join(":")
 }
 
+/// Waits until `process` has printed `line` (at any point: Curator's `getLeader()` and
+/// `getParticipants()` are polled separately, so their lines may come in either order).
+async fn sees(process: &TestProcess, line: &str) {
+    wait_until(DEADLINE, || async {
+        process.stdout_lines().iter().any(|l| l == line)
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no line {line:?}; output:\n{}", process.output_tail()));
+}
+
 fn curator_participant(classpath: &str, zk: &LocalZooKeeper, id: &str) -> TestProcess {
     let mut java = Command::new("java");
     java.args([
@@ -158,19 +168,11 @@ async fn curator_and_slacker_share_one_election() {
     wait_until(DEADLINE, || async { rust_a.is_leader() })
         .await
         .expect("rust-a leads");
-    let mut java_b = curator_participant(&classpath, &zk, "java-b");
-    java_b
-        .wait_for_line(DEADLINE, |l| l == "PARTICIPANTS rust-a*,java-b")
-        .await
-        .unwrap();
+    let java_b = curator_participant(&classpath, &zk, "java-b");
+    sees(&java_b, "PARTICIPANTS rust-a*,java-b").await;
     let rust_c = slacker_participant(&zk, "rust-c", &tokens);
-    java_b
-        .wait_for_line(DEADLINE, |l| l == "PARTICIPANTS rust-a*,java-b,rust-c")
-        .await
-        .unwrap();
-    assert!(java_b
-        .stdout_lines()
-        .contains(&"LEADER-IS rust-a".to_string()));
+    sees(&java_b, "PARTICIPANTS rust-a*,java-b,rust-c").await;
+    sees(&java_b, "LEADER-IS rust-a").await;
     assert!(!java_b.stdout_lines().contains(&"LEADER java-b".to_string()));
     let ids = |view: &election::ElectionView| -> Vec<String> {
         view.participants.iter().map(|p| p.id.clone()).collect()
@@ -183,14 +185,8 @@ async fn curator_and_slacker_share_one_election() {
 
     // slacker -> Curator.
     rust_a.stop().await;
-    java_b
-        .wait_for_line(DEADLINE, |l| l == "LEADER java-b")
-        .await
-        .unwrap();
-    java_b
-        .wait_for_line(DEADLINE, |l| l == "LEADER-IS java-b")
-        .await
-        .unwrap();
+    sees(&java_b, "LEADER java-b").await;
+    sees(&java_b, "LEADER-IS java-b").await;
     assert!(!rust_c.is_leader());
     assert_eq!(
         election::current_leader(&observer, PATH)
@@ -207,40 +203,22 @@ async fn curator_and_slacker_share_one_election() {
 
     // A second Curator participant queues behind rust-c.
     let mut java_d = curator_participant(&classpath, &zk, "java-d");
-    java_d
-        .wait_for_line(DEADLINE, |l| l == "PARTICIPANTS java-b*,rust-c,java-d")
-        .await
-        .unwrap();
+    sees(&java_d, "PARTICIPANTS java-b*,rust-c,java-d").await;
 
     // Curator -> slacker: the Curator leader shuts down gracefully.
     java_b.terminate().await.unwrap();
-    java_b
-        .wait_for_line(DEADLINE, |l| l == "RELEASED java-b")
-        .await
-        .unwrap();
+    sees(&java_b, "RELEASED java-b").await;
     wait_until(DEADLINE, || async { rust_c.is_leader() })
         .await
         .expect("rust-c leads");
-    java_d
-        .wait_for_line(DEADLINE, |l| l == "LEADER-IS rust-c")
-        .await
-        .unwrap();
-    java_d
-        .wait_for_line(DEADLINE, |l| l == "PARTICIPANTS rust-c*,java-d")
-        .await
-        .unwrap();
+    sees(&java_d, "LEADER-IS rust-c").await;
+    sees(&java_d, "PARTICIPANTS rust-c*,java-d").await;
     assert!(!java_d.stdout_lines().contains(&"LEADER java-d".to_string()));
 
     // And back to Curator once more.
     rust_c.stop().await;
-    java_d
-        .wait_for_line(DEADLINE, |l| l == "LEADER java-d")
-        .await
-        .unwrap();
-    java_d
-        .wait_for_line(DEADLINE, |l| l == "LEADER-IS java-d")
-        .await
-        .unwrap();
+    sees(&java_d, "LEADER java-d").await;
+    sees(&java_d, "LEADER-IS java-d").await;
 
     // Tokens of slacker terms grow across the mixed history.
     let tokens = tokens.lock().unwrap().clone();
