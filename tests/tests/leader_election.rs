@@ -539,3 +539,75 @@ async fn writes_fenced_on_the_lock_node_fail_after_the_term() {
     );
     assert_eq!(observer.get_data(data).await.unwrap().0, b"during");
 }
+
+/// A blip shorter than the session: the leader steps down at once (Curator's Standard policy),
+/// deletes its node when the connection is back, and queues again in the same session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_steps_down_on_a_blip_and_requeues_in_the_same_session() {
+    let zk = LocalZooKeeper::start().await.unwrap();
+    let proxy = Proxy::start(zk.addr()).await.unwrap();
+    let path = "/it/blip/_leader/mutex";
+    let terms = Terms::default();
+    let timeout = Duration::from_secs(20);
+    let a = Member::start(
+        sessions(proxy.addr().to_string(), timeout),
+        path,
+        "a",
+        &terms,
+    );
+    wait_until(DEADLINE, || async { a.election.is_leader() })
+        .await
+        .expect("a leads");
+    let b = Member::start(sessions(zk.connect_string(), timeout), path, "b", &terms);
+    wait_until(DEADLINE, || async {
+        b.election.view().phase == Phase::Following
+    })
+    .await
+    .expect("b queues behind a");
+
+    proxy.reset();
+    wait_until(DEADLINE, || async { !a.election.is_leader() })
+        .await
+        .expect("a steps down");
+    // Nobody leads while a's node (and session) live on without a connection.
+    assert!(!b.election.is_leader());
+    proxy.heal();
+    wait_until(DEADLINE, || async { b.election.is_leader() })
+        .await
+        .expect("b takes over");
+    wait_until(DEADLINE, || async {
+        a.election.view().phase == Phase::Following
+    })
+    .await
+    .expect("a queues again");
+
+    let session = a
+        .current
+        .lock()
+        .unwrap()
+        .as_ref()
+        .unwrap()
+        .client()
+        .session_id();
+    let observer = observer_for(&zk).await;
+    let queue = election::participants(&observer, path).await.unwrap();
+    assert_eq!(
+        queue.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        ["b", "a"]
+    );
+    let (_, stat) = observer
+        .get_data(&format!("{path}/{}", queue[1].node))
+        .await
+        .unwrap();
+    assert_eq!(
+        stat.ephemeral_owner, session.0,
+        "a requeued in the session it led in"
+    );
+    assert_eq!(
+        terms.of("a")[0].ended.map(|(_, why)| why),
+        Some(LeadershipEnd::Suspended)
+    );
+    terms.assert_sequential();
+    a.election.stop().await;
+    b.election.stop().await;
+}
