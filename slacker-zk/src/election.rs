@@ -154,7 +154,9 @@ pub enum LeadershipEnd {
 /// A participant's view of the election: its own phase and the queue as last read.
 ///
 /// `phase` is authoritative for this participant. `participants` is refreshed from a child watch
-/// on the election path, so [`ElectionView::leader`] may briefly lag a handover.
+/// on the election path (one listing and one multi-read per change and participant; the
+/// election itself only ever watches its predecessor), so [`ElectionView::leader`] may briefly
+/// lag a handover.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ElectionView {
     /// This participant's phase.
