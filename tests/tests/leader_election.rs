@@ -611,3 +611,83 @@ async fn leader_steps_down_on_a_blip_and_requeues_in_the_same_session() {
     a.election.stop().await;
     b.election.stop().await;
 }
+
+/// Sends `signal` (`"STOP"`, `"CONT"`) to a process with kill(1).
+async fn signal(pid: u32, signal: &str) {
+    let status = tokio::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// The node's create is in flight when the connection dies (the server is frozen), so its reply
+/// is lost: the participant finds its node by the protection prefix, or creates it again, and in
+/// either case ends up with exactly one node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_with_a_lost_reply_leaves_exactly_one_node() {
+    let zk = LocalZooKeeper::start().await.unwrap();
+    let pid = zk.pid().unwrap();
+    let proxy = Arc::new(Proxy::start(zk.addr()).await.unwrap());
+    let path = "/it/lost-create/_leader/mutex";
+    let observer = observer_for(&zk).await;
+    observer
+        .mkdir(
+            path,
+            &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all()),
+        )
+        .await
+        .unwrap();
+    let observer_session = observer.session_id();
+
+    // The first session is handed over with the server frozen: the election's first request,
+    // the create, cannot be answered.
+    let frozen = Arc::new(AtomicBool::new(false));
+    let sessions = {
+        let (addr, frozen) = (proxy.addr().to_string(), Arc::clone(&frozen));
+        move || {
+            let (addr, frozen) = (addr.clone(), Arc::clone(&frozen));
+            async move {
+                let client = zk::Client::connector()
+                    .with_session_timeout(Duration::from_secs(20))
+                    .with_connection_timeout(Duration::from_secs(1))
+                    .connect(&addr)
+                    .await?;
+                if !frozen.swap(true, Ordering::SeqCst) {
+                    signal(pid, "STOP").await;
+                }
+                Ok(client)
+            }
+        }
+    };
+    let terms = Terms::default();
+    let member = Member::start(sessions, path, "lossy", &terms);
+    // The client gave the connection up (so the create failed with ConnectionLoss) and tries
+    // another one.
+    wait_until(DEADLINE, || async {
+        frozen.load(Ordering::SeqCst) && proxy.accepted() >= 2
+    })
+    .await
+    .expect("the client reconnects");
+    signal(pid, "CONT").await;
+
+    wait_until(DEADLINE, || async { member.election.is_leader() })
+        .await
+        .expect("it leads");
+    let (children, _) = observer.get_children(path).await.unwrap();
+    assert_eq!(children.len(), 1, "exactly one node: {children:?}");
+    let session = member
+        .current
+        .lock()
+        .unwrap()
+        .as_ref()
+        .unwrap()
+        .client()
+        .session_id();
+    assert_ne!(session, observer_session);
+    member.election.stop().await;
+    let (children, _) = observer.get_children(path).await.unwrap();
+    assert!(children.is_empty(), "{children:?}");
+}

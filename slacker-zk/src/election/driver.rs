@@ -127,13 +127,15 @@ impl Ctx {
     {
         loop {
             self.set_phase(Phase::Joining);
-            let node = match self.join(client).await {
+            // One protection marker per join: it finds the node after a lost reply.
+            let protection = layout::protection(&uuid::Uuid::new_v4());
+            let node = match self.join(client, &protection).await {
                 Ok(node) => node,
                 Err(Exit::Stopped) => return SessionEnd::Stopped,
                 Err(Exit::SessionLost) => return SessionEnd::Lost,
             };
             self.set_phase(Phase::Following);
-            let end = match self.wait_turn(client, &node).await {
+            let end = match self.wait_turn(client, &node, &protection).await {
                 Ok(Turn::Lead { token, node_watch }) => {
                     self.lead(client, &node, token, node_watch, leader).await
                 }
@@ -157,14 +159,13 @@ impl Ctx {
 
     /// Queues this participant: creates its protected node, creating the election path if
     /// needed, and finds the node again if the create's reply was lost. Returns the node name.
-    async fn join(&self, client: &zk::Client) -> Result<String, Exit> {
-        let protection = layout::protection(&uuid::Uuid::new_v4());
-        let prefix = layout::node_prefix(&self.path, &protection);
+    async fn join(&self, client: &zk::Client, protection: &str) -> Result<String, Exit> {
+        let prefix = layout::node_prefix(&self.path, protection);
         let mode = CreateMode::EphemeralSequential.with_acls(Acls::anyone_all());
         let mut backoff = Backoff::new();
         loop {
             let err = match client.create(&prefix, self.id.as_bytes(), &mode).await {
-                Ok((_, sequence)) => return Ok(layout::node_name(&protection, sequence)),
+                Ok((_, sequence)) => return Ok(layout::node_name(protection, sequence)),
                 Err(err) => err,
             };
             let result = match err {
@@ -172,9 +173,15 @@ impl Ctx {
                     Ok(()) => Ok(()),
                     Err(err) => self.recover(client, err, &mut backoff).await,
                 },
-                zk::Error::ConnectionLoss => match self.find_own(client, &protection).await {
-                    Ok(Some(node)) => return Ok(node),
-                    Ok(None) => Ok(()),
+                err if outcome_unknown(&err) => match self.find_own(client, protection).await {
+                    Ok(Some(node)) => {
+                        tracing::debug!(path = %self.path, node, "election: create's reply was lost, found the node");
+                        return Ok(node);
+                    }
+                    Ok(None) => {
+                        tracing::debug!(path = %self.path, "election: create's reply was lost, no node: creating again");
+                        Ok(())
+                    }
                     Err(err) => self.recover(client, err, &mut backoff).await,
                 },
                 err => self.recover(client, err, &mut backoff).await,
@@ -183,7 +190,7 @@ impl Ctx {
                 Ok(()) => {}
                 Err(Exit::Stopped) => {
                     // A create whose reply was lost may still have made the node.
-                    if let Ok(Some(node)) = self.find_own(client, &protection).await {
+                    if let Ok(Some(node)) = self.find_own(client, protection).await {
                         self.leave(client, &node).await;
                     }
                     return Err(Exit::Stopped);
@@ -228,7 +235,12 @@ impl Ctx {
 
     /// Waits until `node` is first in the queue, watching only its predecessor, and checks that
     /// the node belongs to this session before leadership is taken.
-    async fn wait_turn(&self, client: &zk::Client, node: &str) -> Result<Turn, Exit> {
+    async fn wait_turn(
+        &self,
+        client: &zk::Client,
+        node: &str,
+        protection: &str,
+    ) -> Result<Turn, Exit> {
         let own_path = layout::node_path(&self.path, node);
         let mut backoff = Backoff::new();
         loop {
@@ -240,6 +252,16 @@ impl Ctx {
                     continue;
                 }
             };
+            // A create whose reply was lost may have been applied after all, late, next to the
+            // node made by its retry: the same join's marker, this session's node, ahead in the
+            // queue of its twin for good. Delete such twins.
+            let (twins, children): (Vec<String>, Vec<String>) = children
+                .into_iter()
+                .partition(|child| child != node && child.starts_with(protection));
+            for twin in twins {
+                tracing::warn!(path = %self.path, twin, "election: deleting a duplicate of own node");
+                self.leave(client, &twin).await;
+            }
             let queue = layout::queue(children);
             let Some(position) = queue.iter().position(|child| child == node) else {
                 tracing::warn!(path = %self.path, node, "election: own node vanished, rejoining");
@@ -348,11 +370,13 @@ impl Ctx {
     /// an ended session took the node with it.
     async fn leave(&self, client: &zk::Client, node: &str) {
         let path = layout::node_path(&self.path, node);
+        let mut backoff = Backoff::new();
         loop {
             match client.delete(&path, None).await {
                 Ok(()) | Err(zk::Error::NoNode) => return,
+                Err(err) if session_lost(&err) || client.state().is_terminated() => return,
                 Err(zk::Error::ConnectionLoss) => {}
-                Err(_) if client.state().is_terminated() => return,
+                Err(err) if outcome_unknown(&err) => tokio::time::sleep(backoff.next()).await,
                 Err(err) => {
                     tracing::error!(%path, %err, "election: could not delete own node; it stays until the session ends");
                     return;
@@ -410,12 +434,13 @@ impl Ctx {
         backoff: &mut Backoff,
     ) -> Result<(), Exit> {
         match err {
+            _ if session_lost(&err) || client.state().is_terminated() => Err(Exit::SessionLost),
+            // Requests wait for the reconnection: retrying at once cannot spin.
             zk::Error::ConnectionLoss => Ok(()),
-            zk::Error::SessionExpired
-            | zk::Error::SessionMoved
-            | zk::Error::ClientClosed
-            | zk::Error::AuthFailed => Err(Exit::SessionLost),
-            _ if client.state().is_terminated() => Err(Exit::SessionLost),
+            _ if outcome_unknown(&err) => {
+                tracing::debug!(path = %self.path, %err, "election: connection trouble, retrying");
+                self.pause(backoff).await
+            }
             err => {
                 tracing::warn!(path = %self.path, %err, "election: ZooKeeper call failed, retrying");
                 self.pause(backoff).await
@@ -453,6 +478,49 @@ impl Ctx {
             changed
         });
     }
+}
+
+/// Whether the session is gone (and every ephemeral node of it with it).
+fn session_lost(err: &zk::Error) -> bool {
+    matches!(
+        err,
+        zk::Error::SessionExpired
+            | zk::Error::SessionMoved
+            | zk::Error::ClientClosed
+            | zk::Error::AuthFailed
+    )
+}
+
+/// Whether a failed request may have been applied anyway: the reply was lost with the
+/// connection. That is `ConnectionLoss`, but also whatever error killed the connection (e.g.
+/// "no response from connection"), which `zookeeper-client` hands to requests in flight.
+/// Everything else is an answer from the server, or a request that was never sent.
+fn outcome_unknown(err: &zk::Error) -> bool {
+    use zk::Error::*;
+    !matches!(
+        err,
+        NoNode
+            | NoAuth
+            | BadVersion
+            | NoChildrenForEphemerals
+            | NodeExists
+            | NotEmpty
+            | InvalidAcl
+            | AuthFailed
+            | SessionMoved
+            | SessionExpired
+            | ClientClosed
+            | NotReadOnly
+            | NoWatcher
+            | QuotaExceeded
+            | Throttled
+            | MarshallingError
+            | Unimplemented
+            | ReconfigDisabled
+            | UnexpectedErrorCode(_)
+            | BadArguments(_)
+            | RuntimeInconsistent
+    )
 }
 
 /// Resolves when the connection is no longer usable for leading: `Disconnected` (suspended) or
