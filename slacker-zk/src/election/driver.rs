@@ -552,12 +552,15 @@ async fn node_loss(client: &zk::Client, path: &str, mut watch: OneshotWatcher) -
             return LeadershipEnd::NodeLost;
         }
         // Someone changed the node's data: keep watching while it is still ours.
+        let mut backoff = Backoff::new();
         watch = loop {
             match client.get_and_watch_data(path).await {
                 Ok((_, stat, watch)) if stat.ephemeral_owner == client.session_id().0 => {
                     break watch
                 }
+                Err(err) if session_lost(&err) => return LeadershipEnd::SessionLost,
                 Err(zk::Error::ConnectionLoss) => {}
+                Err(err) if outcome_unknown(&err) => tokio::time::sleep(backoff.next()).await,
                 Ok(_) | Err(_) => return LeadershipEnd::NodeLost,
             }
         };
