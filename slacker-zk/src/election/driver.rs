@@ -2,9 +2,11 @@
 //! ([`Phase`]) and runs it session by session. Every ZooKeeper call of the election is here; the
 //! node names come from [`layout`].
 //!
-//! Error handling is uniform ([`Ctx::recover`]): `ConnectionLoss` retries at once (the client
-//! queues requests until it reconnects, so this cannot spin), a lost session ends the session's
-//! participation, anything else is logged and retried after a backoff.
+//! Error handling is uniform ([`Ctx::recover`]): a lost session ends the session's participation;
+//! `ConnectionLoss` retries at once (the client queues requests until it reconnects, so this
+//! cannot spin); anything else is retried after a backoff. A write that failed without a server
+//! answer ([`outcome_unknown`]) may have been applied: the create then looks for its node, the
+//! delete of its node is retried until it is known to be gone.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -252,9 +254,9 @@ impl Ctx {
                     continue;
                 }
             };
-            // A create whose reply was lost may have been applied after all, late, next to the
-            // node made by its retry: the same join's marker, this session's node, ahead in the
-            // queue of its twin for good. Delete such twins.
+            // A create whose reply was lost, and which was made again, may have been applied
+            // late too: a twin of this node (same join's marker, same session) that would stay
+            // ahead of it for as long as the session lives. Delete twins.
             let (twins, children): (Vec<String>, Vec<String>) = children
                 .into_iter()
                 .partition(|child| child != node && child.starts_with(protection));
