@@ -2,7 +2,46 @@
 //!
 //! slacker on ZooKeeper: server registration, live discovery, the cluster client, leader election
 //! and the manager API.
+//!
+//! ## The ZooKeeper tree
+//!
+//! slacker-cluster's layout, with JSON instead of EDN. `<root>` is `/slacker/cluster` unless
+//! configured; a chroot in the connect string (`zk1:2181,zk2:2181/apps`) is prepended by
+//! ZooKeeper itself. Every path is built in [`paths`].
+//!
+//! | path under `<root>/<cluster>` | mode | data |
+//! |---|---|---|
+//! | `servers` | persistent | empty |
+//! | `servers/<host:port>` | **ephemeral** | server-data as JSON (`null` by default) |
+//! | `namespaces/<ns>` | persistent | empty |
+//! | `namespaces/<ns>/<host:port>` | **ephemeral** | empty: "this server serves `<ns>` now" |
+//! | `namespaces/<ns>/_leader` | persistent | `host:port` of the last election winner |
+//! | `namespaces/<ns>/_leader/mutex/_c_<uuid>-lock-<seq>` | ephemeral sequential | participant id `host:port` (Curator `LeaderSelector` lock nodes) |
+//! | `functions/<ns>/<fn>` | persistent | [`slacker_core::FunctionDesc`] as JSON, updated when it changes |
+//!
+//! Children of `namespaces/<ns>` whose names start with `_` are never servers. A server is
+//! routable for `<ns>` when both `servers/<addr>` and `namespaces/<ns>/<addr>` exist; the leader
+//! of `<ns>` is the participant of the lowest-sequence lock node.
+//!
+//! ## Sessions and failures
+//!
+//! * A disconnect within the session loses nothing: ephemerals and watches survive, and
+//!   discovery re-lists everything on reconnect (persistent watches may drop events in the gap).
+//! * On session expiry a new session is opened ([`session`]); the server re-creates its
+//!   ephemerals from its *current* state and rejoins its elections ([`registry`]); discovery
+//!   re-lists and diffs ([`discovery`]).
+//! * ZooKeeper unreachable is not "no servers": discovery keeps the last known membership.
 #![warn(missing_docs)]
 
+pub mod discovery;
 pub mod election;
+mod error;
 pub mod local;
+pub mod paths;
+pub mod registry;
+pub mod session;
+
+pub use discovery::{Discovery, DiscoveryOptions, Membership, NamespaceView};
+pub use error::{Error, Result};
+pub use registry::{Registration, RegistrationState, RegistryOptions};
+pub use session::{ZkOptions, ZkState};

@@ -1,0 +1,543 @@
+//! Client-side discovery: watches one cluster's tree and turns it into
+//! [`slacker_core::membership::Change`]s, the only thing the multi-server caller knows about.
+//!
+//! One persistent recursive watch on `<root>/<cluster>` reports every node created, deleted or
+//! changed below it. Each event is answered by re-reading only what it touched (one server's
+//! data, one namespace's children, one election's lowest lock node), so a change reaches routing
+//! within one watch notification plus one read. After a reconnect (persistent watches can lose
+//! events in the gap, ZOOKEEPER-4698) or a new session, everything is re-listed and diffed
+//! against what was published.
+//!
+//! ZooKeeper being unreachable is not "no servers": while disconnected (or re-opening an expired
+//! session) nothing is removed and routing keeps using the last known membership. A namespace's
+//! routing list only contains servers that are also registered under `servers/`, and its leader
+//! is the participant of the lowest-sequence lock node of `namespaces/<ns>/_leader/mutex`, when
+//! that participant is among the namespace's servers.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+use slacker_core::membership::{Change, ServerInfo};
+use slacker_core::ServerAddr;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+use zookeeper_client as zk;
+
+use crate::paths::{is_server_child, lock_sequence, ClusterPaths, Node, DEFAULT_ROOT};
+use crate::session::{Session, SessionEvent, ZkOptions, ZkState};
+use crate::{Error, Result};
+
+/// Where to discover.
+#[derive(Debug, Clone)]
+pub struct DiscoveryOptions {
+    /// ZooKeeper connection.
+    pub zk: ZkOptions,
+    /// Root of all clusters (default [`DEFAULT_ROOT`]).
+    pub root: String,
+}
+
+impl DiscoveryOptions {
+    /// Options for ZooKeeper `connect` under the default root.
+    pub fn new(connect: impl Into<String>) -> Self {
+        Self {
+            zk: ZkOptions::new(connect),
+            root: DEFAULT_ROOT.to_owned(),
+        }
+    }
+}
+
+/// One namespace as routing sees it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NamespaceView {
+    /// Servers offering it (registered under both `namespaces/<ns>` and `servers/`), sorted.
+    pub servers: Vec<ServerAddr>,
+    /// The election winner, when it is among `servers`.
+    pub leader: Option<ServerAddr>,
+}
+
+/// The cluster as last read from ZooKeeper.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Membership {
+    /// ZooKeeper connection state. While not `Connected` the rest is the last known state.
+    pub zk: ZkState,
+    /// Every registered server and its server-data.
+    pub servers: BTreeMap<ServerAddr, Value>,
+    /// Every namespace present in ZooKeeper.
+    pub namespaces: BTreeMap<String, NamespaceView>,
+    /// How many full re-lists have been done (1 after start; grows after reconnects).
+    pub resyncs: u64,
+}
+
+impl Membership {
+    /// The servers offering `namespace` (empty if none or unknown).
+    pub fn servers_of(&self, namespace: &str) -> &[ServerAddr] {
+        self.namespaces
+            .get(namespace)
+            .map_or(&[], |ns| ns.servers.as_slice())
+    }
+}
+
+/// A running discovery. Dropping it stops the watch and closes its session.
+#[derive(Debug)]
+pub struct Discovery {
+    view: watch::Receiver<Membership>,
+    data_changes: broadcast::Sender<(ServerAddr, Value)>,
+    task: JoinHandle<()>,
+}
+
+impl Discovery {
+    /// Connects, arms the watch and reads the whole cluster. Returns once that first full read
+    /// is done; the receiver then yields the changes that bring an empty routing table to it,
+    /// and every change after.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad cluster name or connect string; [`Error::ZooKeeper`] if
+    /// ZooKeeper cannot be reached or read.
+    pub async fn start(
+        cluster: &str,
+        options: DiscoveryOptions,
+    ) -> Result<(Self, mpsc::UnboundedReceiver<Change>)> {
+        let paths = ClusterPaths::new(&options.root, cluster)?;
+        let session = Session::connect(options.zk).await?;
+        let (changes, rx) = mpsc::unbounded_channel();
+        let (data_changes, _) = broadcast::channel(64);
+        let empty = Membership {
+            zk: ZkState::Connected,
+            servers: BTreeMap::new(),
+            namespaces: BTreeMap::new(),
+            resyncs: 0,
+        };
+        let (view_tx, view) = watch::channel(empty.clone());
+        let mut driver = Driver {
+            paths,
+            session,
+            watch: None,
+            raw: Raw::default(),
+            published: empty,
+            resyncs: 0,
+            stale: true,
+            changes,
+            view: view_tx,
+            data_changes: data_changes.clone(),
+        };
+        driver.resync().await?;
+        let task = tokio::spawn(driver.run());
+        Ok((
+            Self {
+                view,
+                data_changes,
+                task,
+            },
+            rx,
+        ))
+    }
+
+    /// The current membership (a watch: `changed().await` to follow it).
+    pub fn membership(&self) -> watch::Receiver<Membership> {
+        self.view.clone()
+    }
+
+    /// Server-data changes of already known servers, as `(server, new data)`.
+    pub fn server_data_changes(&self) -> broadcast::Receiver<(ServerAddr, Value)> {
+        self.data_changes.subscribe()
+    }
+}
+
+impl Drop for Discovery {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What ZooKeeper holds, before filtering.
+#[derive(Debug, Default, Clone)]
+struct Raw {
+    servers: BTreeMap<ServerAddr, Value>,
+    namespaces: BTreeMap<String, RawNamespace>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct RawNamespace {
+    members: BTreeSet<ServerAddr>,
+    leader: Option<ServerAddr>,
+}
+
+struct Driver {
+    paths: ClusterPaths,
+    session: Session,
+    watch: Option<zk::PersistentWatcher>,
+    raw: Raw,
+    published: Membership,
+    resyncs: u64,
+    /// A full re-list is needed (events may have been lost, or a read failed).
+    stale: bool,
+    changes: mpsc::UnboundedSender<Change>,
+    view: watch::Sender<Membership>,
+    data_changes: broadcast::Sender<(ServerAddr, Value)>,
+}
+
+enum Wake {
+    Session(SessionEvent),
+    Node(zk::WatchedEvent),
+}
+
+impl Driver {
+    async fn run(mut self) {
+        loop {
+            let wake = tokio::select! {
+                event = next_node_event(&mut self.watch) => Wake::Node(event),
+                event = self.session.next_event() => Wake::Session(event),
+            };
+            let result = match wake {
+                Wake::Session(SessionEvent::Disconnected) => Ok(()),
+                Wake::Session(SessionEvent::Reconnected) => self.resync().await,
+                Wake::Session(SessionEvent::NewSession) => {
+                    self.watch = None;
+                    self.resync().await
+                }
+                Wake::Session(SessionEvent::Closed) => {
+                    self.publish();
+                    return;
+                }
+                Wake::Node(event) if event.event_type == zk::EventType::Session => {
+                    // Never poll a persistent watcher after a terminal state: it panics.
+                    if event.session_state.is_terminated() {
+                        self.watch = None;
+                    }
+                    Ok(())
+                }
+                Wake::Node(event) if self.stale => {
+                    tracing::debug!(path = event.path, "re-listing after an earlier failure");
+                    self.resync().await
+                }
+                Wake::Node(event) => self.refresh(&event.path).await,
+            };
+            if let Err(err) = result {
+                // Keep the last known state; re-list on the next reconnect or event.
+                tracing::warn!(error = %err, "discovery read failed; keeping the last known membership");
+                self.stale = true;
+            }
+            self.publish();
+        }
+    }
+
+    /// Arms the watch (if needed) and re-reads everything.
+    async fn resync(&mut self) -> Result<()> {
+        let client = self.session.client().clone();
+        let base = self.paths.base().to_owned();
+        if self.watch.is_none() {
+            let watcher = client
+                .watch(&base, zk::AddWatchMode::PersistentRecursive)
+                .await
+                .map_err(|e| Error::zk("watch", base.clone(), e))?;
+            self.watch = Some(watcher);
+        }
+        let mut raw = Raw::default();
+        for addr in children(&client, &self.paths.servers()).await? {
+            if let Some(data) = server_data(&client, &self.paths, &addr).await? {
+                raw.servers.insert(ServerAddr::new(addr), data);
+            }
+        }
+        for ns in children(&client, &self.paths.namespaces()).await? {
+            if let Some(view) = read_namespace(&client, &self.paths, &ns).await? {
+                raw.namespaces.insert(ns, view);
+            }
+        }
+        self.raw = raw;
+        self.resyncs += 1;
+        self.stale = false;
+        Ok(())
+    }
+
+    /// Re-reads what a watch event on `path` touched.
+    async fn refresh(&mut self, path: &str) -> Result<()> {
+        let client = self.session.client().clone();
+        match self.paths.parse(path) {
+            Node::Base | Node::Servers | Node::Namespaces => return self.resync().await,
+            Node::Server(addr) => match server_data(&client, &self.paths, addr).await? {
+                Some(data) => {
+                    self.raw.servers.insert(ServerAddr::from(addr), data);
+                }
+                None => {
+                    self.raw.servers.remove(&ServerAddr::from(addr));
+                }
+            },
+            Node::Namespace(ns) | Node::NamespaceServer(ns, _) => {
+                match read_namespace(&client, &self.paths, ns).await? {
+                    Some(view) => {
+                        self.raw.namespaces.insert(ns.to_owned(), view);
+                    }
+                    None => {
+                        self.raw.namespaces.remove(ns);
+                    }
+                }
+            }
+            Node::Election(ns) => {
+                let leader = read_leader(&client, &self.paths, ns).await?;
+                if let Some(view) = self.raw.namespaces.get_mut(ns) {
+                    view.leader = leader;
+                }
+            }
+            Node::Leader(_) | Node::Other => {}
+        }
+        Ok(())
+    }
+
+    /// Publishes the difference between the raw state and what was last published.
+    fn publish(&mut self) {
+        let next = Membership {
+            zk: self.session.state(),
+            servers: self.raw.servers.clone(),
+            namespaces: self
+                .raw
+                .namespaces
+                .iter()
+                .map(|(ns, raw)| (ns.clone(), routable(raw, &self.raw.servers)))
+                .collect(),
+            resyncs: self.resyncs,
+        };
+        if next == self.published {
+            return;
+        }
+        for change in diff(&self.published, &next) {
+            if let Change::Insert(addr, info) = &change {
+                if self.published.servers.contains_key(addr) {
+                    let _ = self.data_changes.send((addr.clone(), info.data.clone()));
+                }
+            }
+            // The receiver may be gone (client closing); the view below still updates.
+            let _ = self.changes.send(change);
+        }
+        self.published = next.clone();
+        self.view.send_replace(next);
+    }
+}
+
+async fn next_node_event(watch: &mut Option<zk::PersistentWatcher>) -> zk::WatchedEvent {
+    match watch {
+        Some(w) => w.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The routing view of one namespace: members that are registered servers, and the leader if
+/// it is one of them.
+fn routable(raw: &RawNamespace, servers: &BTreeMap<ServerAddr, Value>) -> NamespaceView {
+    let members: Vec<ServerAddr> = raw
+        .members
+        .iter()
+        .filter(|a| servers.contains_key(*a))
+        .cloned()
+        .collect();
+    let leader = raw.leader.clone().filter(|l| members.contains(l));
+    NamespaceView {
+        servers: members,
+        leader,
+    }
+}
+
+/// The changes that turn `old` into `new`: inserts first, then namespace lists, then removals,
+/// so a namespace never lists a server its consumer has not heard of.
+fn diff(old: &Membership, new: &Membership) -> Vec<Change> {
+    let mut out = Vec::new();
+    for (addr, data) in &new.servers {
+        if old.servers.get(addr) != Some(data) {
+            out.push(Change::Insert(
+                addr.clone(),
+                ServerInfo { data: data.clone() },
+            ));
+        }
+    }
+    let names: BTreeSet<&String> = old.namespaces.keys().chain(new.namespaces.keys()).collect();
+    for ns in names {
+        let now = new.namespaces.get(ns);
+        if old.namespaces.get(ns) != now {
+            let now = now.cloned().unwrap_or_default();
+            out.push(Change::Namespace {
+                namespace: ns.clone(),
+                servers: now.servers,
+                leader: now.leader,
+            });
+        }
+    }
+    for addr in old.servers.keys() {
+        if !new.servers.contains_key(addr) {
+            out.push(Change::Remove(addr.clone()));
+        }
+    }
+    out
+}
+
+/// Children of `path`; a missing node has none.
+async fn children(client: &zk::Client, path: &str) -> Result<Vec<String>> {
+    match client.list_children(path).await {
+        Ok(children) => Ok(children),
+        Err(zk::Error::NoNode) => Ok(Vec::new()),
+        Err(e) => Err(Error::zk("list_children", path, e)),
+    }
+}
+
+/// The server-data of `addr`; `None` if it is not registered.
+async fn server_data(
+    client: &zk::Client,
+    paths: &ClusterPaths,
+    addr: &str,
+) -> Result<Option<Value>> {
+    let path = paths.server(addr);
+    match client.get_data(&path).await {
+        Ok((data, _)) => Ok(Some(parse_server_data(addr, &data))),
+        Err(zk::Error::NoNode) => Ok(None),
+        Err(e) => Err(Error::zk("get_data", path, e)),
+    }
+}
+
+/// Server-data is JSON; empty is `null`, and anything unparsable is `null` plus a warning (a
+/// bad registration must not stop discovery).
+fn parse_server_data(addr: &str, data: &[u8]) -> Value {
+    if data.is_empty() {
+        return Value::Null;
+    }
+    serde_json::from_slice(data).unwrap_or_else(|err| {
+        tracing::warn!(server = addr, error = %err, "server-data is not JSON; using null");
+        Value::Null
+    })
+}
+
+/// One namespace's members and leader; `None` if the namespace node does not exist.
+async fn read_namespace(
+    client: &zk::Client,
+    paths: &ClusterPaths,
+    ns: &str,
+) -> Result<Option<RawNamespace>> {
+    let path = paths.namespace(ns);
+    let members = match client.list_children(&path).await {
+        Ok(children) => children
+            .into_iter()
+            .filter(|c| is_server_child(c))
+            .map(ServerAddr::new)
+            .collect(),
+        Err(zk::Error::NoNode) => return Ok(None),
+        Err(e) => return Err(Error::zk("list_children", path, e)),
+    };
+    let leader = read_leader(client, paths, ns).await?;
+    Ok(Some(RawNamespace { members, leader }))
+}
+
+/// The participant id (data) of the lowest-sequence lock node of `ns`'s election.
+async fn read_leader(
+    client: &zk::Client,
+    paths: &ClusterPaths,
+    ns: &str,
+) -> Result<Option<ServerAddr>> {
+    let mutex = paths.leader_mutex(ns);
+    let mut locks: Vec<(u64, String)> = children(client, &mutex)
+        .await?
+        .into_iter()
+        .filter_map(|name| lock_sequence(&name).map(|seq| (seq, name)))
+        .collect();
+    locks.sort();
+    for (_, name) in locks {
+        let path = format!("{mutex}/{name}");
+        match client.get_data(&path).await {
+            Ok((data, _)) => {
+                return Ok(std::str::from_utf8(&data)
+                    .ok()
+                    .filter(|s| !s.is_empty())
+                    .map(ServerAddr::from))
+            }
+            // gone between list and read: the next one is the leader now
+            Err(zk::Error::NoNode) => {}
+            Err(e) => return Err(Error::zk("get_data", path, e)),
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> ServerAddr {
+        ServerAddr::from(s)
+    }
+
+    fn membership(servers: &[&str], ns: &[(&str, &[&str], Option<&str>)]) -> Membership {
+        Membership {
+            zk: ZkState::Connected,
+            servers: servers.iter().map(|s| (addr(s), Value::Null)).collect(),
+            namespaces: ns
+                .iter()
+                .map(|(n, s, l)| {
+                    (
+                        (*n).to_owned(),
+                        NamespaceView {
+                            servers: s.iter().map(|x| addr(x)).collect(),
+                            leader: l.map(addr),
+                        },
+                    )
+                })
+                .collect(),
+            resyncs: 1,
+        }
+    }
+
+    #[test]
+    fn diff_orders_inserts_namespaces_removes() {
+        let old = membership(&["a:1", "b:1"], &[("ns", &["a:1", "b:1"], Some("a:1"))]);
+        let new = membership(&["b:1", "c:1"], &[("ns", &["b:1", "c:1"], Some("b:1"))]);
+        let changes = diff(&old, &new);
+        assert_eq!(
+            changes,
+            vec![
+                Change::Insert(addr("c:1"), ServerInfo { data: Value::Null }),
+                Change::Namespace {
+                    namespace: "ns".into(),
+                    servers: vec![addr("b:1"), addr("c:1")],
+                    leader: Some(addr("b:1")),
+                },
+                Change::Remove(addr("a:1")),
+            ]
+        );
+        assert!(diff(&new, &new).is_empty());
+    }
+
+    #[test]
+    fn removed_namespace_becomes_empty_list() {
+        let old = membership(&["a:1"], &[("ns", &["a:1"], None)]);
+        let new = membership(&["a:1"], &[]);
+        assert_eq!(
+            diff(&old, &new),
+            vec![Change::Namespace {
+                namespace: "ns".into(),
+                servers: vec![],
+                leader: None
+            }]
+        );
+    }
+
+    #[test]
+    fn routable_filters_unregistered_members_and_leaders() {
+        let servers = [(addr("a:1"), Value::Null)].into_iter().collect();
+        let raw = RawNamespace {
+            members: [addr("a:1"), addr("b:1")].into_iter().collect(),
+            leader: Some(addr("b:1")),
+        };
+        assert_eq!(
+            routable(&raw, &servers),
+            NamespaceView {
+                servers: vec![addr("a:1")],
+                leader: None
+            }
+        );
+    }
+
+    #[test]
+    fn bad_server_data_is_null() {
+        assert_eq!(parse_server_data("a:1", b""), Value::Null);
+        assert_eq!(parse_server_data("a:1", b"{oops"), Value::Null);
+        assert_eq!(
+            parse_server_data("a:1", b"{\"w\":2}"),
+            serde_json::json!({"w": 2})
+        );
+    }
+}

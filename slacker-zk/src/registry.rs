@@ -1,0 +1,530 @@
+//! Server-side registration: puts one server into the cluster's ZooKeeper tree (see
+//! [`crate::paths`]) and keeps it there across disconnects and session expiry.
+//!
+//! One driver task owns the ZooKeeper [`Session`] *and* the server's current state (server-data,
+//! which namespaces are online). Every change (`set_server_data`, `offline_ns`, ...) goes through
+//! that task, so a re-registration after expiry always writes the *current* state and can never
+//! race an offline into a phantom registration (Curator's CURATOR-164/181). Ephemerals are
+//! created with "delete-then-create": a node at our path owned by another session (a stale
+//! registration of an earlier incarnation at the same address) is replaced, one owned by our
+//! session is updated in place.
+//!
+//! Each online namespace joins the election at `namespaces/<ns>/_leader/mutex` with its
+//! `host:port` as participant id (Curator `LeaderSelector` lock nodes, `_c_<uuid>-lock-<seq>`);
+//! the winner writes its address to `namespaces/<ns>/_leader`.
+//!
+//! Next hop: [`crate::ClusterServer`] runs a slacker server and one [`Registration`].
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use slacker_core::{NamespaceInfo, ServerAddr};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use zookeeper_client as zk;
+
+use crate::paths::{check_name, ClusterPaths, DEFAULT_ROOT};
+use crate::session::{Session, SessionEvent, ZkOptions, ZkState};
+use crate::{Error, Result};
+
+/// Where and how to register.
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// Cluster name.
+    pub cluster: String,
+    /// ZooKeeper connection.
+    pub zk: ZkOptions,
+    /// Root of all clusters (default [`DEFAULT_ROOT`]).
+    pub root: String,
+    /// Server-data published at `servers/<addr>` (any JSON; `null` by default).
+    pub server_data: Value,
+    /// Whether this server also serves the manager namespace (carried for the manager API).
+    pub manager: bool,
+}
+
+impl RegistryOptions {
+    /// Options for `cluster` on ZooKeeper `connect`, with defaults for the rest.
+    pub fn new(cluster: impl Into<String>, connect: impl Into<String>) -> Self {
+        Self {
+            cluster: cluster.into(),
+            zk: ZkOptions::new(connect),
+            root: DEFAULT_ROOT.to_owned(),
+            server_data: Value::Null,
+            manager: false,
+        }
+    }
+}
+
+/// The server's registration state, as last applied by the driver task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistrationState {
+    /// Current server-data.
+    pub server_data: Value,
+    /// Each served namespace and whether it is online (announced under `namespaces/`).
+    pub namespaces: BTreeMap<String, bool>,
+    /// ZooKeeper connection state.
+    pub zk: ZkState,
+    /// Id of the current ZooKeeper session.
+    pub session_id: i64,
+    /// Sessions opened so far (grows by one after each expiry).
+    pub sessions: u64,
+    /// True when ZooKeeper holds exactly this state; false while a change waits for a reconnect.
+    pub in_sync: bool,
+}
+
+enum Command {
+    SetData(Value, oneshot::Sender<Result<()>>),
+    Online {
+        namespace: Option<String>,
+        online: bool,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Close(oneshot::Sender<Result<()>>),
+}
+
+/// A live registration of one server. Dropping it closes the session, which removes every
+/// ephemeral node; prefer [`Registration::close`] for an orderly exit.
+#[derive(Debug)]
+pub struct Registration {
+    addr: ServerAddr,
+    paths: ClusterPaths,
+    manager: bool,
+    commands: mpsc::UnboundedSender<Command>,
+    state: watch::Receiver<RegistrationState>,
+    task: JoinHandle<()>,
+}
+
+impl Registration {
+    /// Registers `addr` serving `namespaces`: creates the persistent directories, writes function
+    /// metadata, creates `servers/<addr>` and one `namespaces/<ns>/<addr>` per namespace, and
+    /// joins each namespace's election. Returns once all of it is in ZooKeeper.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad cluster or namespace name or connect string;
+    /// [`Error::ZooKeeper`] when ZooKeeper cannot be reached or refuses a write.
+    pub async fn start(
+        options: RegistryOptions,
+        addr: ServerAddr,
+        namespaces: &[&'static NamespaceInfo],
+    ) -> Result<Self> {
+        let paths = ClusterPaths::new(&options.root, &options.cluster)?;
+        check_name("server address", addr.as_str())?;
+        for ns in namespaces {
+            check_name("namespace", ns.name)?;
+        }
+        let session = Session::connect(options.zk.clone()).await?;
+        let mut driver = Driver {
+            paths: paths.clone(),
+            addr: addr.clone(),
+            data: options.server_data.clone(),
+            online: namespaces
+                .iter()
+                .map(|ns| (ns.name.to_owned(), true))
+                .collect(),
+            session,
+            elections: BTreeMap::new(),
+            in_sync: false,
+        };
+        driver.create_directories(namespaces).await?;
+        driver.sync_all().await?;
+        let (state_tx, state) = watch::channel(driver.state());
+        let (commands, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(driver.run(rx, state_tx));
+        Ok(Self {
+            addr,
+            paths,
+            manager: options.manager,
+            commands,
+            state,
+            task,
+        })
+    }
+
+    /// The registered address.
+    pub fn addr(&self) -> &ServerAddr {
+        &self.addr
+    }
+
+    /// The cluster's paths.
+    pub fn paths(&self) -> &ClusterPaths {
+        &self.paths
+    }
+
+    /// Whether the server was started as a manager.
+    pub fn is_manager(&self) -> bool {
+        self.manager
+    }
+
+    /// The current state (server-data, online namespaces, session).
+    pub fn state(&self) -> watch::Receiver<RegistrationState> {
+        self.state.clone()
+    }
+
+    /// The current server-data.
+    pub fn server_data(&self) -> Value {
+        self.state.borrow().server_data.clone()
+    }
+
+    /// Replaces the server-data. Clients see it as an `Insert` of this server.
+    ///
+    /// # Errors
+    /// [`Error::ZooKeeper`] if it could not be written now: it is kept as current state and
+    /// written when the session reconnects (or a new one is opened). [`Error::Closed`] after
+    /// [`Registration::close`].
+    pub async fn set_server_data(&self, data: Value) -> Result<()> {
+        self.request(|reply| Command::SetData(data, reply)).await
+    }
+
+    /// Takes `namespace` offline: its `namespaces/<ns>/<addr>` node is deleted (clients stop
+    /// routing it there) and this server leaves its election. The server keeps serving calls.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the server does not serve `namespace`; otherwise as
+    /// [`Registration::set_server_data`].
+    pub async fn offline_ns(&self, namespace: &str) -> Result<()> {
+        self.set_online(Some(namespace), false).await
+    }
+
+    /// Puts `namespace` back online. Errors as [`Registration::offline_ns`].
+    ///
+    /// # Errors
+    /// As [`Registration::offline_ns`].
+    pub async fn online_ns(&self, namespace: &str) -> Result<()> {
+        self.set_online(Some(namespace), true).await
+    }
+
+    /// Takes every namespace offline (the server stays in `servers/`).
+    ///
+    /// # Errors
+    /// As [`Registration::set_server_data`].
+    pub async fn offline(&self) -> Result<()> {
+        self.set_online(None, false).await
+    }
+
+    /// Puts every namespace online.
+    ///
+    /// # Errors
+    /// As [`Registration::set_server_data`].
+    pub async fn online(&self) -> Result<()> {
+        self.set_online(None, true).await
+    }
+
+    async fn set_online(&self, namespace: Option<&str>, online: bool) -> Result<()> {
+        if let Some(ns) = namespace {
+            if !self.state.borrow().namespaces.contains_key(ns) {
+                return Err(Error::Config(format!(
+                    "this server does not serve namespace `{ns}`"
+                )));
+            }
+        }
+        let namespace = namespace.map(str::to_owned);
+        self.request(|reply| Command::Online {
+            namespace,
+            online,
+            reply,
+        })
+        .await
+    }
+
+    /// Deregisters: deletes every namespace node, then `servers/<addr>`, then closes the session.
+    ///
+    /// # Errors
+    /// [`Error::ZooKeeper`] if a delete failed (the nodes still vanish with the session).
+    pub async fn close(mut self) -> Result<()> {
+        let result = self.request(Command::Close).await;
+        // The driver returns after Close; the session closes when its client is dropped.
+        let _ = (&mut self.task).await;
+        result
+    }
+
+    async fn request(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<()>>) -> Command,
+    ) -> Result<()> {
+        let (reply, rx) = oneshot::channel();
+        self.commands.send(make(reply)).map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Owns the session and the current state; see the module docs.
+struct Driver {
+    paths: ClusterPaths,
+    addr: ServerAddr,
+    data: Value,
+    online: BTreeMap<String, bool>,
+    session: Session,
+    elections: BTreeMap<String, JoinHandle<()>>,
+    in_sync: bool,
+}
+
+impl Driver {
+    fn state(&self) -> RegistrationState {
+        RegistrationState {
+            server_data: self.data.clone(),
+            namespaces: self.online.clone(),
+            zk: self.session.state(),
+            session_id: self.session.id(),
+            sessions: self.session.sessions(),
+            in_sync: self.in_sync,
+        }
+    }
+
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        state: watch::Sender<RegistrationState>,
+    ) {
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(Command::SetData(data, reply)) => {
+                        self.data = data;
+                        let result = self.put_server().await;
+                        let result = self.logged(result);
+                        let _ = reply.send(result);
+                    }
+                    Some(Command::Online { namespace, online, reply }) => {
+                        for (ns, flag) in &mut self.online {
+                            if namespace.as_deref().is_none_or(|n| n == ns) {
+                                *flag = online;
+                            }
+                        }
+                        let result = self.put_namespaces().await;
+                        let result = self.logged(result);
+                        let _ = reply.send(result);
+                    }
+                    Some(Command::Close(reply)) => {
+                        let _ = reply.send(self.deregister().await);
+                        return;
+                    }
+                    None => return,
+                },
+                event = self.session.next_event() => match event {
+                    SessionEvent::Disconnected => {}
+                    SessionEvent::Reconnected => {
+                        if !self.in_sync {
+                            let result = self.sync_all().await;
+                            let _ = self.logged(result);
+                        }
+                    }
+                    SessionEvent::NewSession => {
+                        self.stop_elections();
+                        self.in_sync = false;
+                        let result = self.sync_all().await;
+                            let _ = self.logged(result);
+                    }
+                    SessionEvent::Closed => {
+                        tracing::error!(addr = %self.addr, "ZooKeeper session closed; registration stopped");
+                        return;
+                    }
+                },
+            }
+            state.send_replace(self.state());
+        }
+    }
+
+    /// Logs a failed write: ZooKeeper is behind until the next reconnect re-syncs it.
+    fn logged(&self, result: Result<()>) -> Result<()> {
+        if let Err(err) = &result {
+            tracing::warn!(addr = %self.addr, error = %err, "registration not in sync with ZooKeeper; retrying after reconnect");
+        }
+        result
+    }
+
+    async fn create_directories(&self, namespaces: &[&'static NamespaceInfo]) -> Result<()> {
+        let client = self.session.client();
+        let dir = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+        let mut dirs = vec![self.paths.servers()];
+        for ns in namespaces {
+            dirs.push(self.paths.leader_mutex(ns.name));
+            dirs.push(self.paths.functions(ns.name));
+        }
+        for path in &dirs {
+            client
+                .mkdir(path, &dir)
+                .await
+                .map_err(|e| Error::zk("mkdir", path.clone(), e))?;
+        }
+        for ns in namespaces {
+            for method in ns.methods {
+                let path = self.paths.function(ns.name, method.name);
+                let desc = serde_json::to_vec(&method.describe())
+                    .map_err(|e| Error::Config(format!("function metadata of {path}: {e}")))?;
+                put_persistent(client, &path, &desc).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the whole current state.
+    async fn sync_all(&mut self) -> Result<()> {
+        self.put_server().await?;
+        self.put_namespaces().await
+    }
+
+    async fn put_server(&mut self) -> Result<()> {
+        self.in_sync = false;
+        let data = serde_json::to_vec(&self.data)
+            .map_err(|e| Error::Config(format!("server-data: {e}")))?;
+        ensure_ephemeral(
+            self.session.client(),
+            &self.paths.server(self.addr.as_str()),
+            &data,
+        )
+        .await?;
+        self.in_sync = true;
+        Ok(())
+    }
+
+    async fn put_namespaces(&mut self) -> Result<()> {
+        self.in_sync = false;
+        let client = self.session.client().clone();
+        for (ns, online) in &self.online {
+            let path = self.paths.namespace_server(ns, self.addr.as_str());
+            if *online {
+                ensure_ephemeral(&client, &path, b"").await?;
+                if !self.elections.contains_key(ns) {
+                    let task = tokio::spawn(lead(
+                        client.clone(),
+                        self.paths.clone(),
+                        ns.clone(),
+                        self.addr.clone(),
+                    ));
+                    self.elections.insert(ns.clone(), task);
+                }
+            } else {
+                if let Some(task) = self.elections.remove(ns) {
+                    task.abort();
+                }
+                delete_own(&client, &path).await?;
+            }
+        }
+        self.in_sync = true;
+        Ok(())
+    }
+
+    fn stop_elections(&mut self) {
+        for (_, task) in std::mem::take(&mut self.elections) {
+            task.abort();
+        }
+    }
+
+    async fn deregister(&mut self) -> Result<()> {
+        for flag in self.online.values_mut() {
+            *flag = false;
+        }
+        let namespaces = self.put_namespaces().await;
+        let server = delete_own(
+            self.session.client(),
+            &self.paths.server(self.addr.as_str()),
+        )
+        .await;
+        namespaces.and(server)
+    }
+}
+
+/// Joins the election of `ns` and, once leader, writes our address to `_leader` and holds the
+/// lock until aborted (the lock node is then deleted in the background, or with the session).
+async fn lead(client: zk::Client, paths: ClusterPaths, ns: String, addr: ServerAddr) {
+    let mutex = paths.leader_mutex(&ns);
+    let prefix = match zk::LockPrefix::new_curator(&mutex, "lock-") {
+        Ok(prefix) => prefix,
+        Err(err) => {
+            tracing::error!(%ns, error = %err, "bad election path");
+            return;
+        }
+    };
+    let options = zk::LockOptions::new(zk::Acls::anyone_all());
+    match client.lock(prefix, addr.as_str().as_bytes(), options).await {
+        Ok(lock) => {
+            tracing::info!(%ns, %addr, "became leader");
+            let leader = paths.leader(&ns);
+            if let Err(err) = lock.set_data(&leader, addr.as_str().as_bytes(), None).await {
+                tracing::warn!(%ns, error = %err, "cannot write the leader node");
+            }
+            std::future::pending::<()>().await;
+        }
+        Err(err) => tracing::warn!(%ns, error = %err, "left the election"),
+    }
+}
+
+/// Creates (or updates) our ephemeral node at `path`, replacing a node left by another session.
+async fn ensure_ephemeral(client: &zk::Client, path: &str, data: &[u8]) -> Result<()> {
+    let me = client.session_id().0;
+    let mode = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+    for _ in 0..5 {
+        match client.create(path, data, &mode).await {
+            Ok(_) => return Ok(()),
+            Err(zk::Error::NodeExists) => {}
+            Err(e) => return Err(Error::zk("create", path, e)),
+        }
+        match client.get_data(path).await {
+            Ok((current, stat)) if stat.ephemeral_owner == me => {
+                if current == data {
+                    return Ok(());
+                }
+                match client.set_data(path, data, Some(stat.version)).await {
+                    Ok(_) => return Ok(()),
+                    Err(zk::Error::BadVersion | zk::Error::NoNode) => {}
+                    Err(e) => return Err(Error::zk("set_data", path, e)),
+                }
+            }
+            Ok((_, stat)) => {
+                tracing::info!(
+                    path,
+                    owner = format_args!("{:#x}", stat.ephemeral_owner),
+                    "replacing a registration left by another session"
+                );
+                match client.delete(path, Some(stat.version)).await {
+                    Ok(()) | Err(zk::Error::NoNode | zk::Error::BadVersion) => {}
+                    Err(e) => return Err(Error::zk("delete", path, e)),
+                }
+            }
+            Err(zk::Error::NoNode) => {}
+            Err(e) => return Err(Error::zk("get_data", path, e)),
+        }
+    }
+    Err(Error::zk("create", path, zk::Error::NodeExists))
+}
+
+/// Deletes `path` if it is an ephemeral of our session (never another server's node).
+async fn delete_own(client: &zk::Client, path: &str) -> Result<()> {
+    match client.check_stat(path).await {
+        Ok(Some(stat)) if stat.ephemeral_owner == client.session_id().0 => {
+            match client.delete(path, Some(stat.version)).await {
+                Ok(()) | Err(zk::Error::NoNode) => Ok(()),
+                Err(e) => Err(Error::zk("delete", path, e)),
+            }
+        }
+        Ok(_) => Ok(()),
+        Err(e) => Err(Error::zk("check_stat", path, e)),
+    }
+}
+
+/// Creates a persistent node with `data`, or updates it if its data differs.
+async fn put_persistent(client: &zk::Client, path: &str, data: &[u8]) -> Result<()> {
+    let mode = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    match client.create(path, data, &mode).await {
+        Ok(_) => return Ok(()),
+        Err(zk::Error::NodeExists) => {}
+        Err(e) => return Err(Error::zk("create", path, e)),
+    }
+    let (current, _) = client
+        .get_data(path)
+        .await
+        .map_err(|e| Error::zk("get_data", path, e))?;
+    if current != data {
+        client
+            .set_data(path, data, None)
+            .await
+            .map_err(|e| Error::zk("set_data", path, e))?;
+    }
+    Ok(())
+}

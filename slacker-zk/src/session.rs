@@ -1,0 +1,279 @@
+//! One ZooKeeper session that survives expiry: connect to a multi-host connect string (with an
+//! optional chroot), report state changes, and open a *new* session when the old one expires.
+//!
+//! `zookeeper-client` already handles a disconnect within a session (it reconnects to any host,
+//! restores watches, keeps ephemerals); expiry is terminal for a `zookeeper_client::Client`. So the
+//! owner of a [`Session`] (the registry's and the discovery's driver tasks) loops on
+//! [`Session::next_event`]: [`SessionEvent::NewSession`] is the re-establishment hook, where it
+//! recreates its ephemerals or re-lists everything.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use zookeeper_client as zk;
+
+use crate::{Error, Result};
+
+/// How to reach ZooKeeper.
+#[derive(Debug, Clone)]
+pub struct ZkOptions {
+    /// Connect string: `host:port[,host:port...][/chroot]`. A missing chroot node is created.
+    pub connect: String,
+    /// Requested session timeout (the server may negotiate it into its min/max bounds).
+    pub session_timeout: Duration,
+}
+
+impl ZkOptions {
+    /// Options for `connect` with a 10 s session timeout.
+    pub fn new(connect: impl Into<String>) -> Self {
+        Self {
+            connect: connect.into(),
+            session_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Sets the session timeout.
+    pub fn session_timeout(mut self, t: Duration) -> Self {
+        self.session_timeout = t;
+        self
+    }
+}
+
+/// The state of the ZooKeeper connection, as shown in membership views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZkState {
+    /// Connected; the session is live.
+    Connected,
+    /// The connection is lost; the session may still be alive and the client is reconnecting.
+    Disconnected,
+    /// The session expired; a new one is being opened.
+    Expired,
+    /// Closed by its owner.
+    Closed,
+}
+
+/// What happened to the session (see [`Session::next_event`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// The connection was lost; the session (and its ephemerals and watches) may survive.
+    Disconnected,
+    /// Connected again within the same session. Watch events may have been lost in the gap.
+    Reconnected,
+    /// The old session expired and a new one is open: every ephemeral and watch is gone.
+    NewSession,
+    /// The session was closed, or authentication failed: there will be no further events.
+    Closed,
+}
+
+/// A ZooKeeper session that is replaced after expiry. See the module docs.
+#[derive(Debug)]
+pub struct Session {
+    options: ZkOptions,
+    client: zk::Client,
+    state: zk::StateWatcher,
+    sessions: u64,
+}
+
+impl Session {
+    /// Opens a session (waits until it is established).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a malformed connect string; [`Error::ZooKeeper`] when no session can
+    /// be established within about the session timeout.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: nothing is left behind.
+    pub async fn connect(options: ZkOptions) -> Result<Self> {
+        let client = open(&options).await?;
+        let state = client.state_watcher();
+        Ok(Self {
+            options,
+            client,
+            state,
+            sessions: 1,
+        })
+    }
+
+    /// The current client (replaced by [`SessionEvent::NewSession`]). Cheap to clone.
+    pub fn client(&self) -> &zk::Client {
+        &self.client
+    }
+
+    /// The id of the current session.
+    pub fn id(&self) -> i64 {
+        self.client.session_id().0
+    }
+
+    /// How many sessions have been opened so far (1 after connect).
+    pub fn sessions(&self) -> u64 {
+        self.sessions
+    }
+
+    /// The current connection state.
+    pub fn state(&self) -> ZkState {
+        zk_state(self.state.peek_state())
+    }
+
+    /// Waits for the next state change. On expiry it opens a new session, retrying with backoff
+    /// until it succeeds, and returns [`SessionEvent::NewSession`].
+    ///
+    /// # Cancel safety
+    /// Cancel safe: if cancelled while re-opening after expiry, the next call starts over.
+    pub async fn next_event(&mut self) -> SessionEvent {
+        loop {
+            match self.state.peek_state() {
+                zk::SessionState::Expired => return self.renew().await,
+                zk::SessionState::Closed | zk::SessionState::AuthFailed => {
+                    return SessionEvent::Closed
+                }
+                _ => {}
+            }
+            match self.state.changed().await {
+                zk::SessionState::Disconnected => return SessionEvent::Disconnected,
+                zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly => {
+                    return SessionEvent::Reconnected
+                }
+                // handled at the top of the loop
+                zk::SessionState::Expired
+                | zk::SessionState::Closed
+                | zk::SessionState::AuthFailed => {}
+            }
+        }
+    }
+
+    async fn renew(&mut self) -> SessionEvent {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match open(&self.options).await {
+                Ok(client) => {
+                    tracing::info!(
+                        old = format_args!("{:#x}", self.id()),
+                        new = format_args!("{:#x}", client.session_id().0),
+                        "ZooKeeper session expired; opened a new one"
+                    );
+                    self.state = client.state_watcher();
+                    self.client = client;
+                    self.sessions += 1;
+                    return SessionEvent::NewSession;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot open a new ZooKeeper session; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+}
+
+/// Maps the client's state to ours.
+pub(crate) fn zk_state(s: zk::SessionState) -> ZkState {
+    match s {
+        zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly => ZkState::Connected,
+        zk::SessionState::Disconnected => ZkState::Disconnected,
+        zk::SessionState::Expired => ZkState::Expired,
+        zk::SessionState::Closed | zk::SessionState::AuthFailed => ZkState::Closed,
+    }
+}
+
+/// The parts of a connect string: `host:port` entries and the chroot (if any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ConnectString {
+    pub(crate) hosts: Vec<String>,
+    pub(crate) chroot: Option<String>,
+}
+
+pub(crate) fn parse_connect(connect: &str) -> Result<ConnectString> {
+    let bad = || Error::Config(format!("bad ZooKeeper connect string `{connect}`"));
+    let plain = connect.replace("tcp://", "");
+    let (hosts, chroot) = match plain.find('/') {
+        Some(i) => (&plain[..i], Some(&plain[i..])),
+        None => (plain.as_str(), None),
+    };
+    let hosts: Vec<String> = hosts.split(',').map(|h| h.trim().to_owned()).collect();
+    if hosts.iter().any(String::is_empty) {
+        return Err(bad());
+    }
+    let chroot = match chroot.map(|c| c.trim_end_matches('/')) {
+        Some("") | None => None,
+        Some(c) if c.contains("//") => return Err(bad()),
+        Some(c) => Some(c.to_owned()),
+    };
+    Ok(ConnectString { hosts, chroot })
+}
+
+async fn open(options: &ZkOptions) -> Result<zk::Client> {
+    let parsed = parse_connect(&options.connect)?;
+    let hosts = parsed.hosts.join(",");
+    let client = zk::Client::connector()
+        .with_session_timeout(options.session_timeout)
+        .connect(&hosts)
+        .await
+        .map_err(|e| Error::zk("connect", options.connect.clone(), e))?;
+    let Some(chroot) = parsed.chroot else {
+        return Ok(client);
+    };
+    let dir = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    client
+        .mkdir(&chroot, &dir)
+        .await
+        .map_err(|e| Error::zk("mkdir", chroot.clone(), e))?;
+    client
+        .chroot(chroot.clone())
+        .map_err(|_| Error::Config(format!("bad ZooKeeper chroot `{chroot}`")))
+}
+
+/// The local address of a TCP connection to the first reachable ZooKeeper host: the address
+/// other machines on ZooKeeper's network can reach this one at.
+///
+/// # Errors
+/// [`Error::Config`] for a malformed connect string; [`Error::Io`] if no host is reachable
+/// within 5 s each.
+pub async fn local_ip_towards(connect: &str) -> Result<IpAddr> {
+    let parsed = parse_connect(connect)?;
+    let mut last = None;
+    for host in &parsed.hosts {
+        let target = if host.contains(':') {
+            host.clone()
+        } else {
+            format!("{host}:2181")
+        };
+        match tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::net::TcpStream::connect(&target),
+        )
+        .await
+        {
+            Ok(Ok(stream)) => return Ok(stream.local_addr()?.ip()),
+            Ok(Err(e)) => last = Some(e),
+            Err(_) => {
+                last = Some(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("connecting to {target}"),
+                ))
+            }
+        }
+    }
+    Err(last
+        .unwrap_or_else(|| std::io::Error::other("no ZooKeeper host"))
+        .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_strings() {
+        let c = parse_connect("a:1,b:2/x/y/").expect("valid");
+        assert_eq!(c.hosts, ["a:1", "b:2"]);
+        assert_eq!(c.chroot.as_deref(), Some("/x/y"));
+        let c = parse_connect("tcp://a:1,tcp://b:2").expect("valid");
+        assert_eq!(c.hosts, ["a:1", "b:2"]);
+        assert_eq!(c.chroot, None);
+        let c = parse_connect("tcp://a:1/r").expect("valid");
+        assert_eq!(c.chroot.as_deref(), Some("/r"));
+        assert!(parse_connect("a:1,,b:2").is_err());
+        assert!(parse_connect("").is_err());
+    }
+}
