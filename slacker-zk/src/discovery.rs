@@ -4,9 +4,10 @@
 //! One persistent recursive watch on `<root>/<cluster>` reports every node created, deleted or
 //! changed below it. Each event is answered by re-reading only what it touched (one server's
 //! data, one namespace's children, one election's lowest lock node), so a change reaches routing
-//! within one watch notification plus one read. After a reconnect (persistent watches can lose
-//! events in the gap, ZOOKEEPER-4698) or a new session, everything is re-listed and diffed
-//! against what was published.
+//! within one watch notification plus one read. After a reconnect or a new session the watch is
+//! armed again and everything is re-listed and diffed against what was published: persistent
+//! watches lose events in the gap (ZOOKEEPER-4698), and `zookeeper-client` 0.11.2 does not
+//! restore them on reconnect at all (its `resend_watches` never selects `SetWatches2`).
 //!
 //! ZooKeeper being unreachable is not "no servers": while disconnected (or re-opening an expired
 //! session) nothing is removed and routing keeps using the last known membership. A namespace's
@@ -120,7 +121,7 @@ impl Discovery {
             view: view_tx,
             data_changes: data_changes.clone(),
         };
-        driver.resync().await?;
+        driver.resync(false).await?;
         let task = tokio::spawn(driver.run());
         Ok((
             Self {
@@ -188,12 +189,18 @@ impl Driver {
                 event = next_node_event(&mut self.watch) => Wake::Node(event),
                 event = self.session.next_event() => Wake::Session(event),
             };
+            match &wake {
+                Wake::Session(event) => tracing::debug!(?event, "discovery: session event"),
+                Wake::Node(event) => {
+                    tracing::debug!(?event.event_type, ?event.session_state, path = event.path, "discovery: watch event")
+                }
+            }
             let result = match wake {
                 Wake::Session(SessionEvent::Disconnected) => Ok(()),
-                Wake::Session(SessionEvent::Reconnected) => self.resync().await,
+                Wake::Session(SessionEvent::Reconnected) => self.resync(true).await,
                 Wake::Session(SessionEvent::NewSession) => {
                     self.watch = None;
-                    self.resync().await
+                    self.resync(false).await
                 }
                 Wake::Session(SessionEvent::Closed) => {
                     self.publish();
@@ -208,7 +215,7 @@ impl Driver {
                 }
                 Wake::Node(event) if self.stale => {
                     tracing::debug!(path = event.path, "re-listing after an earlier failure");
-                    self.resync().await
+                    self.resync(false).await
                 }
                 Wake::Node(event) => self.refresh(&event.path).await,
             };
@@ -221,15 +228,17 @@ impl Driver {
         }
     }
 
-    /// Arms the watch (if needed) and re-reads everything.
-    async fn resync(&mut self) -> Result<()> {
+    /// Arms the watch (again, if `rearm` or it has none) and re-reads everything.
+    async fn resync(&mut self, rearm: bool) -> Result<()> {
         let client = self.session.client().clone();
         let base = self.paths.base().to_owned();
-        if self.watch.is_none() {
+        if rearm || self.watch.is_none() {
             let watcher = client
                 .watch(&base, zk::AddWatchMode::PersistentRecursive)
                 .await
                 .map_err(|e| Error::zk("watch", base.clone(), e))?;
+            // The old watcher is dropped after the new one is registered, so dropping it does
+            // not remove the server-side watch.
             self.watch = Some(watcher);
         }
         let mut raw = Raw::default();
@@ -253,7 +262,7 @@ impl Driver {
     async fn refresh(&mut self, path: &str) -> Result<()> {
         let client = self.session.client().clone();
         match self.paths.parse(path) {
-            Node::Base | Node::Servers | Node::Namespaces => return self.resync().await,
+            Node::Base | Node::Servers | Node::Namespaces => return self.resync(false).await,
             Node::Server(addr) => match server_data(&client, &self.paths, addr).await? {
                 Some(data) => {
                     self.raw.servers.insert(ServerAddr::from(addr), data);

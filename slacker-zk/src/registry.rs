@@ -446,8 +446,18 @@ async fn lead(client: zk::Client, paths: ClusterPaths, ns: String, addr: ServerA
         Ok(lock) => {
             tracing::info!(%ns, %addr, "became leader");
             let leader = paths.leader(&ns);
-            if let Err(err) = lock.set_data(&leader, addr.as_str().as_bytes(), None).await {
-                tracing::warn!(%ns, error = %err, "cannot write the leader node");
+            // Retried through disconnects; any other error (expiry) ends this leadership.
+            loop {
+                match lock.set_data(&leader, addr.as_str().as_bytes(), None).await {
+                    Err(zk::Error::ConnectionLoss) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                    Err(err) => {
+                        tracing::warn!(%ns, error = %err, "cannot write the leader node");
+                        break;
+                    }
+                    Ok(_) => break,
+                }
             }
             std::future::pending::<()>().await;
         }
