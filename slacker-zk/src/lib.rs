@@ -33,6 +33,7 @@
 //! * ZooKeeper unreachable is not "no servers": discovery keeps the last known membership.
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod discovery;
 pub mod election;
 mod error;
@@ -41,7 +42,10 @@ pub mod paths;
 pub mod registry;
 pub mod session;
 
+pub use client::{ClusterClient, ClusterOptions};
 pub use discovery::{Discovery, DiscoveryOptions, Membership, NamespaceView};
 pub use error::{Error, Result};
-pub use registry::{Registration, RegistrationState, RegistryOptions};
+pub use registry::{
+    ClusterServer, ClusterServerBuilder, Registration, RegistrationState, RegistryOptions,
+};
 pub use session::{ZkOptions, ZkState};
