@@ -122,6 +122,7 @@ impl Discovery {
             data_changes: data_changes.clone(),
         };
         driver.resync(false).await?;
+        driver.publish();
         let task = tokio::spawn(driver.run());
         Ok((
             Self {

@@ -646,7 +646,12 @@ impl ClusterServerBuilder {
             }
         };
         // Register only once the port answers: a client that learns of us can call at once.
-        let probe = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port);
+        let bound = server.local_addr();
+        let probe = if bound.ip().is_unspecified() {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port)
+        } else {
+            bound
+        };
         let own = Client::connect(probe, ClientOptions::default()).await?;
         own.close().await;
         let registration =
