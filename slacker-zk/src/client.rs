@@ -8,8 +8,10 @@
 //! tried (so the first calls after start wait for the lazy connect instead of failing).
 //!
 //! While ZooKeeper is unreachable the last known membership keeps routing. A call refused
-//! before it ran (`ShuttingDown`, `Overloaded`, ...) is retried once on another server; a call
-//! that may have run is retried only if its method allows retries.
+//! before it ran (`ShuttingDown`, `Overloaded`, a connection closed because its server just
+//! left) is retried once on another server; a call that may have run is retried only if its
+//! method allows retries. The connection of a departed server is closed once its in-flight calls
+//! are done.
 //!
 //! This router is deliberately small (random choice, one server per call) and is to be replaced
 //! by `slacker_core::cluster` (grouping, fan-out), which consumes the same changes.
@@ -94,7 +96,7 @@ impl Routes {
             }
             Change::Remove(addr) => {
                 if let Some(client) = self.clients.remove(&addr) {
-                    tokio::spawn(async move { client.close().await });
+                    tokio::spawn(close_when_idle(client));
                 }
             }
             Change::Namespace {
@@ -259,7 +261,8 @@ impl Caller for ClusterClient {
         }
         let reply = Self::call_on(first, call.clone()).await;
         let retry = match &reply.result {
-            Err(e) if e.is_not_executed() => true,
+            // Closed: the server was removed between the pick and the send.
+            Err(e) if e.is_not_executed() || matches!(e, CallError::Closed) => true,
             Err(e) => e.is_retryable() && call.method.is_some_and(|m| m.retries > 0),
             Ok(_) => false,
         };
@@ -275,6 +278,16 @@ impl Caller for ClusterClient {
             None => Ok(Replies::One(reply)),
         }
     }
+}
+
+/// Closes the connection of a departed server once its calls have finished (bounded by the
+/// client's call timeout): a server leaving the registry may still be answering.
+async fn close_when_idle(client: Client) {
+    let deadline = tokio::time::Instant::now() + client.options().timeout;
+    while client.in_flight() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    client.close().await;
 }
 
 /// Applies discovery's changes to the routing table until discovery stops.

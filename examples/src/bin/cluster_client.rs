@@ -15,7 +15,7 @@ use slacker_zk::{ClusterClient, ClusterOptions};
 #[derive(Parser, Debug)]
 #[command(about = "Calls the example API on every server of a slacker cluster")]
 struct Args {
-    /// ZooKeeper connect string: host:port[,host:port...][/chroot].
+    /// ZooKeeper connect string: comma-separated host:port list, optionally ending in /chroot.
     #[arg(long, default_value = "127.0.0.1:2181")]
     zk: String,
     /// Cluster name.

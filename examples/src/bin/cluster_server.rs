@@ -17,7 +17,7 @@ use tokio::signal::unix::{signal, SignalKind};
 #[derive(Parser, Debug)]
 #[command(about = "A slacker cluster server serving the example API")]
 struct Args {
-    /// ZooKeeper connect string: host:port[,host:port...][/chroot].
+    /// ZooKeeper connect string: comma-separated host:port list, optionally ending in /chroot.
     #[arg(long, default_value = "127.0.0.1:2181")]
     zk: String,
     /// Cluster name.

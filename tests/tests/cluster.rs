@@ -1,0 +1,376 @@
+//! The cluster end to end: `ClusterServer`s registered in a real ZooKeeper, a `ClusterClient`
+//! routing calls of the example API to them under steady load. Joins and leaves reach routing,
+//! a graceful stop fails no call, a SIGKILLed server process leaves routing (at once by its lost
+//! connection, later by its session), a server whose session expired comes back, and a
+//! namespace without servers is `Unavailable`.
+//!
+//! Latencies are printed (run with `--nocapture`), never asserted.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::json;
+use slacker_core::{Call, CallOptions, Caller, ContentType, Error, ServerAddr};
+use slacker_examples::cluster_api::{Example, ExampleApiClient, ExampleApiServer};
+use slacker_tests::{wait_for, wait_until, LocalZooKeeper, Proxy, TestProcess, DEADLINE};
+use slacker_zk::{ClusterClient, ClusterOptions, ClusterServer};
+
+const NS: &str = "slacker.example.api";
+
+async fn server(cluster: &str, connect: &str) -> ClusterServer {
+    let api = Example::new();
+    let server = ClusterServer::builder(cluster, connect)
+        .service(ExampleApiServer::new(api.clone()))
+        .session_timeout(Duration::from_secs(4))
+        .bind("127.0.0.1:0")
+        .await
+        .expect("cluster server");
+    api.set_addr(server.addr().to_string());
+    server
+}
+
+async fn client(cluster: &str, connect: &str) -> ClusterClient {
+    let options = ClusterOptions {
+        session_timeout: Duration::from_secs(4),
+        ..ClusterOptions::default()
+    };
+    ClusterClient::connect(cluster, connect, options)
+        .await
+        .expect("cluster client")
+}
+
+/// Calls answered by one server; times are when the calls *started*.
+#[derive(Debug, Clone, Copy, Default)]
+struct Seen {
+    first: Option<Instant>,
+    last: Option<Instant>,
+    count: usize,
+}
+
+/// Workers calling the example API in a loop (bounded in calls and time), recording which
+/// server answered when, and every failure.
+struct Load {
+    stop: Arc<AtomicBool>,
+    total: Arc<AtomicUsize>,
+    seen: Arc<Mutex<HashMap<String, Seen>>>,
+    failures: Arc<Mutex<Vec<String>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(api: &ExampleApiClient<ClusterClient>, workers: usize, slow_ms: u64) -> Self {
+        let load = Self {
+            stop: Arc::default(),
+            total: Arc::default(),
+            seen: Arc::default(),
+            failures: Arc::default(),
+            tasks: Vec::new(),
+        };
+        let tasks = (0..workers)
+            .map(|_| {
+                let (api, stop, total) = (api.clone(), load.stop.clone(), load.total.clone());
+                let (seen, failures) = (load.seen.clone(), load.failures.clone());
+                tokio::spawn(async move {
+                    let deadline = Instant::now() + Duration::from_secs(90);
+                    for _ in 0..50_000 {
+                        if stop.load(Ordering::SeqCst) || Instant::now() > deadline {
+                            break;
+                        }
+                        let started = Instant::now();
+                        let result = if slow_ms > 0 {
+                            api.slow(slow_ms).await
+                        } else {
+                            api.whoami().await
+                        };
+                        match result {
+                            Ok(server) => {
+                                let mut seen = seen.lock().expect("lock");
+                                let s = seen.entry(server).or_default();
+                                s.first.get_or_insert(started);
+                                s.last = Some(started.max(s.last.unwrap_or(started)));
+                                s.count += 1;
+                            }
+                            Err(e) => failures.lock().expect("lock").push(e.to_string()),
+                        }
+                        total.fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        Self { tasks, ..load }
+    }
+
+    fn total(&self) -> usize {
+        self.total.load(Ordering::SeqCst)
+    }
+
+    fn seen(&self, server: &ServerAddr) -> Seen {
+        self.seen
+            .lock()
+            .expect("lock")
+            .get(server.as_str())
+            .copied()
+            .unwrap_or_default()
+    }
+
+    fn failures(&self) -> Vec<String> {
+        self.failures.lock().expect("lock").clone()
+    }
+
+    /// Waits until `n` more calls have completed.
+    async fn advance(&self, n: usize) {
+        let target = self.total() + n;
+        wait_until(DEADLINE, || async { self.total() >= target })
+            .await
+            .expect("calls keep completing");
+    }
+
+    async fn stop(self) -> Vec<String> {
+        self.stop.store(true, Ordering::SeqCst);
+        for task in self.tasks {
+            task.await.expect("worker");
+        }
+        self.failures.lock().expect("lock").clone()
+    }
+}
+
+/// Registration -> first call routed there; deregistration -> last call routed there.
+#[tokio::test]
+async fn join_and_leave_reach_routing_under_load() {
+    let zk = LocalZooKeeper::start().await.expect("zookeeper");
+    let connect = zk.connect_string();
+    let a = server("joinleave", &connect).await;
+    let b = server("joinleave", &connect).await;
+    let cluster = client("joinleave", &connect).await;
+    let api = ExampleApiClient::new(cluster.clone());
+    // Routed at once: discovery's first full read is applied before connect returns.
+    api.whoami().await.expect("first call right after connect");
+    let load = Load::start(&api, 4, 0);
+    load.advance(200).await;
+    assert!(load.seen(a.addr()).count > 0 && load.seen(b.addr()).count > 0);
+
+    let c = server("joinleave", &connect).await;
+    let registered = Instant::now();
+    let first = wait_for(DEADLINE, || async { load.seen(c.addr()).first })
+        .await
+        .expect("calls reach the new server");
+    eprintln!(
+        "join: registered -> first call routed there: {:?}",
+        first - registered
+    );
+
+    c.registration().offline().await.expect("offline");
+    let offline = Instant::now();
+    wait_until(DEADLINE, || async {
+        !cluster.routable(NS).contains(c.addr())
+    })
+    .await
+    .expect("routing drops it");
+    let dropped = Instant::now();
+    load.advance(300).await;
+    let last = load.seen(c.addr()).last.expect("it had calls");
+    assert!(
+        last <= dropped,
+        "a call started after the drop was routed there"
+    );
+    eprintln!(
+        "leave: offline done -> last call routed there: {:?}",
+        last.saturating_duration_since(offline)
+    );
+    let failures = load.stop().await;
+    assert!(failures.is_empty(), "{failures:?}");
+    for s in [a, b, c] {
+        s.shutdown(Duration::from_secs(5)).await.expect("shutdown");
+    }
+}
+
+#[tokio::test]
+async fn graceful_stop_under_steady_load_fails_no_call() {
+    let zk = LocalZooKeeper::start().await.expect("zookeeper");
+    let connect = zk.connect_string();
+    let a = server("graceful", &connect).await;
+    let b = server("graceful", &connect).await;
+    let c = server("graceful", &connect).await;
+    let cluster = client("graceful", &connect).await;
+    let api = ExampleApiClient::new(cluster.clone());
+    wait_until(DEADLINE, || async { cluster.routable(NS).len() == 3 })
+        .await
+        .expect("3 servers connected");
+    // Slow calls, so some are in flight on the stopping server when it stops.
+    let load = Load::start(&api, 12, 20);
+    load.advance(300).await;
+    let stopped = b.addr().clone();
+    assert!(load.seen(&stopped).count > 0);
+    let start = Instant::now();
+    b.shutdown(Duration::from_secs(10))
+        .await
+        .expect("graceful stop");
+    eprintln!("graceful stop took {:?}", start.elapsed());
+    let done = Instant::now();
+    load.advance(300).await;
+    let last = load.seen(&stopped).last.expect("calls reached it");
+    let failures = load.stop().await;
+    assert!(
+        failures.is_empty(),
+        "failed calls during a graceful stop: {failures:?}"
+    );
+    assert!(last <= done, "a call was answered by a stopped server");
+    let membership = cluster.membership().borrow().clone();
+    assert!(!membership.servers.contains_key(&stopped));
+    for s in [a, c] {
+        s.shutdown(Duration::from_secs(5)).await.expect("shutdown");
+    }
+}
+
+/// A server process is SIGKILLed: its lost connection takes it out of routing at once, its
+/// expired session takes it out of the membership, and calls keep succeeding elsewhere.
+#[tokio::test]
+async fn killed_server_leaves_routing() {
+    let zk = LocalZooKeeper::start().await.expect("zookeeper");
+    let connect = zk.connect_string();
+    let a = server("killed", &connect).await;
+    let mut process = TestProcess::example(
+        "cluster_server",
+        [
+            "--zk",
+            &connect,
+            "--cluster",
+            "killed",
+            "--bind",
+            "127.0.0.1",
+            "--session-timeout-ms",
+            "4000",
+        ],
+    )
+    .await
+    .expect("cluster_server process");
+    let line = process
+        .wait_for_line(DEADLINE, |l| l.starts_with("registered "))
+        .await
+        .expect("registered");
+    let victim = ServerAddr::from(line.trim_start_matches("registered ").trim());
+    let cluster = client("killed", &connect).await;
+    let api = ExampleApiClient::new(cluster.clone());
+    let load = Load::start(&api, 4, 0);
+    wait_until(DEADLINE, || async { load.seen(&victim).count > 0 })
+        .await
+        .expect("calls reach the process");
+
+    process.kill().await.expect("SIGKILL");
+    let killed = Instant::now();
+    wait_until(DEADLINE, || async {
+        !cluster.routable(NS).contains(&victim)
+    })
+    .await
+    .expect("out of routing by connection loss");
+    let by_connection = killed.elapsed();
+    let failed = load.failures().len();
+    wait_until(DEADLINE, || async {
+        !cluster.membership().borrow().servers.contains_key(&victim)
+    })
+    .await
+    .expect("out of the membership by session expiry");
+    let by_session = killed.elapsed();
+    load.advance(300).await;
+    let failures = load.stop().await;
+    eprintln!(
+        "SIGKILL: out of routing after {by_connection:?} (connection loss), out of the membership \
+         after {by_session:?} (session timeout 4 s); {failed} calls in flight failed"
+    );
+    assert_eq!(
+        failures.len(),
+        failed,
+        "no failures once out of routing: {failures:?}"
+    );
+    assert!(
+        failures.iter().all(|f| f.contains(victim.as_str())),
+        "{failures:?}"
+    );
+    a.shutdown(Duration::from_secs(5)).await.expect("shutdown");
+}
+
+/// The server's ZooKeeper connection is cut until its session expires: clients drop it, then it
+/// re-registers (with its current server-data) in a new session and calls reach it again.
+#[tokio::test]
+async fn server_session_expiry_and_comeback() {
+    let zk = LocalZooKeeper::start().await.expect("zookeeper");
+    let connect = zk.connect_string();
+    let proxy = Proxy::start(zk.addr()).await.expect("proxy");
+    let a = server("comeback", &connect).await;
+    let b = server("comeback", &proxy.addr().to_string()).await;
+    let cluster = client("comeback", &connect).await;
+    let api = ExampleApiClient::new(cluster.clone());
+    let load = Load::start(&api, 2, 0);
+    wait_until(DEADLINE, || async { load.seen(b.addr()).count > 0 })
+        .await
+        .expect("calls reach b");
+
+    proxy.reset();
+    let _ = b.registration().set_server_data(json!({"epoch": 2})).await;
+    wait_until(DEADLINE, || async {
+        !cluster.membership().borrow().servers.contains_key(b.addr())
+    })
+    .await
+    .expect("b's session expired");
+    let dropped = Instant::now();
+    load.advance(200).await;
+    let last = load.seen(b.addr()).last.expect("b had calls");
+    assert!(
+        last <= dropped,
+        "a call started after b left was routed to it"
+    );
+    let count = load.seen(b.addr()).count;
+
+    proxy.pass();
+    let healed = Instant::now();
+    wait_until(DEADLINE, || async { load.seen(b.addr()).count > count })
+        .await
+        .expect("calls reach b again");
+    eprintln!(
+        "server comeback: heal -> calls routed to it again: {:?}",
+        healed.elapsed()
+    );
+    assert_eq!(cluster.server_data(b.addr()), Some(json!({"epoch": 2})));
+    let failures = load.stop().await;
+    assert!(failures.is_empty(), "{failures:?}");
+    for s in [a, b] {
+        s.shutdown(Duration::from_secs(5)).await.expect("shutdown");
+    }
+}
+
+#[tokio::test]
+async fn namespace_without_servers_is_unavailable() {
+    let zk = LocalZooKeeper::start().await.expect("zookeeper");
+    let connect = zk.connect_string();
+    let cluster = client("empty", &connect).await;
+    let call = |namespace: &'static str| Call {
+        namespace: Cow::Borrowed(namespace),
+        function: Cow::Borrowed("whoami"),
+        method: None,
+        content_type: ContentType::MessagePack,
+        payload: Bytes::new(),
+        options: CallOptions::default(),
+    };
+    match cluster.call(call("never.registered")).await {
+        Err(Error::Unavailable { namespace }) => assert_eq!(namespace, "never.registered"),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    let a = server("empty", &connect).await;
+    let api = ExampleApiClient::new(cluster.clone());
+    wait_until(DEADLINE, || async { api.whoami().await.is_ok() })
+        .await
+        .expect("served");
+    a.registration().offline().await.expect("offline");
+    wait_until(DEADLINE, || async { cluster.routable(NS).is_empty() })
+        .await
+        .expect("no server left");
+    match cluster.call(call(NS)).await {
+        Err(Error::Unavailable { namespace }) => assert_eq!(namespace, NS),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    a.shutdown(Duration::from_secs(5)).await.expect("shutdown");
+}
