@@ -374,3 +374,73 @@ async fn namespace_without_servers_is_unavailable() {
     }
     a.shutdown(Duration::from_secs(5)).await.expect("shutdown");
 }
+
+/// A server whose connection breaks leaves routing at once and comes back when the connection
+/// recovers, while it stays registered. The server announces a fault proxy's address, so the
+/// client's only way to it goes through the proxy.
+#[tokio::test]
+async fn broken_connection_leaves_routing_and_comes_back() {
+    let zk = LocalZooKeeper::start().await.expect("zookeeper");
+    let connect = zk.connect_string();
+    let a = server("conn", &connect).await;
+    // Bind first to learn the port, then put a proxy in front of it and announce the proxy.
+    let api_b = Example::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let proxy = Proxy::start(([127, 0, 0, 1], port).into())
+        .await
+        .expect("proxy");
+    let b = ClusterServer::builder("conn", &connect)
+        .service(ExampleApiServer::new(api_b.clone()))
+        .advertise(proxy.addr().to_string())
+        .bind(("127.0.0.1", port))
+        .await
+        .expect("b");
+    api_b.set_addr(b.addr().to_string());
+    let cluster = client("conn", &connect).await;
+    let api = ExampleApiClient::new(cluster.clone());
+    let load = Load::start(&api, 2, 0);
+    wait_until(DEADLINE, || async { load.seen(b.addr()).count > 0 })
+        .await
+        .expect("calls reach b through the proxy");
+
+    proxy.reset();
+    let cut = Instant::now();
+    wait_until(DEADLINE, || async {
+        !cluster.routable(NS).contains(b.addr())
+    })
+    .await
+    .expect("b out of routing");
+    eprintln!("connection reset -> out of routing: {:?}", cut.elapsed());
+    let failed = load.failures().len();
+    load.advance(200).await;
+    assert_eq!(
+        load.failures().len(),
+        failed,
+        "no failures once out of routing"
+    );
+    assert!(
+        cluster.membership().borrow().servers.contains_key(b.addr()),
+        "still registered"
+    );
+
+    proxy.pass();
+    let healed = Instant::now();
+    let count = load.seen(b.addr()).count;
+    wait_until(DEADLINE, || async { load.seen(b.addr()).count > count })
+        .await
+        .expect("b back in routing");
+    eprintln!(
+        "connection healed -> calls routed to it again: {:?}",
+        healed.elapsed()
+    );
+    let failures = load.stop().await;
+    assert!(
+        failures.iter().all(|f| f.contains(b.addr().as_str())),
+        "{failures:?}"
+    );
+    for s in [a, b] {
+        s.shutdown(Duration::from_secs(5)).await.expect("shutdown");
+    }
+}

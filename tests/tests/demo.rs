@@ -9,7 +9,10 @@ async fn demo_runs_and_exits_cleanly() {
     let mut demo = TestProcess::example("demo", Vec::<String>::new())
         .await
         .expect("demo started");
-    let status = demo.wait(Duration::from_secs(90)).await.expect("demo ended");
+    let status = demo
+        .wait(Duration::from_secs(90))
+        .await
+        .expect("demo ended");
     let out = demo.stdout_lines();
     assert!(status.success(), "demo failed: {}", demo.output_tail());
     let spread = out
