@@ -31,6 +31,40 @@
 //!   ephemerals from its *current* state and rejoins its elections ([`registry`]); discovery
 //!   re-lists and diffs ([`discovery`]).
 //! * ZooKeeper unreachable is not "no servers": discovery keeps the last known membership.
+//!
+//! ## A cluster in a few lines
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use slacker_core::{Call, Caller, Replies, Result as CallResult, Service};
+//! # use slacker_zk::{ClusterClient, ClusterOptions, ClusterServer};
+//! # async fn demo(api: impl Service) -> Result<(), slacker_zk::Error> {
+//! // Server: bind, check that the port answers, then register under /slacker/cluster/shop.
+//! let server = ClusterServer::builder("shop", "zk1:2181,zk2:2181,zk3:2181")
+//!     .service(api) // e.g. a `#[remote]` trait's `{Trait}Server`
+//!     .server_data(serde_json::json!({"zone": "a"}))
+//!     .bind("0.0.0.0:7000")
+//!     .await?;
+//!
+//! // Client: a `Caller` for any generated `{Trait}Client`, routed by live membership.
+//! let cluster = ClusterClient::connect("shop", "zk1:2181,zk2:2181,zk3:2181", ClusterOptions::default()).await?;
+//! println!("{:?}", cluster.membership().borrow().namespaces);
+//!
+//! // Deregister, let clients stop routing, drain, leave.
+//! server.shutdown(Duration::from_secs(10)).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Running a 3-server cluster by hand
+//!
+//! ```sh
+//! # a ZooKeeper on 127.0.0.1:2181 (Debian: apt-get install zookeeper; see scripts/ or slacker_zk::local)
+//! cargo run -p slacker-examples --bin cluster_server -- --zk 127.0.0.1:2181 --cluster example --port 2104
+//! cargo run -p slacker-examples --bin cluster_server -- --zk 127.0.0.1:2181 --cluster example --port 2105
+//! cargo run -p slacker-examples --bin cluster_server -- --zk 127.0.0.1:2181 --cluster example --port 2106 --server-data '{"zone":"b"}'
+//! cargo run -p slacker-examples --bin cluster_client -- --zk 127.0.0.1:2181 --cluster example
+//! cargo run -p slacker-examples --bin demo   # all of it in one process, with its own ZooKeeper
+//! ```
 #![warn(missing_docs)]
 
 pub mod client;

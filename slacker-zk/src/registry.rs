@@ -639,6 +639,9 @@ impl ClusterServerBuilder {
         let port = server.local_addr().port();
         let advertised = match self.advertise {
             Some(a) if has_port(&a) => a,
+            Some(host) if host.contains(':') && !host.starts_with('[') => {
+                format!("[{host}]:{port}")
+            }
             Some(host) => format!("{host}:{port}"),
             None => {
                 let ip = local_ip_towards(&self.options.zk.connect).await?;
@@ -728,5 +731,20 @@ impl ClusterServer {
         self.server.shutdown(drain).await;
         let closed = self.registration.close().await;
         offline.and(closed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_port;
+
+    #[test]
+    fn advertised_addresses() {
+        assert!(has_port("10.0.0.1:7000"));
+        assert!(has_port("host.example:7000"));
+        assert!(has_port("[::1]:7000"));
+        assert!(!has_port("10.0.0.1"));
+        assert!(!has_port("::1"));
+        assert!(!has_port("[::1]"));
     }
 }
