@@ -221,6 +221,7 @@ impl ClusterClient {
 
     /// Closes every server connection and stops discovery (for every clone).
     pub async fn close(&self) {
+        self.inner.discovery.stop();
         self.inner.task.abort();
         let clients: Vec<Client> = {
             let mut routes = write(&self.inner.routes);

@@ -139,6 +139,11 @@ impl Discovery {
         self.view.clone()
     }
 
+    /// Stops watching and closes the ZooKeeper session; the membership keeps its last value.
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+
     /// Server-data changes of already known servers, as `(server, new data)`.
     pub fn server_data_changes(&self) -> broadcast::Receiver<(ServerAddr, Value)> {
         self.data_changes.subscribe()

@@ -293,6 +293,46 @@ async fn killed_server_leaves_routing() {
     a.shutdown(Duration::from_secs(5)).await.expect("shutdown");
 }
 
+/// `cluster_server` stops gracefully on SIGTERM: no call fails, and it exits 0.
+#[tokio::test]
+async fn server_process_sigterm_fails_no_call() {
+    let zk = LocalZooKeeper::start().await.expect("zookeeper");
+    let connect = zk.connect_string();
+    let a = server("sigterm", &connect).await;
+    let mut process = TestProcess::example(
+        "cluster_server",
+        [
+            "--zk",
+            &connect,
+            "--cluster",
+            "sigterm",
+            "--bind",
+            "127.0.0.1",
+        ],
+    )
+    .await
+    .expect("cluster_server process");
+    let line = process
+        .wait_for_line(DEADLINE, |l| l.starts_with("registered "))
+        .await
+        .expect("registered");
+    let stopping = ServerAddr::from(line.trim_start_matches("registered ").trim());
+    let cluster = client("sigterm", &connect).await;
+    let api = ExampleApiClient::new(cluster.clone());
+    let load = Load::start(&api, 8, 20);
+    wait_until(DEADLINE, || async { load.seen(&stopping).count > 0 })
+        .await
+        .expect("calls reach the process");
+    process.terminate().await.expect("SIGTERM");
+    let status = process.wait(DEADLINE).await.expect("exited");
+    assert!(status.success(), "{}", process.output_tail());
+    assert!(process.stdout_lines().iter().any(|l| l == "stopped"));
+    load.advance(200).await;
+    let failures = load.stop().await;
+    assert!(failures.is_empty(), "{failures:?}");
+    a.shutdown(Duration::from_secs(5)).await.expect("shutdown");
+}
+
 /// The server's ZooKeeper connection is cut until its session expires: clients drop it, then it
 /// re-registers (with its current server-data) in a new session and calls reach it again.
 #[tokio::test]
