@@ -77,7 +77,8 @@ pub struct RegistrationState {
     pub session_id: i64,
     /// Sessions opened so far (grows by one after each expiry).
     pub sessions: u64,
-    /// True when ZooKeeper holds exactly this state; false while a change waits for a reconnect.
+    /// False from a failed write until the whole state has been written again (on reconnect or
+    /// in a new session).
     pub in_sync: bool,
 }
 
@@ -296,8 +297,7 @@ impl Driver {
                     Some(Command::SetData(data, reply)) => {
                         self.data = data;
                         let result = self.put_server().await;
-                        let result = self.logged(result);
-                        let _ = reply.send(result);
+                        let _ = reply.send(self.logged(result));
                     }
                     Some(Command::Online { namespace, online, reply }) => {
                         for (ns, flag) in &mut self.online {
@@ -306,8 +306,7 @@ impl Driver {
                             }
                         }
                         let result = self.put_namespaces().await;
-                        let result = self.logged(result);
-                        let _ = reply.send(result);
+                        let _ = reply.send(self.logged(result));
                     }
                     Some(Command::Close(reply)) => {
                         let _ = reply.send(self.deregister().await);
@@ -325,9 +324,8 @@ impl Driver {
                     }
                     SessionEvent::NewSession => {
                         self.stop_elections();
-                        self.in_sync = false;
                         let result = self.sync_all().await;
-                            let _ = self.logged(result);
+                        let _ = self.logged(result);
                     }
                     SessionEvent::Closed => {
                         tracing::error!(addr = %self.addr, "ZooKeeper session closed; registration stopped");
@@ -339,9 +337,11 @@ impl Driver {
         }
     }
 
-    /// Logs a failed write: ZooKeeper is behind until the next reconnect re-syncs it.
-    fn logged(&self, result: Result<()>) -> Result<()> {
+    /// Logs a failed write and remembers that ZooKeeper is behind: the next reconnect (or new
+    /// session) writes the whole current state.
+    fn logged(&mut self, result: Result<()>) -> Result<()> {
         if let Err(err) = &result {
+            self.in_sync = false;
             tracing::warn!(addr = %self.addr, error = %err, "registration not in sync with ZooKeeper; retrying after reconnect");
         }
         result
@@ -372,14 +372,16 @@ impl Driver {
         Ok(())
     }
 
-    /// Writes the whole current state.
+    /// Writes the whole current state; ZooKeeper is in sync when it succeeds.
     async fn sync_all(&mut self) -> Result<()> {
+        self.in_sync = false;
         self.put_server().await?;
-        self.put_namespaces().await
+        self.put_namespaces().await?;
+        self.in_sync = true;
+        Ok(())
     }
 
     async fn put_server(&mut self) -> Result<()> {
-        self.in_sync = false;
         let data = serde_json::to_vec(&self.data)
             .map_err(|e| Error::Config(format!("server-data: {e}")))?;
         ensure_ephemeral(
@@ -387,13 +389,10 @@ impl Driver {
             &self.paths.server(self.addr.as_str()),
             &data,
         )
-        .await?;
-        self.in_sync = true;
-        Ok(())
+        .await
     }
 
     async fn put_namespaces(&mut self) -> Result<()> {
-        self.in_sync = false;
         let client = self.session.client().clone();
         for (ns, online) in &self.online {
             let path = self.paths.namespace_server(ns, self.addr.as_str());
@@ -415,7 +414,6 @@ impl Driver {
                 delete_own(&client, &path).await?;
             }
         }
-        self.in_sync = true;
         Ok(())
     }
 
