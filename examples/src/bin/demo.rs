@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::json;
+use slacker_core::ServerAddr;
 use slacker_examples::cluster_api::{Example, ExampleApiClient, ExampleApiServer};
 use slacker_zk::local::LocalZooKeeper;
 use slacker_zk::{ClusterClient, ClusterOptions, ClusterServer};
@@ -24,7 +25,8 @@ const NS: &str = "slacker.example.api";
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,zookeeper_client=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -61,7 +63,7 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
             cluster.routable(NS).len()
         ),
     );
-    spread(&api, started, "30 calls").await?;
+    spread(&cluster, &api, started, "30 calls").await?;
 
     let leaving = servers.remove(1);
     let left = leaving.addr().clone();
@@ -78,7 +80,7 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
             cluster.routable(NS).len()
         ),
     );
-    spread(&api, started, "30 calls after the leave").await?;
+    spread(&cluster, &api, started, "30 calls after the leave").await?;
 
     servers.push(start_server(&connect, "s4").await?);
     say(
@@ -86,7 +88,7 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
         format!("server s4 joins as {}", servers[servers.len() - 1].addr()),
     );
     wait_routable(&cluster, 3).await?;
-    spread(&api, started, "30 calls after the join").await?;
+    spread(&cluster, &api, started, "30 calls after the join").await?;
 
     let mut changes = Box::pin(cluster.server_data_changes());
     servers[0]
@@ -155,6 +157,7 @@ async fn wait_routable(
 }
 
 async fn spread(
+    cluster: &ClusterClient,
     api: &ExampleApiClient<ClusterClient>,
     started: Instant,
     what: &str,
@@ -163,7 +166,16 @@ async fn spread(
     for _ in 0..30 {
         *by_server.entry(api.whoami().await?).or_default() += 1;
     }
-    let line: Vec<String> = by_server.iter().map(|(s, n)| format!("{s}: {n}")).collect();
+    let line: Vec<String> = by_server
+        .iter()
+        .map(|(s, n)| {
+            let name = cluster
+                .server_data(&ServerAddr::from(s.as_str()))
+                .and_then(|d| d.get("name").and_then(|n| n.as_str().map(str::to_owned)))
+                .unwrap_or_default();
+            format!("{s} ({name}): {n}")
+        })
+        .collect();
     say(started, format!("{what} answered by {}", line.join(", ")));
     Ok(())
 }
