@@ -484,3 +484,33 @@ async fn broken_connection_leaves_routing_and_comes_back() {
         s.shutdown(Duration::from_secs(5)).await.expect("shutdown");
     }
 }
+
+/// The ZooKeeper ensemble loses its leader: calls keep flowing without a failure, and a server
+/// that joins afterwards gets calls.
+#[tokio::test]
+async fn ensemble_member_killed_calls_continue() {
+    let mut ensemble = LocalZooKeeper::ensemble(3).await.expect("ensemble");
+    let connect = ensemble.connect_string();
+    let a = server("ensemble", &connect).await;
+    let b = server("ensemble", &connect).await;
+    let cluster = client("ensemble", &connect).await;
+    let api = ExampleApiClient::new(cluster.clone());
+    let load = Load::start(&api, 4, 0);
+    load.advance(200).await;
+
+    let leader = ensemble.leader_index().await.expect("leader");
+    ensemble
+        .kill(leader)
+        .await
+        .expect("killed the ZooKeeper leader");
+    load.advance(200).await;
+    let c = server("ensemble", &connect).await;
+    wait_until(DEADLINE, || async { load.seen(c.addr()).count > 0 })
+        .await
+        .expect("a server joining after the kill gets calls");
+    let failures = load.stop().await;
+    assert!(failures.is_empty(), "{failures:?}");
+    for s in [a, b, c] {
+        s.shutdown(Duration::from_secs(5)).await.expect("shutdown");
+    }
+}
