@@ -12,8 +12,8 @@
 //! ZooKeeper being unreachable is not "no servers": while disconnected (or re-opening an expired
 //! session) nothing is removed and routing keeps using the last known membership. A namespace's
 //! routing list only contains servers that are also registered under `servers/`, and its leader
-//! is the participant of the lowest-sequence lock node of `namespaces/<ns>/_leader/mutex`, when
-//! that participant is among the namespace's servers.
+//! is the election's current leader ([`crate::election::current_leader`] of
+//! `namespaces/<ns>/_leader/mutex`), when that participant is among the namespace's servers.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,7 +24,8 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use zookeeper_client as zk;
 
-use crate::paths::{is_server_child, lock_sequence, ClusterPaths, Node, DEFAULT_ROOT};
+use crate::election::current_leader;
+use crate::paths::{is_server_child, ClusterPaths, Node, DEFAULT_ROOT};
 use crate::session::{Session, SessionEvent, ZkOptions, ZkState};
 use crate::{Error, Result};
 
@@ -438,34 +439,17 @@ async fn read_namespace(
     Ok(Some(RawNamespace { members, leader }))
 }
 
-/// The participant id (data) of the lowest-sequence lock node of `ns`'s election.
+/// The current leader of `ns`: the participant id of the first lock node of its election.
 async fn read_leader(
     client: &zk::Client,
     paths: &ClusterPaths,
     ns: &str,
 ) -> Result<Option<ServerAddr>> {
     let mutex = paths.leader_mutex(ns);
-    let mut locks: Vec<(u64, String)> = children(client, &mutex)
-        .await?
-        .into_iter()
-        .filter_map(|name| lock_sequence(&name).map(|seq| (seq, name)))
-        .collect();
-    locks.sort();
-    for (_, name) in locks {
-        let path = format!("{mutex}/{name}");
-        match client.get_data(&path).await {
-            Ok((data, _)) => {
-                return Ok(std::str::from_utf8(&data)
-                    .ok()
-                    .filter(|s| !s.is_empty())
-                    .map(ServerAddr::from))
-            }
-            // gone between list and read: the next one is the leader now
-            Err(zk::Error::NoNode) => {}
-            Err(e) => return Err(Error::zk("get_data", path, e)),
-        }
+    match current_leader(client, &mutex).await {
+        Ok(id) => Ok(id.filter(|id| !id.is_empty()).map(ServerAddr::from)),
+        Err(e) => Err(Error::zk("current_leader", mutex, e)),
     }
-    Ok(None)
 }
 
 #[cfg(test)]

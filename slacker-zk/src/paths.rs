@@ -21,8 +21,6 @@ pub const DEFAULT_ROOT: &str = "/slacker/cluster";
 const LEADER: &str = "_leader";
 /// Name of the election directory under the leader node.
 const MUTEX: &str = "mutex";
-/// The marker in a Curator `LeaderSelector` lock node name (`_c_<uuid>-lock-<seq>`).
-pub const LOCK_MARKER: &str = "-lock-";
 
 /// The paths of one cluster: `<root>/<cluster>/...`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,16 +151,6 @@ pub fn is_server_child(name: &str) -> bool {
     !name.starts_with('_')
 }
 
-/// The sequence number of a Curator lock node (`_c_<uuid>-lock-0000000007` gives 7); `None` for
-/// any other name.
-pub fn lock_sequence(name: &str) -> Option<u64> {
-    let (_, seq) = name.rsplit_once(LOCK_MARKER)?;
-    if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    seq.parse().ok()
-}
-
 /// Checks that `name` can be one node name: not empty, no `/`, not `.`/`..`, no leading `_`
 /// (reserved for slacker's own nodes).
 ///
@@ -235,11 +223,8 @@ mod tests {
     }
 
     #[test]
-    fn lock_sequences() {
-        assert_eq!(lock_sequence("_c_0f3a-lock-0000000007"), Some(7));
-        assert_eq!(lock_sequence("_c_0f3a-latch-0000000007"), None);
-        assert_eq!(lock_sequence("_c_0f3a-lock-"), None);
-        assert_eq!(lock_sequence("_c_0f3a-lock-12x"), None);
+    fn leader_children_are_not_servers() {
         assert!(!is_server_child("_leader"));
+        assert!(is_server_child("10.0.0.1:7000"));
     }
 }

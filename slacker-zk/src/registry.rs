@@ -9,9 +9,10 @@
 //! registration of an earlier incarnation at the same address) is replaced, one owned by our
 //! session is updated in place.
 //!
-//! Each online namespace joins the election at `namespaces/<ns>/_leader/mutex` with its
-//! `host:port` as participant id (Curator `LeaderSelector` lock nodes, `_c_<uuid>-lock-<seq>`);
-//! the winner writes its address to `namespaces/<ns>/_leader`.
+//! Each online namespace joins the election ([`crate::election`], Curator `LeaderSelector`
+//! compatible) at `namespaces/<ns>/_leader/mutex` with its `host:port` as participant id; the
+//! winner writes its address to `namespaces/<ns>/_leader`. Elections take their session from the
+//! driver (the current one, also after expiry) and re-queue by themselves after a lost term.
 //!
 //! [`ClusterServer`] runs a slacker server and one [`Registration`]: it binds, checks that the
 //! port answers, then registers; on shutdown it deregisters before it drains (see
@@ -32,6 +33,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use zookeeper_client as zk;
 
+use crate::election::{Election, Leadership};
 use crate::paths::{check_name, ClusterPaths, DEFAULT_ROOT};
 use crate::session::{local_ip_towards, Session, SessionEvent, ZkOptions, ZkState};
 use crate::{Error, Result};
@@ -123,6 +125,7 @@ impl Registration {
             check_name("namespace", ns.name)?;
         }
         let session = Session::connect(options.zk.clone()).await?;
+        let (current, _) = watch::channel(session.client().clone());
         let mut driver = Driver {
             paths: paths.clone(),
             addr: addr.clone(),
@@ -132,6 +135,7 @@ impl Registration {
                 .map(|ns| (ns.name.to_owned(), true))
                 .collect(),
             session,
+            current,
             elections: BTreeMap::new(),
             in_sync: false,
         };
@@ -270,7 +274,9 @@ struct Driver {
     data: Value,
     online: BTreeMap<String, bool>,
     session: Session,
-    elections: BTreeMap<String, JoinHandle<()>>,
+    /// The current session's client, for the elections.
+    current: watch::Sender<zk::Client>,
+    elections: BTreeMap<String, Election>,
     in_sync: bool,
 }
 
@@ -323,7 +329,7 @@ impl Driver {
                         }
                     }
                     SessionEvent::NewSession => {
-                        self.stop_elections();
+                        self.current.send_replace(self.session.client().clone());
                         let result = self.sync_all().await;
                         let _ = self.logged(result);
                     }
@@ -399,17 +405,12 @@ impl Driver {
             if *online {
                 ensure_ephemeral(&client, &path, b"").await?;
                 if !self.elections.contains_key(ns) {
-                    let task = tokio::spawn(lead(
-                        client.clone(),
-                        self.paths.clone(),
-                        ns.clone(),
-                        self.addr.clone(),
-                    ));
-                    self.elections.insert(ns.clone(), task);
+                    let election = self.join_election(ns)?;
+                    self.elections.insert(ns.clone(), election);
                 }
             } else {
-                if let Some(task) = self.elections.remove(ns) {
-                    task.abort();
+                if let Some(election) = self.elections.remove(ns) {
+                    leave(election).await;
                 }
                 delete_own(&client, &path).await?;
             }
@@ -417,10 +418,20 @@ impl Driver {
         Ok(())
     }
 
-    fn stop_elections(&mut self) {
-        for (_, task) in std::mem::take(&mut self.elections) {
-            task.abort();
-        }
+    fn join_election(&self, ns: &str) -> Result<Election> {
+        let current = self.current.subscribe();
+        let sessions = move || {
+            let client = current.borrow().clone();
+            async move { Ok::<_, zk::Error>(client) }
+        };
+        let (leader, addr) = (self.paths.leader(ns), self.addr.clone());
+        let mutex = self.paths.leader_mutex(ns);
+        Election::builder(mutex.clone(), self.addr.as_str())
+            .auto_requeue(true)
+            .start(sessions, move |term| {
+                lead(term, leader.clone(), addr.clone())
+            })
+            .map_err(|e| Error::zk("election", mutex, e))
     }
 
     async fn deregister(&mut self) -> Result<()> {
@@ -437,39 +448,34 @@ impl Driver {
     }
 }
 
-/// Joins the election of `ns` and, once leader, writes our address to `_leader` and holds the
-/// lock until aborted (the lock node is then deleted in the background, or with the session).
-async fn lead(client: zk::Client, paths: ClusterPaths, ns: String, addr: ServerAddr) {
-    let mutex = paths.leader_mutex(&ns);
-    let prefix = match zk::LockPrefix::new_curator(&mutex, "lock-") {
-        Ok(prefix) => prefix,
-        Err(err) => {
-            tracing::error!(%ns, error = %err, "bad election path");
-            return;
-        }
-    };
-    let options = zk::LockOptions::new(zk::Acls::anyone_all());
-    match client.lock(prefix, addr.as_str().as_bytes(), options).await {
-        Ok(lock) => {
-            tracing::info!(%ns, %addr, "became leader");
-            let leader = paths.leader(&ns);
-            // Retried through disconnects; any other error (expiry) ends this leadership.
-            loop {
-                match lock.set_data(&leader, addr.as_str().as_bytes(), None).await {
-                    Err(zk::Error::ConnectionLoss) => {
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    }
-                    Err(err) => {
-                        tracing::warn!(%ns, error = %err, "cannot write the leader node");
-                        break;
-                    }
-                    Ok(_) => break,
-                }
+/// One term of leadership: writes our address to `_leader` (retried through disconnects while
+/// the term lasts), then holds the term until it ends.
+async fn lead(term: Leadership, leader: String, addr: ServerAddr) {
+    tracing::info!(%addr, path = leader, "became leader");
+    while !term.is_lost() {
+        match term
+            .client()
+            .set_data(&leader, addr.as_str().as_bytes(), None)
+            .await
+        {
+            Ok(_) => break,
+            Err(zk::Error::ConnectionLoss) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            std::future::pending::<()>().await;
+            Err(err) => {
+                tracing::warn!(path = leader, error = %err, "cannot write the leader node");
+                break;
+            }
         }
-        Err(err) => tracing::warn!(%ns, error = %err, "left the election"),
     }
+    let end = term.lost().await;
+    tracing::info!(%addr, path = leader, ?end, "leadership ended");
+}
+
+/// Leaves an election, waiting (briefly) until our node is gone so the next leader is chosen
+/// before we report the namespace offline; past the bound it finishes in the background.
+async fn leave(election: Election) {
+    let _ = tokio::time::timeout(Duration::from_secs(2), election.stop()).await;
 }
 
 /// True for `host:port` and `[v6]:port`, false for `host`, `v6` and `[v6]`.
