@@ -25,6 +25,9 @@ use crate::protocol::Packet;
 use crate::server::VERSION;
 use crate::{ContentType, Error, Response, ResultCode};
 
+/// Frames queued for the writer; calls wait for room (within their timeout).
+const WRITE_QUEUE: usize = 1024;
+
 type Reader = FramedRead<OwnedReadHalf, PacketCodec>;
 type Writer = FramedWrite<OwnedWriteHalf, PacketCodec>;
 
@@ -116,7 +119,7 @@ async fn connect(shared: &Shared) -> Result<(Reader, Writer), Error> {
 
 /// Runs one connection until it fails or the client closes; returns why it ended.
 async fn session(shared: &Shared, mut reader: Reader, writer: Writer) -> Error {
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::channel(WRITE_QUEUE);
     let mut write_task = tokio::spawn(write_loop(writer, rx));
     shared.set_link(Link::Up(tx.clone()));
     let o = &shared.options;
@@ -149,7 +152,7 @@ async fn session(shared: &Shared, mut reader: Reader, writer: Writer) -> Error {
                         format!("no traffic for {silent_for:?}: peer presumed dead"),
                     );
                 }
-                let _ = tx.send(Packet::Ping);
+                let _ = tx.try_send(Packet::Ping);
             }
             next = reader.next() => {
                 heard = true;
@@ -190,7 +193,7 @@ async fn tick(heartbeat: &mut Option<Interval>) {
     }
 }
 
-fn deliver(shared: &Shared, tx: &mpsc::UnboundedSender<Packet>, packet: Packet) {
+fn deliver(shared: &Shared, tx: &mpsc::Sender<Packet>, packet: Packet) {
     match packet {
         Packet::Response {
             tid,
@@ -229,7 +232,7 @@ fn deliver(shared: &Shared, tx: &mpsc::UnboundedSender<Packet>, packet: Packet) 
             }),
         ),
         Packet::Ping => {
-            let _ = tx.send(Packet::Pong);
+            let _ = tx.try_send(Packet::Pong);
         }
         Packet::Pong | Packet::ServerHello { .. } => {}
         other => {
