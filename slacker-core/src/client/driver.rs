@@ -33,7 +33,9 @@ type Writer = FramedWrite<OwnedWriteHalf, PacketCodec>;
 
 pub(super) async fn run(shared: Arc<Shared>) {
     let o = &shared.options;
-    let mut backoff = o.reconnect_min;
+    // Never a hot loop, whatever the options say.
+    let min_backoff = o.reconnect_min.max(Duration::from_millis(1));
+    let mut backoff = min_backoff;
     loop {
         shared.set_link(Link::Connecting);
         let attempt = tokio::select! {
@@ -47,7 +49,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
             ),
             Ok(Err(e)) => e,
             Ok(Ok((reader, writer))) => {
-                backoff = o.reconnect_min;
+                backoff = min_backoff;
                 session(&shared, reader, writer).await
             }
         };
@@ -62,7 +64,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
             _ = shared.close.cancelled() => break,
             _ = tokio::time::sleep(wait) => {}
         }
-        backoff = (backoff * 2).min(o.reconnect_max);
+        backoff = (backoff * 2).min(o.reconnect_max.max(min_backoff));
     }
     shared.set_link(Link::Closed);
     shared.fail_all(&Error::Closed);

@@ -92,7 +92,7 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
     // Stall and idle detection without a timer per frame: a tick every read_timeout/2; two
     // ticks in a row that see a partial frame and no completed frame close the connection, and
     // so does `idle_timeout` without any frame (a vanished client that never sent a FIN).
-    let half = shared.options.read_timeout / 2;
+    let half = (shared.options.read_timeout / 2).max(Duration::from_millis(1));
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + half, half);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let idle_timeout = shared.options.idle_timeout;
