@@ -9,6 +9,10 @@
 //! oneshot when the reply arrives. A call that times out or whose future is dropped removes
 //! itself from the map and queues a cancel packet, so the server aborts the handler.
 //!
+//! A call made from inside a handler inherits the handler's deadline: its timeout is capped by
+//! the time the upstream caller has left (tarpc does the same), so abandoned work does not
+//! fan out further.
+//!
 //! When the connection is lost every pending call fails at once with the same
 //! [`Error::Connection`], and the driver reconnects in the background with capped,
 //! jittered exponential backoff. Calls made while a connection attempt is in progress wait
@@ -406,7 +410,15 @@ impl Client {
     /// Builds the request frame for `call` and exchanges it.
     async fn send(&self, call: &Call) -> Result<Response> {
         let shared = self.shared();
-        let timeout = call.effective_timeout(shared.options.timeout);
+        let mut timeout = call.effective_timeout(shared.options.timeout);
+        // Inside a handler, a downstream call gets no more than the caller's remaining time.
+        if let Some(deadline) = crate::context::current().and_then(|c| c.deadline()) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(self.timeout(Duration::ZERO));
+            }
+            timeout = timeout.min(left);
+        }
         let extensions = if call.options.extensions.is_empty() {
             shared.options.extensions.clone()
         } else {
