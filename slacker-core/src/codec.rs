@@ -104,7 +104,7 @@ const WRITE_BATCH_BYTES: usize = 64 * 1024;
 /// every packet already queued is fed before the flush, so a busy connection makes few syscalls.
 pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
     mut sink: FramedWrite<W, PacketCodec>,
-    mut rx: mpsc::UnboundedReceiver<Packet>,
+    mut rx: mpsc::Receiver<Packet>,
 ) {
     sink.set_backpressure_boundary(WRITE_BATCH_BYTES);
     while let Some(p) = rx.recv().await {

@@ -115,6 +115,14 @@ async fn attributable_bad_frames_get_typed_replies_and_the_connection_survives()
         let msg = expect_protocol_error(&mut raw, tid).await;
         assert!(msg.contains(needle), "{needle}: {msg}");
     }
+    // A hello from a client speaking another protocol version is refused with tid 0.
+    raw.0
+        .get_mut()
+        .write_all(&frame(2, 9, 0, 0, &[0, 0, 0, 1, b'9']))
+        .await
+        .expect("write");
+    let msg = expect_protocol_error(&mut raw, 0).await;
+    assert!(msg.contains("version 2"), "{msg}");
     // The same connection still serves a well-formed ping.
     raw.send(Packet::Ping).await;
     assert_eq!(raw.next().await, Some(Ok(Packet::Pong)));

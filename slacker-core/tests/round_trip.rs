@@ -142,3 +142,64 @@ async fn timeout_precedence_is_call_then_method_then_client() {
     .await;
     assert!(per_call <= 300, "{per_call}");
 }
+
+static RELAY: slacker_core::NamespaceInfo = slacker_core::NamespaceInfo {
+    name: "relay",
+    doc: "",
+    methods: &[],
+};
+
+/// Calls `lab.whoami` on another server from inside its handler.
+struct Relay(Client);
+
+impl slacker_core::Service for Relay {
+    fn info(&self) -> &'static slacker_core::NamespaceInfo {
+        &RELAY
+    }
+
+    fn dispatch(
+        &self,
+        _: &str,
+        ct: ContentType,
+        _: bytes::Bytes,
+    ) -> Result<slacker_core::HandlerFuture, slacker_core::DispatchError> {
+        let downstream = LabClient::new(self.0.clone());
+        Ok(Box::pin(async move {
+            let seen = downstream.whoami().await.ok().and_then(|me| me.deadline_ms);
+            slacker_core::__private::output_value(ct, &seen)
+        }))
+    }
+}
+
+#[tokio::test]
+async fn calls_from_inside_a_handler_inherit_its_deadline() {
+    let (lab, _) = lab_server(ServerOptions::default()).await;
+    // The downstream client's own default is 10 s.
+    let downstream = Client::connect(lab.local_addr(), ClientOptions::default())
+        .await
+        .expect("connect");
+    let relay = slacker_core::Server::builder()
+        .service(Relay(downstream))
+        .bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let client = Client::connect(relay.local_addr(), ClientOptions::default())
+        .await
+        .expect("connect");
+    let seen = client
+        .call_by_name(
+            "relay",
+            "whoami",
+            json!(null),
+            CallOptions::new().timeout(Duration::from_secs(2)),
+        )
+        .await
+        .expect("relay");
+    let left = seen
+        .as_u64()
+        .expect("the downstream handler saw a deadline");
+    assert!(
+        left <= 2000,
+        "downstream deadline {left} ms is capped by the upstream 2 s"
+    );
+}

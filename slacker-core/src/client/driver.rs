@@ -25,12 +25,17 @@ use crate::protocol::Packet;
 use crate::server::VERSION;
 use crate::{ContentType, Error, Response, ResultCode};
 
+/// Frames queued for the writer; calls wait for room (within their timeout).
+const WRITE_QUEUE: usize = 1024;
+
 type Reader = FramedRead<OwnedReadHalf, PacketCodec>;
 type Writer = FramedWrite<OwnedWriteHalf, PacketCodec>;
 
 pub(super) async fn run(shared: Arc<Shared>) {
     let o = &shared.options;
-    let mut backoff = o.reconnect_min;
+    // Never a hot loop, whatever the options say.
+    let min_backoff = o.reconnect_min.max(Duration::from_millis(1));
+    let mut backoff = min_backoff;
     loop {
         shared.set_link(Link::Connecting);
         let attempt = tokio::select! {
@@ -44,7 +49,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
             ),
             Ok(Err(e)) => e,
             Ok(Ok((reader, writer))) => {
-                backoff = o.reconnect_min;
+                backoff = min_backoff;
                 session(&shared, reader, writer).await
             }
         };
@@ -59,7 +64,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
             _ = shared.close.cancelled() => break,
             _ = tokio::time::sleep(wait) => {}
         }
-        backoff = (backoff * 2).min(o.reconnect_max);
+        backoff = (backoff * 2).min(o.reconnect_max.max(min_backoff));
     }
     shared.set_link(Link::Closed);
     shared.fail_all(&Error::Closed);
@@ -116,7 +121,7 @@ async fn connect(shared: &Shared) -> Result<(Reader, Writer), Error> {
 
 /// Runs one connection until it fails or the client closes; returns why it ended.
 async fn session(shared: &Shared, mut reader: Reader, writer: Writer) -> Error {
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::channel(WRITE_QUEUE);
     let mut write_task = tokio::spawn(write_loop(writer, rx));
     shared.set_link(Link::Up(tx.clone()));
     let o = &shared.options;
@@ -149,7 +154,7 @@ async fn session(shared: &Shared, mut reader: Reader, writer: Writer) -> Error {
                         format!("no traffic for {silent_for:?}: peer presumed dead"),
                     );
                 }
-                let _ = tx.send(Packet::Ping);
+                let _ = tx.try_send(Packet::Ping);
             }
             next = reader.next() => {
                 heard = true;
@@ -190,7 +195,7 @@ async fn tick(heartbeat: &mut Option<Interval>) {
     }
 }
 
-fn deliver(shared: &Shared, tx: &mpsc::UnboundedSender<Packet>, packet: Packet) {
+fn deliver(shared: &Shared, tx: &mpsc::Sender<Packet>, packet: Packet) {
     match packet {
         Packet::Response {
             tid,
@@ -229,7 +234,7 @@ fn deliver(shared: &Shared, tx: &mpsc::UnboundedSender<Packet>, packet: Packet) 
             }),
         ),
         Packet::Ping => {
-            let _ = tx.send(Packet::Pong);
+            let _ = tx.try_send(Packet::Pong);
         }
         Packet::Pong | Packet::ServerHello { .. } => {}
         other => {

@@ -9,6 +9,10 @@
 //! oneshot when the reply arrives. A call that times out or whose future is dropped removes
 //! itself from the map and queues a cancel packet, so the server aborts the handler.
 //!
+//! A call made from inside a handler inherits the handler's deadline: its timeout is capped by
+//! the time the upstream caller has left (tarpc does the same), so abandoned work does not
+//! fan out further.
+//!
 //! When the connection is lost every pending call fails at once with the same
 //! [`Error::Connection`], and the driver reconnects in the background with capped,
 //! jittered exponential backoff. Calls made while a connection attempt is in progress wait
@@ -131,7 +135,7 @@ pub enum ConnState {
 #[derive(Debug, Clone)]
 enum Link {
     Connecting,
-    Up(mpsc::UnboundedSender<Packet>),
+    Up(mpsc::Sender<Packet>),
     Down(Error),
     Closed,
 }
@@ -406,7 +410,15 @@ impl Client {
     /// Builds the request frame for `call` and exchanges it.
     async fn send(&self, call: &Call) -> Result<Response> {
         let shared = self.shared();
-        let timeout = call.effective_timeout(shared.options.timeout);
+        let mut timeout = call.effective_timeout(shared.options.timeout);
+        // Inside a handler, a downstream call gets no more than the caller's remaining time.
+        if let Some(deadline) = crate::context::current().and_then(|c| c.deadline()) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(self.timeout(Duration::ZERO));
+            }
+            timeout = timeout.min(left);
+        }
         let extensions = if call.options.extensions.is_empty() {
             shared.options.extensions.clone()
         } else {
@@ -438,8 +450,13 @@ impl Client {
             )));
         }
         if fire_and_forget {
-            let tx = self.writer(Instant::now() + timeout, timeout).await?;
-            tx.send(packet).map_err(|_| self.lost())?;
+            let deadline = Instant::now() + timeout;
+            let tx = self.writer(deadline, timeout).await?;
+            match tokio::time::timeout_at(deadline, tx.send(packet)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(self.lost()),
+                Err(_) => return Err(self.timeout(timeout)),
+            }
             return Ok(Response {
                 code: ResultCode::Success,
                 content_type: call.content_type,
@@ -472,34 +489,32 @@ impl Client {
             tid,
             armed: true,
         };
-        if tx.send(packet).is_err() {
-            guard.armed = false;
-            shared.pending().remove(&tid);
-            return Err(self.lost());
-        }
-        match tokio::time::timeout_at(deadline, reply).await {
-            Ok(Ok(result)) => {
-                guard.armed = false;
-                result
+        // The queue to the writer is bounded: waiting for room counts against the timeout.
+        let sent_and_answered = async {
+            if tx.send(packet).await.is_err() {
+                shared.pending().remove(&tid);
+                return Err(self.lost());
             }
-            Ok(Err(_)) => {
-                guard.armed = false;
-                Err(self.lost())
-            }
-            Err(_) => Err(Error::Timeout {
-                server: Some(shared.addr.clone()),
-                after: timeout,
-            }),
+            reply.await.unwrap_or_else(|_| Err(self.lost()))
+        };
+        let result = tokio::time::timeout_at(deadline, sent_and_answered)
+            .await
+            .unwrap_or_else(|_| Err(self.timeout(timeout)));
+        // After a timeout the guard removes the call and tells the server to abort it.
+        guard.armed = matches!(result, Err(Error::Timeout { .. }));
+        result
+    }
+
+    fn timeout(&self, after: Duration) -> Error {
+        Error::Timeout {
+            server: Some(self.addr().clone()),
+            after,
         }
     }
 
     /// The current connection's writer; waits (until `deadline`) while a connection attempt
     /// is in progress.
-    async fn writer(
-        &self,
-        deadline: Instant,
-        timeout: Duration,
-    ) -> Result<mpsc::UnboundedSender<Packet>> {
+    async fn writer(&self, deadline: Instant, timeout: Duration) -> Result<mpsc::Sender<Packet>> {
         let shared = self.shared();
         if let Link::Up(tx) = &*shared.link.borrow() {
             return Ok(tx.clone());
@@ -541,7 +556,7 @@ impl Client {
 /// tells the server to abort it.
 struct PendingGuard<'a> {
     shared: &'a Shared,
-    tx: &'a mpsc::UnboundedSender<Packet>,
+    tx: &'a mpsc::Sender<Packet>,
     tid: u64,
     armed: bool,
 }
@@ -549,7 +564,8 @@ struct PendingGuard<'a> {
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
         if self.armed && self.shared.pending().remove(&self.tid).is_some() {
-            let _ = self.tx.send(Packet::Cancel { tid: self.tid });
+            // Best effort: with a full queue the server's own deadline ends the call.
+            let _ = self.tx.try_send(Packet::Cancel { tid: self.tid });
         }
     }
 }

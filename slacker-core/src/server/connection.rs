@@ -28,27 +28,24 @@ use crate::inspect::InspectRequest;
 use crate::protocol::{Packet, HEADER_LEN};
 use crate::ResultCode;
 
+/// Packets queued for one connection's writer before the reader stops reading.
+const WRITE_QUEUE: usize = 1024;
+
 /// What request tasks share with their connection.
 pub(super) struct Conn {
     pub(super) peer: SocketAddr,
-    pub(super) tx: mpsc::UnboundedSender<Packet>,
+    /// The writer's queue; bounded, so a peer that does not read stops being read.
+    tx: mpsc::Sender<Packet>,
     pub(super) in_flight: AtomicUsize,
     /// Cancel switches of running requests, by tid.
     running: Mutex<HashMap<u64, oneshot::Sender<()>>>,
 }
 
 impl Conn {
-    /// Queues a packet for the writer. A closed connection drops it: nobody is listening.
-    pub(super) fn send(&self, p: Packet) {
-        let _ = self.tx.send(p);
-    }
-
-    pub(super) fn error(&self, tid: u64, code: ResultCode, message: impl Into<String>) {
-        self.send(Packet::Error {
-            tid,
-            code,
-            message: message.into(),
-        });
+    /// Queues a packet for the writer, waiting while the queue is full. A closed connection
+    /// drops it: nobody is listening.
+    pub(super) async fn send(&self, p: Packet) {
+        let _ = self.tx.send(p).await;
     }
 
     fn running(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<()>>> {
@@ -80,7 +77,7 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
     let max = shared.options.max_frame_len;
     let (read, write) = stream.into_split();
     let mut reader = FramedRead::new(read, PacketCodec::new(max));
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::channel(WRITE_QUEUE);
     let writer = tokio::spawn(write_loop(
         FramedWrite::new(write, PacketCodec::new(max)),
         rx,
@@ -95,7 +92,7 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
     // Stall and idle detection without a timer per frame: a tick every read_timeout/2; two
     // ticks in a row that see a partial frame and no completed frame close the connection, and
     // so does `idle_timeout` without any frame (a vanished client that never sent a FIN).
-    let half = shared.options.read_timeout / 2;
+    let half = (shared.options.read_timeout / 2).max(Duration::from_millis(1));
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + half, half);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let idle_timeout = shared.options.idle_timeout;
@@ -126,17 +123,26 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
             next = reader.next() => next,
         };
         progressed = true;
-        match next {
+        let reply = match next {
             None => break "closed by peer".to_owned(),
             Some(Err(e)) => break format!("unreadable stream: {e}"),
             Some(Ok(Err(bad))) => match bad.tid {
                 Some(tid) => {
                     tracing::debug!(%peer, tid, reason = %bad.reason, "malformed frame");
-                    conn.error(tid, ResultCode::ProtocolError, bad.reason);
+                    Some(error(tid, ResultCode::ProtocolError, bad.reason))
                 }
                 None => break format!("malformed frame: {}", bad.reason),
             },
             Some(Ok(Ok(packet))) => handle(&shared, &conn, id, packet),
+        };
+        // Answers from this loop wait for room in the write queue: backpressure on the peer.
+        if let Some(reply) = reply {
+            tokio::select! {
+                _ = &mut closing => break "server closing".to_owned(),
+                sent = conn.tx.send(reply) => if sent.is_err() {
+                    break "writer stopped".to_owned();
+                },
+            }
         }
     };
     tracing::debug!(%peer, %reason, "connection closed");
@@ -153,25 +159,28 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
     }
 }
 
-fn handle(shared: &Arc<Shared>, conn: &Arc<Conn>, id: u64, packet: Packet) {
+/// Handles one packet; returns the answer to queue, if any.
+fn handle(shared: &Arc<Shared>, conn: &Arc<Conn>, id: u64, packet: Packet) -> Option<Packet> {
     match packet {
         Packet::Request(req) => dispatch::start(shared, conn, req),
-        Packet::Ping => conn.send(Packet::Pong),
-        Packet::Pong => {}
+        Packet::Ping => Some(Packet::Pong),
+        Packet::Pong => None,
         Packet::Cancel { tid } => {
             if let Some(cancel) = conn.running().remove(&tid) {
                 let _ = cancel.send(());
             }
+            None
         }
         Packet::InspectRequest { tid, payload } => {
-            match serde_json::from_slice::<InspectRequest>(&payload) {
+            Some(match serde_json::from_slice::<InspectRequest>(&payload) {
                 Ok(req) => match serde_json::to_vec(&shared.inspect(&req)) {
-                    Ok(json) if HEADER_LEN + json.len() <= shared.options.max_frame_len => conn
-                        .send(Packet::InspectResponse {
+                    Ok(json) if HEADER_LEN + json.len() <= shared.options.max_frame_len => {
+                        Packet::InspectResponse {
                             tid,
                             payload: json.into(),
-                        }),
-                    Ok(json) => conn.error(
+                        }
+                    }
+                    Ok(json) => error(
                         tid,
                         ResultCode::Internal,
                         format!(
@@ -179,35 +188,40 @@ fn handle(shared: &Arc<Shared>, conn: &Arc<Conn>, id: u64, packet: Packet) {
                             json.len()
                         ),
                     ),
-                    Err(e) => conn.error(tid, ResultCode::Internal, e.to_string()),
+                    Err(e) => error(tid, ResultCode::Internal, e.to_string()),
                 },
-                Err(e) => conn.error(
+                Err(e) => error(
                     tid,
                     ResultCode::ProtocolError,
                     format!("bad inspect request: {e}"),
                 ),
-            }
+            })
         }
         Packet::ClientHello { name, version } => {
             if let Some(c) = shared.clients().get_mut(&id) {
                 c.name = Some(name);
                 c.version = Some(version);
             }
-            conn.send(Packet::ServerHello {
+            Some(Packet::ServerHello {
                 version: VERSION.to_owned(),
                 max_frame_len: u32::try_from(shared.options.max_frame_len).unwrap_or(u32::MAX),
-            });
+            })
         }
         // An error needs no answer (answering could ping-pong between two confused peers).
         Packet::Error { tid, code, message } => {
             tracing::debug!(peer = %conn.peer, tid, %code, %message, "error packet from a client");
+            None
         }
-        other => conn.error(
+        other => Some(error(
             other.tid(),
             ResultCode::ProtocolError,
-            "packet type not accepted by a server",
-        ),
+            "packet type not accepted by a server".into(),
+        )),
     }
+}
+
+pub(super) fn error(tid: u64, code: ResultCode, message: String) -> Packet {
+    Packet::Error { tid, code, message }
 }
 
 /// Answers a connection over `max_connections` with one `Overloaded` error, then closes it.

@@ -16,22 +16,18 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use tokio::sync::oneshot;
 
-use super::connection::Conn;
+use super::connection::{error, Conn};
 use super::{Outcome, RequestHead, ServerInterceptor, Shared};
 use crate::context::{self, CallContext};
 use crate::protocol::{Packet, Request, FLAG_NO_REPLY, HEADER_LEN};
 use crate::{DispatchError, HandlerOutput, ResultCode, Service};
 
-/// Starts handling `req`: answers at once when it cannot run, else spawns its task.
-pub(super) fn start(shared: &Arc<Shared>, conn: &Arc<Conn>, req: Request) {
+/// Starts handling `req`: returns the answer at once when it cannot run, else spawns its task.
+pub(super) fn start(shared: &Arc<Shared>, conn: &Arc<Conn>, req: Request) -> Option<Packet> {
     let received = Instant::now();
     let tid = req.tid;
     let reply = req.flags & FLAG_NO_REPLY == 0;
-    let refuse = |code: ResultCode, message: String| {
-        if reply {
-            conn.error(tid, code, message);
-        }
-    };
+    let refuse = |code: ResultCode, message: String| reply.then(|| error(tid, code, message));
     if tid == 0 {
         return refuse(
             ResultCode::ProtocolError,
@@ -57,6 +53,7 @@ pub(super) fn start(shared: &Arc<Shared>, conn: &Arc<Conn>, req: Request) {
         );
     };
     tokio::spawn(run(slot, service.clone(), req, reply, cancel, received));
+    None
 }
 
 /// One unit of the per-connection and per-server in-flight limits; released on drop.
@@ -162,7 +159,7 @@ async fn run(
             ResultCode::Success | ResultCode::ApplicationError => {
                 let len = HEADER_LEN + 1 + out.payload.len();
                 if len > shared.options.max_frame_len {
-                    error_packet(
+                    error(
                         tid,
                         ResultCode::Internal,
                         format!(
@@ -179,15 +176,15 @@ async fn run(
                     }
                 }
             }
-            code => error_packet(
+            code => error(
                 tid,
                 code,
                 String::from_utf8_lossy(&out.payload).into_owned(),
             ),
         },
-        Done::Failed(code, message) => error_packet(tid, code, message),
+        Done::Failed(code, message) => error(tid, code, message),
     };
-    conn.send(packet);
+    conn.send(packet).await;
     // `slot` drops here, after the reply is queued, so a draining server waits for it.
 }
 
@@ -288,8 +285,4 @@ fn panicked(what: &str, panic: Box<dyn Any + Send>) -> Done {
         ResultCode::HandlerPanicked,
         format!("{what} panicked: {detail}"),
     )
-}
-
-fn error_packet(tid: u64, code: ResultCode, message: String) -> Packet {
-    Packet::Error { tid, code, message }
 }
