@@ -13,6 +13,7 @@
 mod addr;
 pub mod caller;
 pub mod client;
+pub mod cluster;
 pub mod codec;
 mod codes;
 pub mod context;

@@ -1,0 +1,446 @@
+//! The multi-server caller: [`Cluster`], a [`Caller`] over every server of a cluster, fed by
+//! membership [`Change`]s. Previous hop: a generated stub (or [`Cluster::call_by_name`]); next
+//! hop: `table.rs` (which servers), then each chosen server's [`Client`].
+//!
+//! Why it exists: slacker's grouping (choose servers, merge results, decide failures) has to sit
+//! on *persistent* per-server state, not on a balancer rebuilt per call. The cluster keeps one
+//! lazy [`Client`] per registered server across calls and membership changes; its in-flight
+//! count drives `least_in_flight` and its connection state takes a down server out of routing at
+//! once (and back when it reconnects) while it is still registered.
+//!
+//! The core never knows where changes come from: `slacker-zk` feeds ZooKeeper discovery into
+//! [`Cluster::apply`], tests feed a static list. Between changes the cluster keeps routing on
+//! what it last heard, so a registry outage is never mistaken for "no servers".
+//!
+//! # Options, and who wins
+//! Grouping and timeout: per call ([`CallOptions`]) beats per method (`#[remote(...)]`) beats
+//! per cluster ([`ClusterOptions`]).
+//!
+//! # Failures
+//! * A grouping that yields no server fails the call with [`Error::Unavailable`] (a method with
+//!   an `unavailable_value` returns that value instead).
+//! * Fan-out (`all`, or a grouping function returning several servers) runs the calls
+//!   concurrently, each bounded by the call's deadline: a slow server's timeout is that
+//!   server's failure alone. The stub then applies the method's `grouping_exceptions`.
+//! * Partial failures (the call succeeded, some servers failed) are logged at WARN and published
+//!   on [`Cluster::partial_failures`].
+//!
+//! # Failover
+//! A single-server call that fails is retried on another server (chosen by the same grouping,
+//! each server at most once, within the same deadline) when:
+//! * the error proves the request never ran ([`Error::is_not_executed`]: backlog full,
+//!   overloaded, shutting down, unknown namespace, ...): for **any** method, since nothing ran
+//!   (at most `max(retries, 1)` times);
+//! * the error is connection-level ([`Error::is_retryable`]: the request may or may not have
+//!   run) and the method is idempotent (`MethodInfo::retries > 0`): at most `retries` times.
+//!
+//! Timeouts and application errors are never retried. A call pinned to a server
+//! (`CallOptions::server`) or to the leader never moves to another server. When every attempt
+//! fails the call fails with [`Error::Grouped`] listing each server tried; when a retry
+//! succeeds, the servers left behind are reported as a partial failure.
+
+mod table;
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::Duration;
+
+use futures::future::join_all;
+use serde_json::Value;
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use crate::membership::Change;
+use crate::{
+    client, Call, CallOptions, Caller, Client, ClientOptions, ConnState, ContentType, Error,
+    Grouping, Replies, Reply, Result, ServerAddr,
+};
+use table::{Table, Target};
+
+/// Settings of a [`Cluster`]. `Default` gives the documented defaults.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// Grouping of methods and calls that set none. Default [`Grouping::Random`].
+    pub grouping: Grouping,
+    /// Timeout of methods and calls that set none. Default 10 s. Also the per-server clients'
+    /// timeout (overriding `client.timeout`).
+    pub timeout: Duration,
+    /// Options of each per-server [`Client`].
+    pub client: ClientOptions,
+    /// How many partial failures [`Cluster::partial_failures`] subscribers may lag behind
+    /// before they miss some. Default 1 024.
+    pub partial_failure_capacity: usize,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        Self {
+            grouping: Grouping::Random,
+            timeout: Duration::from_secs(10),
+            client: ClientOptions::default(),
+            partial_failure_capacity: 1024,
+        }
+    }
+}
+
+/// A multi-server call that succeeded although some servers failed (under
+/// `grouping_exceptions = all` or a custom policy that accepted it), or that succeeded after
+/// failing over from the servers listed.
+#[derive(Debug, Clone)]
+pub struct PartialFailure {
+    /// Namespace called.
+    pub namespace: String,
+    /// Function called.
+    pub function: String,
+    /// Each failing server with its error.
+    pub failures: Vec<(ServerAddr, Error)>,
+}
+
+/// What the cluster knows about one server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerStatus {
+    /// Its server-data (`null` when none).
+    pub data: Value,
+    /// Its connection state.
+    pub state: ConnState,
+    /// Calls from this cluster currently pending on it.
+    pub in_flight: usize,
+}
+
+/// One namespace's routing list.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NamespaceRoute {
+    /// Servers offering it, as the last [`Change::Namespace`] listed them.
+    pub servers: Vec<ServerAddr>,
+    /// Its current leader, if any.
+    pub leader: Option<ServerAddr>,
+}
+
+/// A snapshot of a cluster's membership and per-server state ([`Cluster::snapshot`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ClusterView {
+    /// Every registered server.
+    pub servers: BTreeMap<ServerAddr, ServerStatus>,
+    /// Every namespace heard of (possibly with no servers).
+    pub namespaces: BTreeMap<String, NamespaceRoute>,
+}
+
+/// A [`Caller`] over every server of a cluster. Cheap to clone; clones share the connections.
+///
+/// ```no_run
+/// # async fn demo() {
+/// use slacker_core::cluster::{Cluster, ClusterOptions};
+/// use slacker_core::membership::{Change, ServerInfo};
+///
+/// let cluster = Cluster::new(ClusterOptions::default());
+/// let addr = slacker_core::ServerAddr::from("127.0.0.1:7000");
+/// cluster.apply(Change::Insert(addr.clone(), ServerInfo { data: serde_json::Value::Null }));
+/// cluster.apply(Change::Namespace { namespace: "ns".into(), servers: vec![addr], leader: None });
+/// let mut partial = cluster.partial_failures();
+/// // FooClient::new(cluster.clone()).bar().await ...
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    options: ClusterOptions,
+    table: RwLock<Table>,
+    partial: broadcast::Sender<PartialFailure>,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let table = self.table();
+        f.debug_struct("Cluster")
+            .field("servers", &table.servers.len())
+            .field("namespaces", &table.namespaces.len())
+            .finish()
+    }
+}
+
+impl Cluster {
+    /// A cluster with no servers; feed it with [`Cluster::apply`].
+    pub fn new(mut options: ClusterOptions) -> Self {
+        options.client.timeout = options.timeout;
+        let (partial, _) = broadcast::channel(options.partial_failure_capacity.max(1));
+        Self {
+            inner: Arc::new(Inner {
+                options,
+                table: RwLock::new(Table::default()),
+                partial,
+                closed: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Applies one membership change, in order:
+    /// * `Insert` opens a lazy connection to a new server (once; a known server only gets its
+    ///   server-data updated);
+    /// * `Remove` forgets the server; its connection closes once calls already running on it
+    ///   have finished;
+    /// * `Namespace` replaces the namespace's routing list and leader (servers not inserted yet
+    ///   are routed to once they are).
+    ///
+    /// Ignored after [`Cluster::close`].
+    ///
+    /// # Panics
+    /// Outside a tokio runtime (a new connection spawns its driver task).
+    pub fn apply(&self, change: Change) {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return;
+        }
+        tracing::debug!(?change, "cluster: membership change");
+        let mut table = self.inner.table.write().unwrap_or_else(|e| e.into_inner());
+        table.apply(change, &self.inner.options.client);
+    }
+
+    /// Subscribes to partial failures: multi-server calls that succeeded although some servers
+    /// failed, and calls that succeeded after failing over. Each is also logged at WARN. A
+    /// subscriber that falls more than `partial_failure_capacity` behind misses the oldest
+    /// (`RecvError::Lagged`).
+    pub fn partial_failures(&self) -> broadcast::Receiver<PartialFailure> {
+        self.inner.partial.subscribe()
+    }
+
+    /// Every registered server with its state, and every namespace's routing list.
+    pub fn snapshot(&self) -> ClusterView {
+        let table = self.table();
+        ClusterView {
+            servers: table
+                .servers
+                .iter()
+                .map(|(addr, m)| {
+                    let status = ServerStatus {
+                        data: m.data.clone(),
+                        state: m.conn_state(),
+                        in_flight: m.client.in_flight(),
+                    };
+                    (addr.clone(), status)
+                })
+                .collect(),
+            namespaces: table
+                .namespaces
+                .iter()
+                .map(|(ns, r)| {
+                    let route = NamespaceRoute {
+                        servers: r.servers.clone(),
+                        leader: r.leader.clone(),
+                    };
+                    (ns.clone(), route)
+                })
+                .collect(),
+        }
+    }
+
+    /// The servers a single-server grouping would choose among for `namespace` now: those
+    /// connected, else those connecting, else every registered one.
+    pub fn routable(&self, namespace: &str) -> Vec<ServerAddr> {
+        self.table().routable(namespace)
+    }
+
+    /// The connection to a registered server (for inspect and other per-server tooling).
+    pub fn client(&self, server: &ServerAddr) -> Option<Client> {
+        self.table().servers.get(server).map(|m| m.client.clone())
+    }
+
+    /// Calls `namespace/function` with dynamic arguments (a JSON array, or `null` for none) on
+    /// the servers `options.grouping` (else the cluster's default) chooses, and returns each
+    /// server's JSON result in target order. No merging: the caller sees every server.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when no server offers the namespace; [`Error::Config`] for
+    /// arguments that are not an array; [`Error::Closed`] after [`Cluster::close`]. Per-server
+    /// failures (an application error arrives as [`Error::Remote`] with code
+    /// `ApplicationError`) are in the returned list.
+    pub async fn call_by_name(
+        &self,
+        namespace: &str,
+        function: &str,
+        args: Value,
+        options: CallOptions,
+    ) -> Result<Vec<(ServerAddr, Result<Value>)>> {
+        let content_type = self.content_type();
+        let call = Call {
+            namespace: Cow::Owned(namespace.to_owned()),
+            function: Cow::Owned(function.to_owned()),
+            method: None,
+            content_type,
+            payload: client::encode_json_args(content_type, args)?,
+            options,
+        };
+        let replies = self.call(call).await?;
+        Ok(replies
+            .into_vec()
+            .into_iter()
+            .map(|r| {
+                let value = r
+                    .result
+                    .and_then(|resp| client::decode_json_response(&r.server, resp));
+                (r.server, value)
+            })
+            .collect())
+    }
+
+    /// Closes every connection and forgets every server; later calls fail with
+    /// [`Error::Closed`] and later changes are ignored. Returns once every connection's driver
+    /// has stopped.
+    pub async fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        let clients: Vec<Client> = {
+            let mut table = self.inner.table.write().unwrap_or_else(|e| e.into_inner());
+            table.namespaces.clear();
+            table.servers.drain().map(|(_, m)| m.client).collect()
+        };
+        for client in clients {
+            client.close().await;
+        }
+    }
+
+    fn table(&self) -> RwLockReadGuard<'_, Table> {
+        self.inner.table.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn select(
+        &self,
+        call: &Call,
+        grouping: &Grouping,
+        tried: &[ServerAddr],
+    ) -> Result<Vec<Target>> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        self.table().select(call, grouping, tried)
+    }
+
+    /// One server, retried on others as the module docs describe.
+    async fn call_with_failover(
+        &self,
+        call: &Call,
+        grouping: &Grouping,
+        first: Target,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Replies {
+        let mut failures: Vec<(ServerAddr, Error)> = Vec::new();
+        let mut target = first;
+        loop {
+            let reply = attempt(&target, call, deadline, timeout).await;
+            let err = match reply.result {
+                Ok(response) => {
+                    if !failures.is_empty() {
+                        self.partial_failure(&call.namespace, &call.function, &failures);
+                    }
+                    return Replies::One(Reply {
+                        server: reply.server,
+                        result: Ok(response),
+                    });
+                }
+                Err(e) => e,
+            };
+            let retry = may_retry(call, &err, failures.len()) && Instant::now() < deadline;
+            failures.push((reply.server, err));
+            if !retry {
+                break;
+            }
+            let tried: Vec<ServerAddr> = failures.iter().map(|(s, _)| s.clone()).collect();
+            match self.select(call, grouping, &tried) {
+                Ok(mut next) if next.len() == 1 => {
+                    if let Some(next) = next.pop() {
+                        tracing::debug!(from = %target.addr, to = %next.addr, "cluster: failing over");
+                        target = next;
+                    }
+                }
+                _ => break,
+            }
+        }
+        if failures.len() == 1 {
+            if let Some((server, e)) = failures.pop() {
+                return Replies::One(Reply {
+                    server,
+                    result: Err(e),
+                });
+            }
+        }
+        Replies::Many(
+            failures
+                .into_iter()
+                .map(|(server, e)| Reply {
+                    server,
+                    result: Err(e),
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Whether a failed single-server attempt may move to another server (see the module docs).
+fn may_retry(call: &Call, err: &Error, retries_done: usize) -> bool {
+    let retries = call.method.map_or(0, |m| m.retries) as usize;
+    if err.is_not_executed() {
+        retries_done < retries.max(1)
+    } else {
+        err.is_retryable() && retries_done < retries
+    }
+}
+
+/// One server's attempt, bounded by the call's deadline.
+async fn attempt(target: &Target, call: &Call, deadline: Instant, timeout: Duration) -> Reply {
+    let mut call = call.clone();
+    call.options.timeout = Some(deadline.saturating_duration_since(Instant::now()));
+    let result = match tokio::time::timeout_at(deadline, target.client.call_one(call)).await {
+        Ok(Err(Error::Timeout { .. })) | Err(_) => Err(Error::Timeout {
+            server: Some(target.addr.clone()),
+            after: timeout,
+        }),
+        Ok(result) => result,
+    };
+    Reply {
+        server: target.addr.clone(),
+        result,
+    }
+}
+
+impl Caller for Cluster {
+    fn content_type(&self) -> ContentType {
+        self.inner.options.client.content_type
+    }
+
+    async fn call(&self, call: Call) -> Result<Replies> {
+        let timeout = call.effective_timeout(self.inner.options.timeout);
+        let deadline = Instant::now() + timeout;
+        let grouping = call
+            .options
+            .grouping
+            .clone()
+            .or_else(|| call.method.and_then(|m| m.grouping.clone()))
+            .unwrap_or_else(|| self.inner.options.grouping.clone());
+        let mut targets = self.select(&call, &grouping, &[])?;
+        if targets.len() == 1 {
+            if let Some(first) = targets.pop() {
+                return Ok(self
+                    .call_with_failover(&call, &grouping, first, deadline, timeout)
+                    .await);
+            }
+        }
+        let replies = join_all(targets.iter().map(|t| attempt(t, &call, deadline, timeout))).await;
+        Ok(Replies::Many(replies))
+    }
+
+    fn partial_failure(&self, namespace: &str, function: &str, failures: &[(ServerAddr, Error)]) {
+        for (server, err) in failures {
+            tracing::warn!(%server, namespace, function, error = %err, "partial failure in multi-server call");
+        }
+        // No subscriber is fine: the failures were logged.
+        let _ = self.inner.partial.send(PartialFailure {
+            namespace: namespace.to_owned(),
+            function: function.to_owned(),
+            failures: failures.to_vec(),
+        });
+    }
+}
