@@ -238,8 +238,9 @@ impl Cluster {
         }
     }
 
-    /// The servers a single-server grouping would choose among for `namespace` now: those
-    /// connected, else those connecting, else every registered one.
+    /// The servers of `namespace` that are registered and whose connection is up: those
+    /// single-server groupings choose among (unless none is up: then every registered one is
+    /// tried, so that the error is a real connection error).
     pub fn routable(&self, namespace: &str) -> Vec<ServerAddr> {
         self.table().routable(namespace)
     }
@@ -258,6 +259,9 @@ impl Cluster {
     /// arguments that are not an array; [`Error::Closed`] after [`Cluster::close`]. Per-server
     /// failures (an application error arrives as [`Error::Remote`] with code
     /// `ApplicationError`) are in the returned list.
+    ///
+    /// # Cancel safety
+    /// Dropping the future cancels the calls on every server.
     pub async fn call_by_name(
         &self,
         namespace: &str,

@@ -146,10 +146,11 @@ impl Table {
             .collect()
     }
 
-    /// The servers single-server modes choose from now (see [`healthy`]).
+    /// The namespace's registered servers whose connection is up, in list order.
     pub(super) fn routable(&self, namespace: &str) -> Vec<ServerAddr> {
-        healthy(self.candidates(namespace, &[]))
+        self.candidates(namespace, &[])
             .into_iter()
+            .filter(|c| c.member.conn_state() == ConnState::Connected)
             .map(|c| c.addr.clone())
             .collect()
     }
