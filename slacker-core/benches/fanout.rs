@@ -3,7 +3,8 @@
 //! `cargo bench -p slacker-core --bench fanout` (optional args: iterations, default 5000).
 //! All servers run in this process on one tokio runtime; calls are sequential (one in flight at
 //! a time), so the numbers are latency, not throughput. Target: p50 of `all` over 8 servers
-//! below 2x the p50 of a single call.
+//! below 2x the p50 of a single call. The last row is the same fan-out over eight point-to-point
+//! clients without the cluster: the transport's own cost of calling eight servers at once.
 
 use std::time::{Duration, Instant};
 
@@ -49,7 +50,7 @@ where
 fn row(name: &str, h: &Histogram<u64>, base_p50: u64) {
     let p50 = h.value_at_quantile(0.5);
     println!(
-        "| {name:<28} | {p50:>8} | {:>8} | {:>8} | {:>6.2}x |",
+        "| {name:<31} | {p50:>8} | {:>8} | {:>8} | {:>6.2}x |",
         h.value_at_quantile(0.99),
         h.max(),
         p50 as f64 / base_p50.max(1) as f64
@@ -87,8 +88,10 @@ async fn run(iterations: usize) {
     }
 
     println!("{iterations} sequential calls per row, latency in microseconds");
-    println!("| call                         |      p50 |      p99 |      max | p50 vs single |");
-    println!("|------------------------------|---------:|---------:|---------:|------:|");
+    println!(
+        "| call                            |      p50 |      p99 |      max | p50 vs single |"
+    );
+    println!("|---------------------------------|---------:|---------:|---------:|------:|");
 
     let direct = Client::connect(servers[0].local_addr(), ClientOptions::default())
         .await
@@ -128,6 +131,25 @@ async fn run(iterations: usize) {
         .await;
         row(&format!("cluster, all over {n}"), &h, single_p50);
     }
+
+    // The same fan-out without the cluster: what the transport alone costs.
+    let mut raw = Vec::new();
+    for server in &servers {
+        let client = Client::connect(server.local_addr(), ClientOptions::default())
+            .await
+            .expect("connect");
+        raw.push(BenchClient::new(client));
+    }
+    let h = measure(iterations, |i| {
+        let raw = raw.clone();
+        async move {
+            for r in futures::future::join_all(raw.iter().map(|c| c.echo(i))).await {
+                assert_eq!(r.expect("echo"), i);
+            }
+        }
+    })
+    .await;
+    row("8 Clients, join_all, no cluster", &h, single_p50);
 
     for server in servers {
         server.shutdown(Duration::from_secs(1)).await;
