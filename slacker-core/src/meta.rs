@@ -98,7 +98,13 @@ impl MethodInfo {
     }
 }
 
-/// Which servers a call goes to.
+/// Which servers a call goes to (see `slacker_core::cluster` for who wins and for failover).
+///
+/// The single-server modes (`Random`, `First`, `LeastInFlight`, `RoundRobin`, `Weighted`)
+/// choose among the servers whose connection is up; when none is, among all registered ones,
+/// so that the call fails with a real connection error. `Leader` and `All` ignore connection
+/// state: a call never goes to a non-leader, and a broadcast reports a down server as a failure
+/// instead of silently skipping it.
 #[derive(Clone)]
 #[non_exhaustive]
 pub enum Grouping {
@@ -110,7 +116,7 @@ pub enum Grouping {
     Leader,
     /// Every server of the namespace, concurrently.
     All,
-    /// The server with the fewest pending calls from this client.
+    /// The server with the fewest pending calls from this client (ties broken at random).
     LeastInFlight,
     /// Servers in turn.
     RoundRobin,
