@@ -1,33 +1,29 @@
-//! [`ClusterClient`]: a [`Caller`] over every server of a cluster, fed by [`Discovery`].
+//! [`ClusterClient`]: a [`Caller`] over every server of a cluster: [`Discovery`] feeding
+//! `slacker_core::cluster` ([`Cluster`]). Previous hop: a generated stub; next hop: the core's
+//! multi-server caller, which owns grouping, fan-out, failover and the per-server connections.
 //!
-//! Discovery's membership changes keep one lazy [`Client`] per registered server (opened on
-//! `Insert`, closed on `Remove`) and one routing list per namespace. A call goes to a random
-//! server of its namespace among those whose connection is up; a server whose connection drops
-//! is skipped at once and used again as soon as its connection recovers, as long as it is still
-//! registered. Only when no connection of the namespace is up are servers still connecting
-//! tried (so the first calls after start wait for the lazy connect instead of failing).
+//! Discovery turns the ZooKeeper tree into membership changes; this file only pipes them into
+//! the [`Cluster`] in order, and adds what needs ZooKeeper (the membership as read, server-data
+//! change notifications). Everything about choosing servers is documented on
+//! [`slacker_core::cluster`]: one lazy connection per registered server (opened on `Insert`,
+//! closed once idle after `Remove`), a down connection skipped at once and used again when it
+//! recovers, grouping per call > per method > [`ClusterOptions::grouping`], partial failures on
+//! [`ClusterClient::partial_failures`].
 //!
-//! While ZooKeeper is unreachable the last known membership keeps routing. A call refused
-//! before it ran (`ShuttingDown`, `Overloaded`, a connection closed because its server just
-//! left) is retried once on another server; a call that may have run is retried only if its
-//! method allows retries. The connection of a departed server is closed once its in-flight calls
-//! are done.
-//!
-//! This router is deliberately small (random choice, one server per call) and is to be replaced
-//! by `slacker_core::cluster` (grouping, fan-out), which consumes the same changes.
+//! While ZooKeeper is unreachable the last known membership keeps routing.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures::Stream;
-use rand::seq::SliceRandom;
 use serde_json::Value;
+use slacker_core::cluster::{Cluster, ClusterView, PartialFailure};
 use slacker_core::membership::Change;
 use slacker_core::{
-    Call, Caller, Client, ClientOptions, ConnState, ContentType, Error as CallError, Replies,
-    Reply, ServerAddr,
+    Call, CallOptions, Caller, Client, ClientOptions, ContentType, Error as CallError, Grouping,
+    Replies, ServerAddr,
 };
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::discovery::{Discovery, DiscoveryOptions, Membership};
@@ -41,17 +37,24 @@ pub struct ClusterOptions {
     /// Root of all clusters (default [`DEFAULT_ROOT`]).
     pub root: String,
     /// ZooKeeper session timeout.
-    pub session_timeout: std::time::Duration,
-    /// Options of each per-server connection.
+    pub session_timeout: Duration,
+    /// Grouping of methods and calls that set none. Default [`Grouping::Random`].
+    pub grouping: Grouping,
+    /// Timeout of methods and calls that set none. Default 10 s.
+    pub timeout: Duration,
+    /// Options of each per-server connection (its `timeout` is replaced by `timeout`).
     pub client: ClientOptions,
 }
 
 impl Default for ClusterOptions {
     fn default() -> Self {
+        let core = slacker_core::cluster::ClusterOptions::default();
         Self {
             root: DEFAULT_ROOT.to_owned(),
             session_timeout: ZkOptions::new("").session_timeout,
-            client: ClientOptions::default(),
+            grouping: core.grouping,
+            timeout: core.timeout,
+            client: core.client,
         }
     }
 }
@@ -66,73 +69,13 @@ pub struct ClusterClient {
 #[derive(Debug)]
 struct Inner {
     discovery: Discovery,
-    routes: Arc<RwLock<Routes>>,
-    content_type: ContentType,
+    cluster: Cluster,
     task: JoinHandle<()>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         self.task.abort();
-    }
-}
-
-/// The routing table: one connection per registered server, one list per namespace.
-#[derive(Debug, Default)]
-struct Routes {
-    clients: HashMap<ServerAddr, Client>,
-    namespaces: HashMap<String, Vec<ServerAddr>>,
-    options: ClientOptions,
-}
-
-impl Routes {
-    fn apply(&mut self, change: Change) {
-        match change {
-            Change::Insert(addr, _) => {
-                let options = &self.options;
-                self.clients
-                    .entry(addr)
-                    .or_insert_with_key(|addr| Client::lazy(addr.clone(), options.clone()));
-            }
-            Change::Remove(addr) => {
-                if let Some(client) = self.clients.remove(&addr) {
-                    tokio::spawn(close_when_idle(client));
-                }
-            }
-            Change::Namespace {
-                namespace, servers, ..
-            } => {
-                self.namespaces.insert(namespace, servers);
-            }
-            // Changes this router does not use.
-            _ => {}
-        }
-    }
-
-    /// A random server of `namespace` whose connection is up (else one still connecting),
-    /// other than `exclude`.
-    fn pick(&self, namespace: &str, exclude: Option<&ServerAddr>) -> Option<Client> {
-        let servers = self.namespaces.get(namespace)?;
-        let candidates = |wanted: &[ConnState]| -> Vec<&Client> {
-            servers
-                .iter()
-                .filter(|a| Some(*a) != exclude)
-                .filter_map(|a| self.clients.get(a))
-                .filter(|c| wanted.contains(&*c.state().borrow()))
-                .collect()
-        };
-        let mut rng = rand::thread_rng();
-        let up = candidates(&[ConnState::Connected]);
-        if let Some(client) = up.choose(&mut rng) {
-            return Some((*client).clone());
-        }
-        candidates(&[ConnState::Connecting])
-            .choose(&mut rng)
-            .map(|c| (*c).clone())
-    }
-
-    fn pinned(&self, addr: &ServerAddr) -> Option<Client> {
-        self.clients.get(addr).cloned()
     }
 }
 
@@ -149,21 +92,20 @@ impl ClusterClient {
             root: options.root,
         };
         let (discovery, mut changes) = Discovery::start(cluster, discovery_options).await?;
-        let content_type = options.client.content_type;
-        let mut routes = Routes {
-            options: options.client,
-            ..Routes::default()
-        };
+        let routing = Cluster::new(slacker_core::cluster::ClusterOptions {
+            grouping: options.grouping,
+            timeout: options.timeout,
+            client: options.client,
+            ..slacker_core::cluster::ClusterOptions::default()
+        });
         while let Ok(change) = changes.try_recv() {
-            routes.apply(change);
+            routing.apply(change);
         }
-        let routes = Arc::new(RwLock::new(routes));
-        let task = tokio::spawn(follow(changes, routes.clone()));
+        let task = tokio::spawn(follow(changes, routing.clone()));
         Ok(Self {
             inner: Arc::new(Inner {
                 discovery,
-                routes,
-                content_type,
+                cluster: routing,
                 task,
             }),
         })
@@ -175,22 +117,20 @@ impl ClusterClient {
         self.inner.discovery.membership()
     }
 
+    /// What routing holds now: every server with its connection state and in-flight calls, and
+    /// every namespace's routing list and leader.
+    pub fn snapshot(&self) -> ClusterView {
+        self.inner.cluster.snapshot()
+    }
+
     /// The servers a call to `namespace` may go to now: registered for it and connected.
     pub fn routable(&self, namespace: &str) -> Vec<ServerAddr> {
-        let routes = read(&self.inner.routes);
-        let Some(servers) = routes.namespaces.get(namespace) else {
-            return Vec::new();
-        };
-        servers
-            .iter()
-            .filter(|a| {
-                routes
-                    .clients
-                    .get(*a)
-                    .is_some_and(|c| *c.state().borrow() == ConnState::Connected)
-            })
-            .cloned()
-            .collect()
+        self.inner.cluster.routable(namespace)
+    }
+
+    /// The connection to a registered server (for inspect and other per-server tooling).
+    pub fn client(&self, server: &ServerAddr) -> Option<Client> {
+        self.inner.cluster.client(server)
     }
 
     /// The server-data of `server`, if it is registered.
@@ -212,96 +152,73 @@ impl ClusterClient {
             loop {
                 match rx.recv().await {
                     Ok(item) => return Some((item, rx)),
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return None,
                 }
             }
         })
+    }
+
+    /// Multi-server calls that succeeded although some servers failed, and calls that
+    /// succeeded after failing over (see [`Cluster::partial_failures`]). Each is also logged
+    /// at WARN.
+    pub fn partial_failures(&self) -> broadcast::Receiver<PartialFailure> {
+        self.inner.cluster.partial_failures()
+    }
+
+    /// Calls `namespace/function` with JSON arguments on the servers the grouping chooses and
+    /// returns each server's JSON result (see [`Cluster::call_by_name`]).
+    ///
+    /// # Errors
+    /// As [`Cluster::call_by_name`].
+    ///
+    /// # Cancel safety
+    /// Dropping the future cancels the calls on every server.
+    pub async fn call_by_name(
+        &self,
+        namespace: &str,
+        function: &str,
+        args: Value,
+        options: CallOptions,
+    ) -> slacker_core::Result<Vec<(ServerAddr, slacker_core::Result<Value>)>> {
+        self.inner
+            .cluster
+            .call_by_name(namespace, function, args, options)
+            .await
     }
 
     /// Closes every server connection and stops discovery (for every clone).
     pub async fn close(&self) {
         self.inner.discovery.stop();
         self.inner.task.abort();
-        let clients: Vec<Client> = {
-            let mut routes = write(&self.inner.routes);
-            routes.namespaces.clear();
-            routes.clients.drain().map(|(_, c)| c).collect()
-        };
-        for client in clients {
-            client.close().await;
-        }
-    }
-
-    async fn call_on(client: Client, call: Call) -> Reply {
-        let server = client.addr().clone();
-        let result = client.call_one(call).await;
-        Reply { server, result }
+        self.inner.cluster.close().await;
     }
 }
 
 impl Caller for ClusterClient {
     fn content_type(&self) -> ContentType {
-        self.inner.content_type
+        self.inner.cluster.content_type()
     }
 
     async fn call(&self, call: Call) -> slacker_core::Result<Replies> {
-        let unavailable = || CallError::Unavailable {
-            namespace: call.namespace.to_string(),
-        };
-        let first = {
-            let routes = read(&self.inner.routes);
-            match &call.options.server {
-                Some(addr) => routes.pinned(addr),
-                None => routes.pick(&call.namespace, None),
-            }
-        }
-        .ok_or_else(unavailable)?;
-        if call.options.server.is_some() || call.options.fire_and_forget {
-            return Ok(Replies::One(Self::call_on(first, call).await));
-        }
-        let reply = Self::call_on(first, call.clone()).await;
-        let retry = match &reply.result {
-            // Closed: the server was removed between the pick and the send.
-            Err(e) if e.is_not_executed() || matches!(e, CallError::Closed) => true,
-            Err(e) => e.is_retryable() && call.method.is_some_and(|m| m.retries > 0),
-            Ok(_) => false,
-        };
-        if !retry {
-            return Ok(Replies::One(reply));
-        }
-        let second = read(&self.inner.routes).pick(&call.namespace, Some(&reply.server));
-        match second {
-            Some(client) => {
-                tracing::debug!(from = %reply.server, to = %client.addr(), "retrying a call on another server");
-                Ok(Replies::One(Self::call_on(client, call).await))
-            }
-            None => Ok(Replies::One(reply)),
-        }
+        self.inner.cluster.call(call).await
+    }
+
+    fn partial_failure(
+        &self,
+        namespace: &str,
+        function: &str,
+        failures: &[(ServerAddr, CallError)],
+    ) {
+        self.inner
+            .cluster
+            .partial_failure(namespace, function, failures);
     }
 }
 
-/// Closes the connection of a departed server once its calls have finished (bounded by the
-/// client's call timeout): a server leaving the registry may still be answering.
-async fn close_when_idle(client: Client) {
-    let deadline = tokio::time::Instant::now() + client.options().timeout;
-    while client.in_flight() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    client.close().await;
-}
-
-/// Applies discovery's changes to the routing table until discovery stops.
-async fn follow(mut changes: mpsc::UnboundedReceiver<Change>, routes: Arc<RwLock<Routes>>) {
+/// Applies discovery's changes to routing until discovery stops.
+async fn follow(mut changes: mpsc::UnboundedReceiver<Change>, cluster: Cluster) {
     while let Some(change) = changes.recv().await {
-        write(&routes).apply(change);
+        cluster.apply(change);
     }
-}
-
-fn read(routes: &RwLock<Routes>) -> std::sync::RwLockReadGuard<'_, Routes> {
-    routes.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn write(routes: &RwLock<Routes>) -> std::sync::RwLockWriteGuard<'_, Routes> {
-    routes.write().unwrap_or_else(|e| e.into_inner())
 }

@@ -1,5 +1,5 @@
 //! A cluster client of the example API: discovers the servers of a cluster in ZooKeeper and
-//! spreads calls over them.
+//! spreads calls over them, then calls every server at once (`grouping = all`).
 //!
 //! ```sh
 //! cargo run -p slacker-examples --bin cluster_client -- --zk 127.0.0.1:2181 --cluster example
@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use clap::Parser;
+use slacker_core::{CallOptions, Grouping};
 use slacker_examples::cluster_api::ExampleApiClient;
 use slacker_zk::{ClusterClient, ClusterOptions};
 
@@ -66,6 +67,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let slow = tokio::time::timeout(Duration::from_secs(5), api.slow(200)).await??;
     println!("slow(200) -> answered by {slow}");
+
+    // Every server at once (grouping = all), each server's own answer or failure.
+    let every = cluster
+        .call_by_name(
+            "slacker.example.api",
+            "whoami",
+            serde_json::Value::Null,
+            CallOptions::new().grouping(Grouping::All),
+        )
+        .await?;
+    println!("whoami on every server at once:");
+    for (server, answer) in every {
+        match answer {
+            Ok(v) => println!("  {server}: {v}"),
+            Err(e) => println!("  {server}: failed: {e}"),
+        }
+    }
     cluster.close().await;
     Ok(())
 }
