@@ -107,7 +107,7 @@ async fn all_and_weighted_follow_the_registry() {
         None,
         "weight 0: never chosen: {seen:?}"
     );
-    assert!(seen.get(b.addr().as_str()).is_some() && seen.get(c.addr().as_str()).is_some());
+    assert!(seen.contains_key(b.addr().as_str()) && seen.contains_key(c.addr().as_str()));
 
     // A server-data change reaches routing.
     a.registration()
