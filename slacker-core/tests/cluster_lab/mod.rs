@@ -363,6 +363,13 @@ impl Lab {
     }
 }
 
+/// True if `err` says the call ran out of time: our own deadline of `after`, or the server
+/// enforcing the deadline we sent (whichever side noticed first).
+pub fn timed_out(err: &Error, after: Duration) -> bool {
+    matches!(err, Error::Timeout { after: a, .. } if *a == after)
+        || err.code() == Some(slacker_core::ResultCode::DeadlineExceeded)
+}
+
 /// Polls `cond` every 5 ms until it holds; panics after 20 s.
 pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
