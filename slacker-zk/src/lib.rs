@@ -72,6 +72,7 @@ pub mod discovery;
 pub mod election;
 mod error;
 pub mod local;
+pub mod manager;
 pub mod paths;
 pub mod registry;
 pub mod session;
