@@ -17,7 +17,7 @@ pub mod proxy;
 pub mod wait;
 
 pub use kazoo::{Kazoo, ZNode};
-pub use process::{example_bin, TestProcess};
+pub use process::{example_bin, workspace_bin, TestProcess};
 pub use proxy::Proxy;
 pub use slacker_zk::local::{LocalEnsemble, LocalZkError, LocalZooKeeper, ZkMode};
 pub use wait::{wait_for, wait_until, TimedOut, DEADLINE};

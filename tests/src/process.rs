@@ -33,7 +33,7 @@ const TAIL_LINES: usize = 30;
 #[non_exhaustive]
 pub enum ProcessError {
     /// `cargo build` of an example binary failed.
-    #[error("`cargo build -p slacker-examples --bin {name}` failed ({status}):\n{stderr}")]
+    #[error("`cargo build --bin {name}` failed ({status}):\n{stderr}")]
     Build {
         /// The binary.
         name: String,
@@ -85,14 +85,23 @@ impl ProcessError {
     }
 }
 
-/// The path of the example binary `name`, built (or brought up to date) with
-/// `cargo build -p slacker-examples --bin <name>` the first time a test process asks for it.
+/// The path of the example binary `name` (see [`workspace_bin`]).
+///
+/// # Errors
+///
+/// As [`workspace_bin`].
+pub async fn example_bin(name: &str) -> Result<PathBuf, ProcessError> {
+    workspace_bin("slacker-examples", name).await
+}
+
+/// The path of the binary `name` of the workspace package `package`, built (or brought up to
+/// date) with `cargo build -p <package> --bin <name>` the first time a test process asks for it.
 ///
 /// # Errors
 ///
 /// [`ProcessError::Build`] with cargo's output when the build fails (e.g. no such binary);
 /// [`ProcessError::Io`] when cargo cannot run or the test executable's location is unknown.
-pub async fn example_bin(name: &str) -> Result<PathBuf, ProcessError> {
+pub async fn workspace_bin(package: &str, name: &str) -> Result<PathBuf, ProcessError> {
     static BUILT: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
     let exe =
         std::env::current_exe().map_err(|e| ProcessError::io("locating the test executable", e))?;
@@ -117,7 +126,7 @@ pub async fn example_bin(name: &str) -> Result<PathBuf, ProcessError> {
             "build",
             "--quiet",
             "-p",
-            "slacker-examples",
+            package,
             "--bin",
             name,
             "--manifest-path",
