@@ -13,12 +13,17 @@
 //! calls to it); callers reach it by address ([`connect`]).
 
 use std::net::IpAddr;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use slacker_core::server::{Reject, RequestHead, ServerInterceptor};
 use slacker_core::{remote, Client, ClientOptions, ResultCode, ServerAddr};
+
+use crate::registry::Inner;
+use crate::Error;
 
 /// The manager's namespace.
 pub const NAMESPACE: &str = "slacker.cluster.manager";
@@ -64,9 +69,113 @@ pub enum ManagerError {
     /// written when the session reconnects.
     #[error("zookeeper not updated yet: {0}")]
     NotInSync(String),
-    /// The server is stopping or stopped.
-    #[error("the server is shutting down")]
-    ShuttingDown,
+    /// The server is not registered (still starting, or stopped).
+    #[error("the server is not registered")]
+    NotRegistered,
+}
+
+/// How long a manager-initiated shutdown lets in-flight calls finish.
+pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(10);
+
+/// The manager of one cluster server: the handler behind [`ManagerServer`]. It is created
+/// before the server binds and attached to it once registered; it holds the server weakly, so
+/// it never keeps a dropped server alive.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ServerManager {
+    server: Arc<OnceLock<Weak<Inner>>>,
+}
+
+impl ServerManager {
+    pub(crate) fn attach(&self, server: &Arc<Inner>) {
+        let _ = self.server.set(Arc::downgrade(server));
+    }
+
+    fn server(&self) -> Result<Arc<Inner>, ManagerError> {
+        self.server
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or(ManagerError::NotRegistered)
+    }
+}
+
+/// Maps a registry error to what the caller is told.
+fn manager_error(err: Error, ns: Option<&str>) -> ManagerError {
+    match (err, ns) {
+        (Error::Config(_), Some(ns)) => ManagerError::UnknownNamespace(ns.to_owned()),
+        (Error::Closed, _) => ManagerError::NotRegistered,
+        (err, _) => ManagerError::NotInSync(err.to_string()),
+    }
+}
+
+impl Manager for ServerManager {
+    async fn offline(&self) -> Result<(), ManagerError> {
+        let server = self.server()?;
+        tracing::info!(addr = %server.registration().addr(), "manager: offline");
+        server
+            .registration()
+            .offline()
+            .await
+            .map_err(|e| manager_error(e, None))
+    }
+
+    async fn offline_ns(&self, ns: String) -> Result<(), ManagerError> {
+        let server = self.server()?;
+        tracing::info!(addr = %server.registration().addr(), %ns, "manager: offline");
+        server
+            .registration()
+            .offline_ns(&ns)
+            .await
+            .map_err(|e| manager_error(e, Some(&ns)))
+    }
+
+    async fn online(&self) -> Result<(), ManagerError> {
+        let server = self.server()?;
+        tracing::info!(addr = %server.registration().addr(), "manager: online");
+        server
+            .registration()
+            .online()
+            .await
+            .map_err(|e| manager_error(e, None))
+    }
+
+    async fn online_ns(&self, ns: String) -> Result<(), ManagerError> {
+        let server = self.server()?;
+        tracing::info!(addr = %server.registration().addr(), %ns, "manager: online");
+        server
+            .registration()
+            .online_ns(&ns)
+            .await
+            .map_err(|e| manager_error(e, Some(&ns)))
+    }
+
+    async fn set_server_data(&self, data: Value) -> Result<(), ManagerError> {
+        let server = self.server()?;
+        tracing::info!(addr = %server.registration().addr(), %data, "manager: set server-data");
+        server
+            .registration()
+            .set_server_data(data)
+            .await
+            .map_err(|e| manager_error(e, None))
+    }
+
+    async fn server_data(&self) -> Value {
+        self.server()
+            .map(|s| s.registration().server_data())
+            .unwrap_or(Value::Null)
+    }
+
+    async fn shutdown(&self) -> Result<(), ManagerError> {
+        let server = self.server()?;
+        tracing::info!(addr = %server.registration().addr(), "manager: shutdown");
+        // The stop deregisters and waits out the routing grace before it drains, and the drain
+        // waits for this very call: the reply is sent first.
+        tokio::spawn(async move {
+            if let Err(err) = server.stop(SHUTDOWN_DRAIN).await {
+                tracing::warn!(error = %err, "manager shutdown: deregistration incomplete");
+            }
+        });
+        Ok(())
+    }
 }
 
 /// The server interceptor guarding the manager namespace (see the module docs).
@@ -168,6 +277,46 @@ mod tests {
         assert!(!constant_time_eq(b"s3cret", b"s3creT"));
         assert!(!constant_time_eq(b"s3cret", b"s3cre"));
         assert!(constant_time_eq(b"", b""));
+    }
+
+    fn head(peer: &str, namespace: &str, secret: Option<&str>) -> RequestHead {
+        let mut extensions = slacker_core::Extensions::new();
+        if let Some(s) = secret {
+            extensions.insert(SECRET_EXTENSION, s.as_bytes().to_vec());
+        }
+        RequestHead {
+            namespace: namespace.into(),
+            function: "offline".into(),
+            content_type: slacker_core::ContentType::MessagePack,
+            deadline: None,
+            extensions,
+            peer: peer.parse().expect("socket address"),
+        }
+    }
+
+    #[test]
+    fn refuses_remote_callers_without_a_secret() {
+        let open = ManagerAuth::new(None);
+        assert!(open.check(&head("127.0.0.1:5000", NAMESPACE, None)).is_ok());
+        let refused = open
+            .check(&head("10.1.2.3:5000", NAMESPACE, Some("guess")))
+            .expect_err("non-loopback refused");
+        assert_eq!(refused.code, ResultCode::Unauthorized);
+
+        let guarded = ManagerAuth::new(Some("s3cret".into()));
+        assert!(guarded
+            .check(&head("10.1.2.3:5000", NAMESPACE, Some("s3cret")))
+            .is_ok());
+        assert!(guarded
+            .check(&head("127.0.0.1:5000", NAMESPACE, None))
+            .is_err());
+        assert!(guarded
+            .check(&head("127.0.0.1:5000", NAMESPACE, Some("s3cre")))
+            .is_err());
+        // An empty secret configures nothing (loopback rule).
+        assert!(ManagerAuth::new(Some(String::new()))
+            .check(&head("10.1.2.3:5000", NAMESPACE, None))
+            .is_err());
     }
 
     #[test]

@@ -21,6 +21,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -34,6 +35,7 @@ use tokio::task::JoinHandle;
 use zookeeper_client as zk;
 
 use crate::election::{Election, Leadership};
+use crate::manager::{ManagerAuth, ManagerServer, ServerManager};
 use crate::paths::{check_name, ClusterPaths, DEFAULT_ROOT};
 use crate::session::{local_ip_towards, Session, SessionEvent, ZkOptions, ZkState};
 use crate::{Error, Result};
@@ -244,11 +246,9 @@ impl Registration {
     ///
     /// # Errors
     /// [`Error::ZooKeeper`] if a delete failed (the nodes still vanish with the session).
-    pub async fn close(mut self) -> Result<()> {
-        let result = self.request(Command::Close).await;
-        // The driver returns after Close; the session closes when its client is dropped.
-        let _ = (&mut self.task).await;
-        result
+    pub async fn close(&self) -> Result<()> {
+        // The driver closes the session before it answers.
+        self.request(Command::Close).await
     }
 
     async fn request(
@@ -315,7 +315,10 @@ impl Driver {
                         let _ = reply.send(self.logged(result));
                     }
                     Some(Command::Close(reply)) => {
-                        let _ = reply.send(self.deregister().await);
+                        let result = self.deregister().await;
+                        // Dropping the driver drops the session's client, which closes it.
+                        drop(self);
+                        let _ = reply.send(result);
                         return;
                     }
                     None => return,
@@ -573,6 +576,7 @@ pub struct ClusterServerBuilder {
     options: RegistryOptions,
     advertise: Option<String>,
     routing_grace: Duration,
+    manager_secret: Option<String>,
 }
 
 impl ClusterServerBuilder {
@@ -613,9 +617,16 @@ impl ClusterServerBuilder {
         self
     }
 
-    /// Marks the server as a manager (the manager API is served by a later part).
+    /// Also serves the manager namespace ([`crate::manager`]; off by default). Without a
+    /// [`ClusterServerBuilder::manager_secret`], only loopback callers may use it.
     pub fn manager(mut self, manager: bool) -> Self {
         self.options.manager = manager;
+        self
+    }
+
+    /// The shared secret manager calls must carry (see [`crate::manager`]).
+    pub fn manager_secret(mut self, secret: impl Into<String>) -> Self {
+        self.manager_secret = Some(secret.into());
         self
     }
 
@@ -639,7 +650,15 @@ impl ClusterServerBuilder {
     /// [`Error::Core`] if the port cannot be bound or does not answer; [`Error::Io`] if the
     /// advertised address cannot be detected; registration errors as [`Registration::start`].
     pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<ClusterServer> {
-        let server = self.server.bind(addr).await?;
+        let mut server = self.server;
+        // Served but never announced: it is not in `self.namespaces`.
+        let manager = self.options.manager.then(ServerManager::default);
+        if let Some(manager) = &manager {
+            server = server
+                .interceptor(ManagerAuth::new(self.manager_secret))
+                .service(ManagerServer::new(manager.clone()));
+        }
+        let server = server.bind(addr).await?;
         let port = server.local_addr().port();
         let advertised = match self.advertise {
             Some(a) if has_port(&a) => a,
@@ -665,20 +684,62 @@ impl ClusterServerBuilder {
             Registration::start(self.options, ServerAddr::from(advertised), &self.namespaces)
                 .await?;
         tracing::info!(addr = %registration.addr(), "registered in the cluster");
-        Ok(ClusterServer {
-            server,
+        let inner = Arc::new(Inner {
+            local_addr: server.local_addr(),
+            server: Mutex::new(Some(server)),
             registration,
             routing_grace: self.routing_grace,
-        })
+            stopped: watch::Sender::new(false),
+        });
+        if let Some(manager) = manager {
+            manager.attach(&inner);
+        }
+        Ok(ClusterServer { inner })
     }
 }
 
 /// A slacker server registered in a cluster. See the module docs for what survives what.
 #[derive(Debug)]
 pub struct ClusterServer {
-    server: RunningServer,
+    inner: Arc<Inner>,
+}
+
+/// What [`ClusterServer`] and the manager's `shutdown` share: whichever stops the server first
+/// takes the [`RunningServer`]; the other waits for `stopped`.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    local_addr: SocketAddr,
+    server: Mutex<Option<RunningServer>>,
     registration: Registration,
     routing_grace: Duration,
+    stopped: watch::Sender<bool>,
+}
+
+impl Inner {
+    pub(crate) fn registration(&self) -> &Registration {
+        &self.registration
+    }
+
+    fn server(&self) -> std::sync::MutexGuard<'_, Option<RunningServer>> {
+        self.server.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The graceful stop of [`ClusterServer::shutdown`]; a second caller waits for the first.
+    pub(crate) async fn stop(&self, drain: Duration) -> Result<()> {
+        let Some(server) = self.server().take() else {
+            let _ = self.stopped.subscribe().wait_for(|s| *s).await;
+            return Ok(());
+        };
+        let offline = self.registration.offline().await;
+        if let Err(err) = &offline {
+            tracing::warn!(error = %err, "could not deregister namespaces before stopping");
+        }
+        tokio::time::sleep(self.routing_grace).await;
+        server.shutdown(drain).await;
+        let closed = self.registration.close().await;
+        self.stopped.send_replace(true);
+        offline.and(closed)
+    }
 }
 
 impl ClusterServer {
@@ -690,28 +751,38 @@ impl ClusterServer {
             options: RegistryOptions::new(cluster, connect),
             advertise: None,
             routing_grace: DEFAULT_ROUTING_GRACE,
+            manager_secret: None,
         }
     }
 
     /// The announced address.
     pub fn addr(&self) -> &ServerAddr {
-        self.registration.addr()
+        self.inner.registration.addr()
     }
 
     /// The bound socket address.
     pub fn local_addr(&self) -> SocketAddr {
-        self.server.local_addr()
+        self.inner.local_addr
     }
 
-    /// Requests running now.
+    /// Requests running now (0 once stopped).
     pub fn in_flight(&self) -> usize {
-        self.server.in_flight()
+        self.inner
+            .server()
+            .as_ref()
+            .map_or(0, RunningServer::in_flight)
     }
 
     /// The registration: `set_server_data`, `offline_ns`, `online_ns`, `offline`, `online`, and
     /// the registration state.
     pub fn registration(&self) -> &Registration {
-        &self.registration
+        &self.inner.registration
+    }
+
+    /// Resolves once the server has stopped: after [`ClusterServer::shutdown`], or after the
+    /// manager's `shutdown` (a server program should wait on this as well as on its signals).
+    pub async fn stopped(&self) {
+        let _ = self.inner.stopped.subscribe().wait_for(|s| *s).await;
     }
 
     /// Graceful stop, in this order:
@@ -724,17 +795,12 @@ impl ClusterServer {
     ///    refused with `ShuttingDown`, which clients retry elsewhere: it never ran);
     /// 4. delete `servers/<addr>` and close the ZooKeeper session.
     ///
+    /// If the manager's `shutdown` already started the stop, this waits for it to finish.
+    ///
     /// # Errors
     /// [`Error::ZooKeeper`] if a node could not be deleted (it still vanishes with the session).
     pub async fn shutdown(self, drain: Duration) -> Result<()> {
-        let offline = self.registration.offline().await;
-        if let Err(err) = &offline {
-            tracing::warn!(error = %err, "could not deregister namespaces before stopping");
-        }
-        tokio::time::sleep(self.routing_grace).await;
-        self.server.shutdown(drain).await;
-        let closed = self.registration.close().await;
-        offline.and(closed)
+        self.inner.stop(drain).await
     }
 }
 

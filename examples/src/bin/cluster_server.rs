@@ -35,9 +35,12 @@ struct Args {
     /// Server-data as JSON.
     #[arg(long, default_value = "null")]
     server_data: String,
-    /// Start as a manager.
+    /// Also serve the manager namespace (loopback callers only, unless --manager-secret).
     #[arg(long)]
     manager: bool,
+    /// The secret manager calls must carry (default: env SLACKER_MANAGER_SECRET).
+    #[arg(long)]
+    manager_secret: Option<String>,
     /// ZooKeeper session timeout in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     session_timeout_ms: u64,
@@ -63,6 +66,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(addr) = &args.advertise {
         builder = builder.advertise(addr);
     }
+    if let Some(secret) = args
+        .manager_secret
+        .or_else(|| std::env::var("SLACKER_MANAGER_SECRET").ok())
+    {
+        builder = builder.manager_secret(secret);
+    }
     let server = builder.bind((args.bind, args.port)).await?;
     api.set_addr(server.addr().to_string());
     println!("registered {}", server.addr());
@@ -71,6 +80,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+        // `slacker shutdown ADDR` (the manager) has already stopped it.
+        _ = server.stopped() => {}
     }
     println!("stopping {}", server.addr());
     server.shutdown(Duration::from_secs(10)).await?;
