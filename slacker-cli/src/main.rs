@@ -34,7 +34,7 @@ struct Cli {
     cluster: Option<String>,
 
     /// Root of all clusters in ZooKeeper.
-    #[arg(long, global = true, default_value = "/slacker/cluster")]
+    #[arg(long, global = true, default_value = slacker_zk::paths::DEFAULT_ROOT)]
     root: String,
 
     /// Manager secret (default: the environment variable SLACKER_MANAGER_SECRET).
@@ -337,7 +337,7 @@ fn applied(
             println!("{done}");
             Ok(())
         }
-        Ok(Err(e)) => Err(format!("{addr} refused: {e}")),
+        Ok(Err(e)) => Err(format!("{addr}: {e}")),
         Err(e) => Err(manager_error(addr, &e)),
     }
 }
