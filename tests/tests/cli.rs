@@ -430,3 +430,35 @@ async fn clear_errors_for_zookeeper_and_cluster_problems() {
     let line = failed(&slacker(["--zk", &connect, "--cluster", "bad/name", "ls"]).await);
     assert!(line.contains("not a valid ZooKeeper node name"), "{line}");
 }
+
+#[tokio::test]
+async fn shutdown_stops_a_server_process() {
+    let zk = LocalZooKeeper::start().await.expect("zookeeper");
+    let connect = zk.connect_string();
+    let mut server = TestProcess::example(
+        "cluster_server",
+        [
+            "--zk",
+            &connect,
+            "--cluster",
+            "proc",
+            "--bind",
+            "127.0.0.1",
+            "--advertise",
+            "127.0.0.1",
+            "--manager",
+        ],
+    )
+    .await
+    .expect("server process");
+    let line = server
+        .wait_for_line(DEADLINE, |l| l.starts_with("registered "))
+        .await
+        .expect("registered");
+    let addr = line.trim_start_matches("registered ").to_owned();
+    let out = ok(&slacker(["shutdown", &addr]).await);
+    assert_eq!(out.trim(), format!("{addr}: shutting down"));
+    let status = server.wait(DEADLINE).await.expect("the process exited");
+    assert!(status.success(), "{}", server.output_tail());
+    assert!(server.stdout_lines().iter().any(|l| l == "stopped"));
+}
