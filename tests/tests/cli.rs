@@ -315,6 +315,15 @@ async fn manager_commands_and_watch() {
         .wait_for_line(DEADLINE, |l| l.starts_with("watching ops"))
         .await
         .expect("watch is watching");
+    // The election result, whether it came with the first read or after it.
+    wait_until(DEADLINE, || async {
+        watch
+            .stdout_lines()
+            .iter()
+            .any(|l| *l == format!("leader cli.calc {addr}"))
+    })
+    .await
+    .expect("watch shows the leader");
     let ops = |args: &[&str]| {
         let mut v = vec![
             "--zk".to_owned(),
