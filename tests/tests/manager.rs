@@ -348,8 +348,13 @@ async fn shutdown_replies_then_drains_an_in_flight_call() {
         .await
         .expect("call")
         .expect("shutdown accepted");
+    let replied = Instant::now();
     // Deregistered first, while the slow call is still running.
     routable_count(&client, 0).await;
+    eprintln!(
+        "left the client's routing {:?} after the shutdown reply",
+        replied.elapsed()
+    );
     assert!(!slow.is_finished());
     gate.send_replace(true);
     let answer = tokio::time::timeout(DEADLINE, slow)
