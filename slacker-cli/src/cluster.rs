@@ -7,9 +7,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use slacker_core::{
-    serialization, Call, CallOptions, Caller, ContentType, Grouping, ResultCode, ServerAddr,
-};
+use slacker_core::{CallOptions, Grouping, ServerAddr};
 use slacker_zk::paths::ClusterPaths;
 use slacker_zk::session::{Session, ZkOptions};
 use slacker_zk::{ClusterClient, ClusterOptions, Discovery, DiscoveryOptions, Membership, ZkState};
@@ -57,7 +55,8 @@ pub async fn watch(ctx: &Ctx) -> Result<(), Fail> {
 }
 
 /// `call` through the cluster: the call goes where the cluster client routes it (grouping from
-/// `--grouping`), each server's answer is decoded as JSON and combined per `--results`.
+/// `--grouping`, else the cluster client's default), and the servers' JSON answers are combined
+/// per `--results`. Any failing server fails the command.
 pub async fn call(
     ctx: &Ctx,
     ns: &str,
@@ -76,32 +75,18 @@ pub async fn call(
     let client = bounded(ctx, ClusterClient::connect(cluster, zk, options))
         .await?
         .map_err(|e| format!("cannot read cluster `{cluster}` from ZooKeeper at {zk}: {e}"))?;
-    let payload = serialization::encode_value(ContentType::Json, &args)
-        .map_err(|e| format!("cannot encode JSON_ARGS: {e}"))?;
     let mut options = CallOptions::new().timeout(ctx.timeout);
     options.grouping = grouping.map(GroupingArg::grouping);
-    let call = Call {
-        namespace: ns.to_owned().into(),
-        function: function.to_owned().into(),
-        method: None,
-        content_type: ContentType::Json,
-        payload,
-        options,
-    };
-    let replies = client
-        .call(call)
-        .await
-        .map_err(|e| e.to_string())?
-        .into_vec();
+    let answers = client.call_by_name(ns, function, args, options).await;
+    client.close().await;
     let mut values = Vec::new();
     let mut failures = Vec::new();
-    for reply in replies {
-        match decode(&reply.server, reply.result) {
-            Ok(v) => values.push((reply.server, v)),
-            Err(e) => failures.push(e),
+    for (server, answer) in answers.map_err(|e| e.to_string())? {
+        match answer {
+            Ok(v) => values.push((server, v)),
+            Err(e) => failures.push(crate::remote_error(server.as_str(), &e)),
         }
     }
-    client.close().await;
     if !failures.is_empty() {
         return Err(failures.join("; "));
     }
@@ -132,20 +117,6 @@ impl GroupingArg {
             Self::RoundRobin => Grouping::RoundRobin,
             Self::Weighted => Grouping::Weighted,
         }
-    }
-}
-
-/// One server's answer as JSON, or a one-line error naming the server.
-fn decode(
-    server: &ServerAddr,
-    result: slacker_core::Result<slacker_core::Response>,
-) -> Result<Value, String> {
-    let response = result.map_err(|e| crate::remote_error(server.as_str(), &e))?;
-    let value = serialization::decode_value(response.content_type, &response.payload)
-        .map_err(|e| format!("{server}: unreadable answer: {e}"))?;
-    match response.code {
-        ResultCode::Success => Ok(value),
-        code => Err(format!("{server}: {code}: {value}")),
     }
 }
 

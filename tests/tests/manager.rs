@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::json;
-use slacker_core::{remote, Client, ClientOptions, Error, ResultCode};
+use slacker_core::{
+    remote, Client, ClientOptions, Error, Grouping, GroupingInput, ResultCode, Selection,
+};
 use slacker_tests::{wait_for, wait_until, LocalZooKeeper, Proxy, DEADLINE};
 use slacker_zk::manager::{self, ManagerError, NAMESPACE};
 use slacker_zk::{ClusterClient, ClusterOptions, ClusterServer};
@@ -482,4 +484,65 @@ async fn loopback_needs_no_secret_and_the_manager_is_off_by_default() {
     assert_eq!(membership.servers.get(a.addr()), Some(&json!({"x": 1})));
     plain.shutdown(Duration::from_secs(5)).await.expect("stop");
     a.shutdown(Duration::from_secs(5)).await.expect("stop");
+}
+
+/// A custom grouping: the server whose server-data says `{"pick": true}`, else any.
+fn picked(input: &GroupingInput<'_>) -> Selection {
+    match input.servers.iter().find(|s| s.data["pick"] == json!(true)) {
+        Some(s) => Selection::One(s.addr.clone()),
+        None => Selection::Mode(Grouping::Random),
+    }
+}
+
+/// The same answer as `Who::whoami`, routed by [`picked`].
+#[remote(namespace = "mgr.who")]
+pub trait Picked {
+    /// The answering server's address.
+    #[remote(grouping = picked)]
+    async fn whoami(&self) -> String;
+}
+
+#[tokio::test]
+async fn set_server_data_steers_a_custom_grouping() {
+    let zk = LocalZooKeeper::start().await.expect("zookeeper");
+    let connect = zk.connect_string();
+    let (a, _gate_a) = server(&connect, "steer", None).await;
+    let (b, _gate_b) = server(&connect, "steer", None).await;
+    let client = cluster_client(&connect, "steer").await;
+    routable_count(&client, 2).await;
+    let stub = PickedClient::new(client.clone());
+    for (target, other) in [(&a, &b), (&b, &a)] {
+        let m = manager::connect(target.addr().clone(), None, ClientOptions::default())
+            .await
+            .expect("manager");
+        m.set_server_data(json!({"pick": true}))
+            .await
+            .expect("call")
+            .expect("set");
+        let mo = manager::connect(other.addr().clone(), None, ClientOptions::default())
+            .await
+            .expect("manager");
+        mo.set_server_data(json!({"pick": false}))
+            .await
+            .expect("call")
+            .expect("set");
+        // Once the client's view has both changes, every call goes to the picked server.
+        wait_until(DEADLINE, || async {
+            client.server_data(target.addr()) == Some(json!({"pick": true}))
+                && client.server_data(other.addr()) == Some(json!({"pick": false}))
+        })
+        .await
+        .expect("the client sees the new server-data");
+        // Routing applies the change right after the view: wait for a call to land there.
+        wait_until(DEADLINE, || async {
+            stub.whoami().await.ok().as_deref() == Some(target.addr().as_str())
+        })
+        .await
+        .expect("calls reach the picked server");
+        for _ in 0..20 {
+            assert_eq!(stub.whoami().await.expect("call"), target.addr().as_str());
+        }
+    }
+    a.shutdown(Duration::from_secs(5)).await.expect("stop");
+    b.shutdown(Duration::from_secs(5)).await.expect("stop");
 }
