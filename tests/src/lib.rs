@@ -6,13 +6,18 @@
 //!   ZooKeeper or a slacker server: connection resets and silent partitions.
 //! * [`process`]: [`TestProcess`], example binaries run as real child processes (located or built
 //!   on demand), their stdout lines awaited with a deadline, SIGKILL/SIGTERM, killed on drop.
+//! * [`probe`]: the `slacker.probe` namespace that hostile-input and resource tests aim at (also
+//!   served by the `slacker-probe-server` binary, for measurements from `/proc/<pid>`).
+//! * [`procfs`]: resident memory and open descriptors of a process, from `/proc`.
 //! * [`kazoo`]: [`Kazoo`], an independent ZooKeeper client (Python's kazoo) to check what our code
 //!   wrote.
 //! * [`LocalZooKeeper`] / [`LocalEnsemble`] (from `slacker_zk::local`): a standalone ZooKeeper or
 //!   an ensemble on free loopback ports.
 
 pub mod kazoo;
+pub mod probe;
 pub mod process;
+pub mod procfs;
 pub mod proxy;
 pub mod wait;
 
