@@ -245,3 +245,65 @@ async fn length_prefixes_that_lie_commit_no_memory_for_the_bytes_they_claim() {
     // And the server still serves.
     drop(hello_and_call(server.addr, 1).await);
 }
+
+#[tokio::test]
+async fn a_peer_that_never_reads_its_replies_cannot_grow_the_server_without_bound() {
+    let server = ServerChild::start(&[]).await;
+    cycles(server.addr, 200, 4).await;
+    server.wait_released(None).await;
+    let rss0 = server.rss();
+    let bystander = slacker_tests::probe::Bystander::start(server.addr)
+        .await
+        .expect("bystander");
+
+    // Echo requests of 64 KiB, written as fast as the server takes them, replies never read.
+    // Bounded: at most 4,000 (250 MiB); a write that makes no progress for 2 s means the
+    // server has stopped reading, which is the backpressure this test is after.
+    let payload =
+        rmp_serde::to_vec(&(serde_bytes::ByteBuf::from(vec![7u8; 64 * 1024]),)).expect("args");
+    let mut codec = PacketCodec::default();
+    let mut stream = TcpStream::connect(server.addr).await.expect("connect");
+    let mut sent = 0u64;
+    for tid in 1..=4000u64 {
+        let mut wire = bytes::BytesMut::new();
+        tokio_util::codec::Encoder::encode(
+            &mut codec,
+            Packet::Request(Request {
+                tid,
+                content_type: ContentType::MessagePack,
+                flags: 0,
+                deadline_ms: 0,
+                namespace: "slacker.probe".into(),
+                function: "echo".into(),
+                extensions: Extensions::new(),
+                payload: payload.clone().into(),
+            }),
+            &mut wire,
+        )
+        .expect("encode");
+        match tokio::time::timeout(Duration::from_secs(2), stream.write_all(&wire)).await {
+            Ok(Ok(())) => sent += wire.len() as u64,
+            Ok(Err(e)) => panic!("write: {e}"),
+            Err(_) => break,
+        }
+    }
+    let rss1 = server.rss();
+    println!(
+        "never-reading peer: sent {} MiB of echo requests; server RSS {rss0} -> {rss1} KiB (+{} MiB)",
+        sent >> 20,
+        rss1.saturating_sub(rss0) >> 10
+    );
+    bystander
+        .progress(20)
+        .await
+        .expect("bystander served meanwhile");
+    let report = bystander.finish().await;
+    assert_eq!(report.failures, 0, "{:?}", report.first_failure);
+    assert!(
+        rss1.saturating_sub(rss0) < 96 * 1024,
+        "server RSS grew by {} MiB for one peer",
+        rss1.saturating_sub(rss0) >> 10
+    );
+    drop(stream);
+    server.wait_released(None).await;
+}
