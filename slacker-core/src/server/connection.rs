@@ -3,7 +3,9 @@
 //!
 //! Reads and writes run in separate tasks so that a peer that is slow to read never stops us
 //! from reading (two peers both blocked on writing would deadlock). The writer batches: it
-//! feeds every reply already queued, then flushes once.
+//! feeds every reply already queued, then flushes once. Its queue is bounded, and the reader
+//! waits for room in it before reading the next frame, so a peer that sends without reading
+//! is pushed back by TCP flow control instead of growing the server's memory.
 //!
 //! Control packets (ping, cancel, hello, inspect) are answered here, inline. Malformed frames
 //! that carry a readable tid get a `ProtocolError` reply and the connection keeps going; an
@@ -120,7 +122,12 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
                 progressed = false;
                 continue;
             }
-            next = reader.next() => next,
+            // While the write queue is full (replies of running requests wait for room too),
+            // read nothing more: a peer that never reads cannot pile up requests and replies.
+            next = async {
+                drop(conn.tx.reserve().await);
+                reader.next().await
+            } => next,
         };
         progressed = true;
         let reply = match next {
