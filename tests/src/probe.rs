@@ -43,7 +43,7 @@ impl Probe for ProbeImpl {
 }
 
 /// Most calls a [`Bystander`] makes, so that its loop is bounded even if nobody stops it.
-const BYSTANDER_MAX_CALLS: u64 = 10_000_000;
+const BYSTANDER_MAX_CALLS: u64 = 100_000_000;
 
 /// A well-behaved client calling `add` in a loop, one call at a time, while a test attacks the
 /// same server: what it saw is the measure of "other clients are unaffected".

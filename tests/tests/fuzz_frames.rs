@@ -345,8 +345,8 @@ async fn check_server(server: &RunningServer, case: &Case) -> Result<(), TestCas
     Ok(())
 }
 
-/// Runs codec and TCP cases, batch by batch, until `codec_cases` and `tcp_cases` are done or
-/// `duration` has passed (whichever is later for the minimums, earlier for the budget).
+/// Runs batches of `codec_cases` codec cases and `tcp_cases` TCP cases, with fresh random
+/// seeds, until `duration` has passed (at least one batch).
 fn fuzz(codec_cases: u32, tcp_cases: u32, duration: Duration) {
     count_server_panics();
     let rt = tokio::runtime::Builder::new_multi_thread()

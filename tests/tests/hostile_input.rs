@@ -100,11 +100,11 @@ async fn slow_peers_are_cut_off_after_the_read_timeout_while_others_are_served()
                             break;
                         }
                         let mut probe = [0u8; 1];
-                        match tokio::time::timeout(Duration::from_millis(50), s.peek(&mut probe))
-                            .await
+                        let paced = Duration::from_millis(50);
+                        if let Ok(Ok(0) | Err(_)) =
+                            tokio::time::timeout(paced, s.peek(&mut probe)).await
                         {
-                            Ok(Ok(0) | Err(_)) => break,
-                            _ => {}
+                            break;
                         }
                     }
                 }

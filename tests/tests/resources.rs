@@ -181,7 +181,6 @@ async fn memory_per_idle_connection() {
 
 #[tokio::test]
 async fn ten_thousand_connect_cycles_leak_neither_descriptors_nor_memory() {
-    ensure_open_files(1024).expect("open-files limit");
     let server = ServerChild::start(&[]).await;
     cycles(server.addr, 1000, 8).await; // warm-up
     server.wait_released(None).await;
