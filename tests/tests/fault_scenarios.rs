@@ -519,7 +519,8 @@ async fn soak_1000_connections() {
     let secs: u64 = std::env::var("SLACKER_SOAK_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(3)
+        .max(1);
     let zk = LocalZooKeeper::start().await.expect("zookeeper");
     let connect = zk.connect_string();
     let mut processes = Vec::new();
