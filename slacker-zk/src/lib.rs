@@ -58,7 +58,8 @@
 //! ## Running a 3-server cluster by hand
 //!
 //! ```sh
-//! # a ZooKeeper on 127.0.0.1:2181 (Debian: apt-get install zookeeper; see scripts/ or slacker_zk::local)
+//! # a private ZooKeeper (Debian: apt-get install zookeeper); prints `ZK 127.0.0.1:PORT`, use that below
+//! cargo run -p slacker-examples --bin local_zk
 //! cargo run -p slacker-examples --bin cluster_server -- --zk 127.0.0.1:2181 --cluster example --port 2104
 //! cargo run -p slacker-examples --bin cluster_server -- --zk 127.0.0.1:2181 --cluster example --port 2105
 //! cargo run -p slacker-examples --bin cluster_server -- --zk 127.0.0.1:2181 --cluster example --port 2106 --server-data '{"zone":"b"}'
