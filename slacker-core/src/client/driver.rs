@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Interval;
@@ -23,13 +22,14 @@ use super::{Link, Shared};
 use crate::codec::{write_loop, PacketCodec};
 use crate::protocol::Packet;
 use crate::server::VERSION;
+use crate::stream::{self, ReadHalf, WriteHalf};
 use crate::{ContentType, Error, Response, ResultCode};
 
 /// Frames queued for the writer; calls wait for room (within their timeout).
 const WRITE_QUEUE: usize = 1024;
 
-type Reader = FramedRead<OwnedReadHalf, PacketCodec>;
-type Writer = FramedWrite<OwnedWriteHalf, PacketCodec>;
+type Reader = FramedRead<ReadHalf, PacketCodec>;
+type Writer = FramedWrite<WriteHalf, PacketCodec>;
 
 pub(super) async fn run(shared: Arc<Shared>) {
     let o = &shared.options;
@@ -70,7 +70,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
     shared.fail_all(&Error::Closed);
 }
 
-/// TCP connect plus the hello handshake.
+/// TCP connect, the TLS handshake if configured, then the hello handshake.
 async fn connect(shared: &Shared) -> Result<(Reader, Writer), Error> {
     let addr = &shared.addr;
     let stream = TcpStream::connect(addr.as_str())
@@ -79,7 +79,20 @@ async fn connect(shared: &Shared) -> Result<(Reader, Writer), Error> {
     stream
         .set_nodelay(true)
         .map_err(|e| Error::connection(addr, format!("set_nodelay: {e}")))?;
-    let (read, write) = stream.into_split();
+    #[cfg(feature = "tls")]
+    let (read, write) = match &shared.options.tls {
+        Some(tls) => {
+            let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+            let stream = connector
+                .connect(tls.server_name.clone(), stream)
+                .await
+                .map_err(|e| Error::connection(addr, format!("TLS handshake: {e}")))?;
+            stream::tls(stream)
+        }
+        None => stream::plain(stream),
+    };
+    #[cfg(not(feature = "tls"))]
+    let (read, write) = stream::plain(stream);
     let max = shared.options.max_frame_len;
     let mut reader = FramedRead::new(read, PacketCodec::new(max));
     let mut writer = FramedWrite::new(write, PacketCodec::new(max));
@@ -114,9 +127,25 @@ async fn connect(shared: &Shared) -> Result<(Reader, Writer), Error> {
         }),
         Some(Ok(Ok(other))) => Err(protocol(format!("expected a server hello, got {other:?}"))),
         Some(Ok(Err(bad))) => Err(protocol(bad.reason)),
-        Some(Err(e)) => Err(Error::connection(addr, format!("hello: {e}"))),
-        None => Err(Error::connection(addr, "closed during the handshake")),
+        Some(Err(e)) => Err(Error::connection(
+            addr,
+            format!("hello: {e}{}", tls_hint(shared)),
+        )),
+        None => Err(Error::connection(
+            addr,
+            format!("closed during the handshake{}", tls_hint(shared)),
+        )),
     }
+}
+
+/// A plaintext hello answered by a TLS server reads as garbage (a TLS alert) or a close: say so.
+fn tls_hint(shared: &Shared) -> &'static str {
+    #[cfg(feature = "tls")]
+    if shared.options.tls.is_some() {
+        return "";
+    }
+    let _ = shared;
+    " (is the server expecting TLS?)"
 }
 
 /// Runs one connection until it fails or the client closes; returns why it ended.

@@ -68,6 +68,20 @@ pub struct ClientOptions {
     pub extensions: Extensions,
     /// Interceptors, `before` in this order, `after` in reverse.
     pub interceptors: Vec<Arc<dyn ClientInterceptor>>,
+    /// Speak TLS to the server (feature `tls`). Default `None`: plain TCP.
+    #[cfg(feature = "tls")]
+    pub tls: Option<ClientTls>,
+}
+
+/// TLS settings of a client (feature `tls`): the rustls configuration (trusted roots, client
+/// certificate if any) and the name the server's certificate must carry.
+#[cfg(feature = "tls")]
+#[derive(Debug, Clone)]
+pub struct ClientTls {
+    /// The rustls client configuration.
+    pub config: Arc<rustls::ClientConfig>,
+    /// The name checked against the server's certificate (a DNS name or an IP address).
+    pub server_name: rustls::pki_types::ServerName<'static>,
 }
 
 impl Default for ClientOptions {
@@ -85,6 +99,8 @@ impl Default for ClientOptions {
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             extensions: Extensions::new(),
             interceptors: Vec::new(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -99,8 +115,8 @@ impl ClientOptions {
 
 impl std::fmt::Debug for ClientOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientOptions")
-            .field("name", &self.name)
+        let mut d = f.debug_struct("ClientOptions");
+        d.field("name", &self.name)
             .field("content_type", &self.content_type)
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
@@ -111,8 +127,10 @@ impl std::fmt::Debug for ClientOptions {
             .field("reconnect_max", &self.reconnect_max)
             .field("max_frame_len", &self.max_frame_len)
             .field("extensions", &self.extensions)
-            .field("interceptors", &self.interceptors.len())
-            .finish()
+            .field("interceptors", &self.interceptors.len());
+        #[cfg(feature = "tls")]
+        d.field("tls", &self.tls);
+        d.finish()
     }
 }
 

@@ -28,6 +28,7 @@ use super::{dispatch, Shared, VERSION};
 use crate::codec::{write_loop, PacketCodec};
 use crate::inspect::InspectRequest;
 use crate::protocol::{Packet, HEADER_LEN};
+use crate::stream::{ReadHalf, WriteHalf};
 use crate::ResultCode;
 
 /// Packets queued for one connection's writer before the reader stops reading.
@@ -72,12 +73,14 @@ impl Conn {
     }
 }
 
-pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u64) {
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!(%peer, error = %e, "set_nodelay failed");
-    }
+pub(super) async fn serve(
+    shared: Arc<Shared>,
+    read: ReadHalf,
+    write: WriteHalf,
+    peer: SocketAddr,
+    id: u64,
+) {
     let max = shared.options.max_frame_len;
-    let (read, write) = stream.into_split();
     let mut reader = FramedRead::new(read, PacketCodec::new(max));
     let (tx, rx) = mpsc::channel(WRITE_QUEUE);
     let writer = tokio::spawn(write_loop(

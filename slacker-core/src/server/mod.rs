@@ -29,7 +29,7 @@ pub use stats::Stats;
 
 use crate::inspect::{ClientInfo, InspectRequest, InspectResponse, NamespaceDesc, ServerStatus};
 use crate::protocol::{DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION};
-use crate::{Error, Result, Service};
+use crate::{stream, Error, Result, Service};
 
 /// The slacker version servers and clients announce in their hello.
 pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -51,6 +51,10 @@ pub struct ServerOptions {
     /// A connection that sends no frame at all for about this long is closed (clients ping
     /// every few seconds, so only vanished peers hit it); zero disables. Default 60 s.
     pub idle_timeout: Duration,
+    /// Accept only TLS connections, with this rustls configuration (feature `tls`). The
+    /// handshake is bounded by `read_timeout`. Default `None`: plain TCP.
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for ServerOptions {
@@ -62,6 +66,8 @@ impl Default for ServerOptions {
             max_in_flight: 20_000,
             read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -355,9 +361,45 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
             connected_at_ms: now_ms(),
         },
     );
-    connection::serve(shared.clone(), stream, peer, id).await;
+    if let Some((read, write)) = open_stream(&shared, stream, peer).await {
+        connection::serve(shared.clone(), read, write, peer, id).await;
+    }
     shared.clients().remove(&id);
     shared.decrement(&shared.connections);
+}
+
+/// Splits the connection, after the TLS handshake when TLS is on; `None` if the handshake
+/// fails (a plaintext client, an untrusted client certificate, a stall) or the server closes.
+async fn open_stream(
+    shared: &Shared,
+    stream: TcpStream,
+    peer: SocketAddr,
+) -> Option<(stream::ReadHalf, stream::WriteHalf)> {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(%peer, error = %e, "set_nodelay failed");
+    }
+    #[cfg(feature = "tls")]
+    if let Some(config) = &shared.options.tls {
+        let accept = tokio_rustls::TlsAcceptor::from(config.clone()).accept(stream);
+        let accepted = tokio::select! {
+            _ = shared.close.cancelled() => return None,
+            r = tokio::time::timeout(shared.options.read_timeout, accept) => r,
+        };
+        return match accepted {
+            Ok(Ok(tls)) => Some(stream::tls(tls)),
+            Ok(Err(e)) => {
+                tracing::warn!(%peer, error = %e, "TLS handshake failed");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(%peer, "TLS handshake timed out");
+                None
+            }
+        };
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = shared;
+    Some(stream::plain(stream))
 }
 
 pub(crate) fn now_ms() -> u64 {
