@@ -32,6 +32,21 @@
 //!   re-lists and diffs ([`discovery`]).
 //! * ZooKeeper unreachable is not "no servers": discovery keeps the last known membership.
 //!
+//! ## Securing the tree: the cluster secret
+//!
+//! By default every node is open (`world:anyone` may do anything), as in slacker-cluster. With
+//! a secret ([`ZkAuth::digest`], set with [`ClusterServerBuilder::zk_auth`] or
+//! [`ZkOptions::auth`]) the server's session authenticates with ZooKeeper's `digest` scheme and
+//! creates `<root>/<cluster>` and everything the registry writes below it readable by anyone but
+//! writable only by that identity. ZooKeeper itself then refuses (`NoAuth`) a process without
+//! the secret that tries to register a server, announce a namespace, join an election or
+//! rewrite server-data; discovery and the cluster client only read and need no secret. Not
+//! protected: the connection to ZooKeeper (plain TCP, the secret included), reads, the data
+//! of the election's lock nodes (created open, like Curator's; they cannot be created or
+//! deleted without the secret), and nodes created before the secret was configured (ACLs are
+//! set at creation). The `<root>` above the cluster stays open so clusters with other secrets
+//! can live beside it. TLS between clients and servers is slacker-core's feature `tls`.
+//!
 //! ## A cluster in a few lines
 //!
 //! ```no_run
@@ -84,4 +99,4 @@ pub use error::{Error, Result};
 pub use registry::{
     ClusterServer, ClusterServerBuilder, Registration, RegistrationState, RegistryOptions,
 };
-pub use session::{ZkOptions, ZkState};
+pub use session::{ZkAuth, ZkOptions, ZkState};

@@ -37,7 +37,7 @@ use zookeeper_client as zk;
 use crate::election::{Election, Leadership};
 use crate::manager::{ManagerAuth, ManagerServer, ServerManager};
 use crate::paths::{check_name, ClusterPaths, DEFAULT_ROOT};
-use crate::session::{local_ip_towards, Session, SessionEvent, ZkOptions, ZkState};
+use crate::session::{local_ip_towards, Session, SessionEvent, ZkAuth, ZkOptions, ZkState};
 use crate::{Error, Result};
 
 /// Where and how to register.
@@ -358,7 +358,23 @@ impl Driver {
 
     async fn create_directories(&self, namespaces: &[&'static NamespaceInfo]) -> Result<()> {
         let client = self.session.client();
-        let dir = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+        let acls = self.session.acls();
+        if self.session.options().auth.is_some() {
+            // The root stays open so that other clusters (other secrets) can live beside us.
+            if let Some((root, _)) = self
+                .paths
+                .base()
+                .rsplit_once('/')
+                .filter(|(r, _)| !r.is_empty())
+            {
+                let open = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+                client
+                    .mkdir(root, &open)
+                    .await
+                    .map_err(|e| Error::zk("mkdir", root, e))?;
+            }
+        }
+        let dir = zk::CreateMode::Persistent.with_acls(acls);
         let mut dirs = vec![self.paths.servers()];
         for ns in namespaces {
             dirs.push(self.paths.leader_mutex(ns.name));
@@ -375,7 +391,7 @@ impl Driver {
                 let path = self.paths.function(ns.name, method.name);
                 let desc = serde_json::to_vec(&method.describe())
                     .map_err(|e| Error::Config(format!("function metadata of {path}: {e}")))?;
-                put_persistent(client, &path, &desc).await?;
+                put_persistent(client, &path, &desc, acls).await?;
             }
         }
         Ok(())
@@ -397,6 +413,7 @@ impl Driver {
             self.session.client(),
             &self.paths.server(self.addr.as_str()),
             &data,
+            self.session.acls(),
         )
         .await
     }
@@ -406,7 +423,7 @@ impl Driver {
         for (ns, online) in &self.online {
             let path = self.paths.namespace_server(ns, self.addr.as_str());
             if *online {
-                ensure_ephemeral(&client, &path, b"").await?;
+                ensure_ephemeral(&client, &path, b"", self.session.acls()).await?;
                 if !self.elections.contains_key(ns) {
                     let election = self.join_election(ns)?;
                     self.elections.insert(ns.clone(), election);
@@ -490,9 +507,14 @@ fn has_port(addr: &str) -> bool {
 }
 
 /// Creates (or updates) our ephemeral node at `path`, replacing a node left by another session.
-async fn ensure_ephemeral(client: &zk::Client, path: &str, data: &[u8]) -> Result<()> {
+async fn ensure_ephemeral(
+    client: &zk::Client,
+    path: &str,
+    data: &[u8],
+    acls: zk::Acls<'_>,
+) -> Result<()> {
     let me = client.session_id().0;
-    let mode = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+    let mode = zk::CreateMode::Ephemeral.with_acls(acls);
     for _ in 0..5 {
         match client.create(path, data, &mode).await {
             Ok(_) => return Ok(()),
@@ -543,8 +565,13 @@ async fn delete_own(client: &zk::Client, path: &str) -> Result<()> {
 }
 
 /// Creates a persistent node with `data`, or updates it if its data differs.
-async fn put_persistent(client: &zk::Client, path: &str, data: &[u8]) -> Result<()> {
-    let mode = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+async fn put_persistent(
+    client: &zk::Client,
+    path: &str,
+    data: &[u8],
+    acls: zk::Acls<'_>,
+) -> Result<()> {
+    let mode = zk::CreateMode::Persistent.with_acls(acls);
     match client.create(path, data, &mode).await {
         Ok(_) => return Ok(()),
         Err(zk::Error::NodeExists) => {}
@@ -608,6 +635,13 @@ impl ClusterServerBuilder {
     /// Sets the ZooKeeper session timeout (default 10 s).
     pub fn session_timeout(mut self, timeout: Duration) -> Self {
         self.options.zk.session_timeout = timeout;
+        self
+    }
+
+    /// Sets the cluster secret: the nodes this server creates are writable only with it (see
+    /// [`ZkAuth`]). Default: none, open ACLs.
+    pub fn zk_auth(mut self, auth: ZkAuth) -> Self {
+        self.options.zk.auth = Some(auth);
         self
     }
 

@@ -21,7 +21,50 @@ pub struct ZkOptions {
     pub connect: String,
     /// Requested session timeout (the server may negotiate it into its min/max bounds).
     pub session_timeout: Duration,
+    /// The cluster secret, if any: the session authenticates with it and the registry's nodes
+    /// are writable only by it (see [`ZkAuth`]). Default `None`: open ACLs.
+    pub auth: Option<ZkAuth>,
 }
+
+/// A ZooKeeper `digest` identity (`user:secret`), the cluster secret.
+///
+/// A session with it authenticates on connect; the registry then creates the cluster's nodes
+/// (`servers`, `namespaces`, `functions`, the election directories and every server's
+/// ephemerals) with an ACL
+/// giving everyone read and only this identity create/write/delete/admin. So a process without
+/// the secret is refused by ZooKeeper itself (`NoAuth`) when it registers a server or rewrites
+/// server-data, while discovery, which only reads, works without it. What is not protected is
+/// listed in the crate docs.
+#[derive(Clone)]
+pub struct ZkAuth {
+    user: String,
+    secret: String,
+}
+
+impl ZkAuth {
+    /// The digest identity `user` with password `secret`.
+    pub fn digest(user: impl Into<String>, secret: impl Into<String>) -> Self {
+        Self {
+            user: user.into(),
+            secret: secret.into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ZkAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZkAuth")
+            .field("user", &self.user)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Read for everyone, everything for the identities the creating session authenticated as.
+static PROTECTED: [zk::Acl; 2] = [
+    zk::Acl::new_const(zk::Permission::READ, "world", "anyone"),
+    zk::Acl::new_const(zk::Permission::ALL, "auth", ""),
+];
 
 impl ZkOptions {
     /// Options for `connect` with a 10 s session timeout.
@@ -29,6 +72,21 @@ impl ZkOptions {
         Self {
             connect: connect.into(),
             session_timeout: Duration::from_secs(10),
+            auth: None,
+        }
+    }
+
+    /// Sets the cluster secret (see [`ZkAuth`]).
+    pub fn auth(mut self, auth: ZkAuth) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// The ACL of the nodes a registry creates: [`PROTECTED`] with a secret, open without.
+    pub(crate) fn acls(&self) -> zk::Acls<'static> {
+        match self.auth {
+            Some(_) => zk::Acls::new(&PROTECTED),
+            None => zk::Acls::anyone_all(),
         }
     }
 
@@ -97,6 +155,16 @@ impl Session {
     /// The current client (replaced by [`SessionEvent::NewSession`]). Cheap to clone.
     pub fn client(&self) -> &zk::Client {
         &self.client
+    }
+
+    /// The options this session was opened with.
+    pub(crate) fn options(&self) -> &ZkOptions {
+        &self.options
+    }
+
+    /// The ACL of the nodes this session's owner creates (see [`ZkAuth`]).
+    pub(crate) fn acls(&self) -> zk::Acls<'static> {
+        self.options.acls()
     }
 
     /// The id of the current session.
@@ -205,8 +273,12 @@ pub(crate) fn parse_connect(connect: &str) -> Result<ConnectString> {
 async fn open(options: &ZkOptions) -> Result<zk::Client> {
     let parsed = parse_connect(&options.connect)?;
     let hosts = parsed.hosts.join(",");
-    let client = zk::Client::connector()
-        .with_session_timeout(options.session_timeout)
+    let mut connector = zk::Client::connector().with_session_timeout(options.session_timeout);
+    if let Some(auth) = &options.auth {
+        let id = format!("{}:{}", auth.user, auth.secret);
+        connector = connector.with_auth("digest", id.as_bytes());
+    }
+    let client = connector
         .connect(&hosts)
         .await
         .map_err(|e| Error::zk("connect", options.connect.clone(), e))?;
