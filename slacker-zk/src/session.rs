@@ -30,8 +30,8 @@ pub struct ZkOptions {
 ///
 /// A session with it authenticates on connect; the registry then creates the cluster's nodes
 /// (`servers`, `namespaces`, `functions`, the election directories and every server's
-/// ephemerals) with an ACL
-/// giving everyone read and only this identity create/write/delete/admin. So a process without
+/// ephemerals) with an ACL giving everyone read and only this identity
+/// create/write/delete/admin. So a process without
 /// the secret is refused by ZooKeeper itself (`NoAuth`) when it registers a server or rewrites
 /// server-data, while discovery, which only reads, works without it. What is not protected is
 /// listed in the crate docs.
