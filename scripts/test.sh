@@ -13,7 +13,7 @@ step() {
 step cargo fmt --all --check
 step cargo clippy --workspace --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" step cargo doc --workspace --no-deps
-step cargo test --workspace
+step cargo test --workspace --no-fail-fast
 
 # Every LocalZooKeeper JVM must be gone once its test ends (they run with a zoo.cfg in a
 # slacker-zk-* temp dir). On a shared machine this also lists other test runs in progress.

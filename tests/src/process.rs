@@ -384,11 +384,25 @@ impl TestProcess {
     ///
     /// [`ProcessError::Timeout`] (the process keeps running) or [`ProcessError::Io`].
     pub async fn wait(&mut self, timeout: Duration) -> Result<ExitStatus, ProcessError> {
-        match tokio::time::timeout(timeout, self.child.wait()).await {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let status = match tokio::time::timeout_at(deadline, self.child.wait()).await {
             Ok(status) => {
-                status.map_err(|e| ProcessError::io(format!("waiting for {}", self.name), e))
+                status.map_err(|e| ProcessError::io(format!("waiting for {}", self.name), e))?
             }
-            Err(_) => Err(self.timeout("exit", timeout)),
+            Err(_) => return Err(self.timeout("exit", timeout)),
+        };
+        // The child has exited, but its last lines may still be in the pipe: wait until the
+        // collector has read stdout to its end, so `stdout_lines` is complete afterwards.
+        loop {
+            let changed = self.output.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.output.stdout_closed.load(Ordering::SeqCst) {
+                return Ok(status);
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return Err(self.timeout("stdout to close", timeout));
+            }
         }
     }
 

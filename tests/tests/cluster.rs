@@ -76,7 +76,8 @@ impl Load {
                 let (seen, failures) = (load.seen.clone(), load.failures.clone());
                 tokio::spawn(async move {
                     let deadline = Instant::now() + Duration::from_secs(90);
-                    for _ in 0..50_000 {
+                    // Bounded by time (the deadline above); the count only guards a runaway loop.
+                    for _ in 0..50_000_000u64 {
                         if stop.load(Ordering::SeqCst) || Instant::now() > deadline {
                             break;
                         }

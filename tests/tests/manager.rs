@@ -108,7 +108,7 @@ impl Stream {
     }
 }
 
-/// Four callers, each calling `whoami` in a loop until stopped (bounded by a call count).
+/// Four callers, each calling `whoami` in a loop until stopped (bounded by 120 s).
 fn call_stream(client: &ClusterClient) -> (Arc<Stream>, Vec<tokio::task::JoinHandle<()>>) {
     let stream = Arc::new(Stream::default());
     let tasks = (0..4)
@@ -116,8 +116,10 @@ fn call_stream(client: &ClusterClient) -> (Arc<Stream>, Vec<tokio::task::JoinHan
             let stub = WhoClient::new(client.clone());
             let stream = stream.clone();
             tokio::spawn(async move {
-                for _ in 0..200_000 {
-                    if stream.stop.load(Ordering::Acquire) {
+                // Bounded by time; the count only guards a runaway loop.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+                for _ in 0..50_000_000u64 {
+                    if stream.stop.load(Ordering::Acquire) || std::time::Instant::now() > deadline {
                         return;
                     }
                     let seq = stream.next.fetch_add(1, Ordering::AcqRel);
