@@ -370,21 +370,7 @@ pub fn timed_out(err: &Error, after: Duration) -> bool {
         || err.code() == Some(slacker_core::ResultCode::DeadlineExceeded)
 }
 
-/// Polls `cond` every 5 ms until it holds; panics after 20 s.
-pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// Bounds a future by 20 s so that a broken test fails instead of hanging.
-pub async fn within<F: Future>(what: &str, f: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(20), f)
-        .await
-        .unwrap_or_else(|_| panic!("timed out: {what}"))
-}
+#[path = "../wait.rs"]
+mod wait;
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use wait::{eventually, within};

@@ -3,11 +3,9 @@
 //! frame-level connection, and condition polling.
 #![allow(dead_code)]
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
@@ -315,24 +313,10 @@ pub async fn lab_server(options: ServerOptions) -> (RunningServer, Arc<Probe>) {
     (server, probe)
 }
 
-/// Polls `cond` every 5 ms until it holds; panics after 20 s.
-pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// Bounds a future by 20 s so that a broken test fails instead of hanging.
-pub async fn within<F: Future>(what: &str, f: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(20), f)
-        .await
-        .unwrap_or_else(|_| panic!("timed out: {what}"))
-}
+#[path = "../wait.rs"]
+mod wait;
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use wait::{eventually, within};
 
 /// A frame-level connection, for feeding a server bytes no real client would send.
 pub struct Raw(pub Framed<TcpStream, PacketCodec>);
