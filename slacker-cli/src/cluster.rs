@@ -109,6 +109,7 @@ pub async fn call(
 impl GroupingArg {
     fn grouping(self) -> Grouping {
         match self {
+            Self::P2c => Grouping::PowerOfTwoChoices,
             Self::Random => Grouping::Random,
             Self::First => Grouping::First,
             Self::Leader => Grouping::Leader,

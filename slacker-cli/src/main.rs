@@ -6,8 +6,10 @@
 //! address, with the shared secret from `--secret` or `SLACKER_MANAGER_SECRET`; `inspect` and
 //! `call --addr` talk to one server directly.
 //!
-//! Every failure ends the process with exit status 1 and one line on stderr
-//! (`slacker: <what went wrong>`); usage errors exit with 2 (clap's convention).
+//! Exit status: 0 done; 1 failed (one line on stderr, `slacker: <what went wrong>`); 2 usage
+//! error (clap's convention); 3 a manager change was **accepted** by the server, which keeps it
+//! and applies it to routing, but is not in ZooKeeper yet (the server's ZooKeeper link is down;
+//! it writes the change when its session is back): one line on stdout says so.
 
 mod cluster;
 mod render;
@@ -100,7 +102,7 @@ enum Command {
         function: String,
         /// Arguments: a JSON array, one element per argument (`[]` for none).
         args: String,
-        /// Which servers to call (default: the function's own grouping, else random).
+        /// Which servers to call (default: p2c).
         #[arg(long)]
         grouping: Option<GroupingArg>,
         /// How to combine several servers' results.
@@ -123,6 +125,7 @@ enum Command {
 /// `--grouping` values.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum GroupingArg {
+    P2c,
     Random,
     First,
     Leader,
@@ -143,6 +146,17 @@ enum ResultsArg {
 /// A failure, printed as one line.
 type Fail = String;
 
+/// How a command that did not fail ended.
+#[derive(Debug)]
+enum Outcome {
+    Done,
+    /// A manager change the server accepted but could not write to ZooKeeper yet.
+    Pending,
+}
+
+/// Exit status of [`Outcome::Pending`].
+const EXIT_PENDING: u8 = 3;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -161,7 +175,8 @@ fn main() -> ExitCode {
         Err(e) => return fail(format!("cannot start the runtime: {e}")),
     };
     match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Pending) => ExitCode::from(EXIT_PENDING),
         Err(message) => fail(message),
     }
 }
@@ -171,7 +186,7 @@ fn fail(message: Fail) -> ExitCode {
     ExitCode::FAILURE
 }
 
-async fn run(cli: Cli) -> Result<(), Fail> {
+async fn run(cli: Cli) -> Result<Outcome, Fail> {
     let timeout = Duration::try_from_secs_f64(cli.timeout)
         .ok()
         .filter(|t| !t.is_zero())
@@ -191,8 +206,8 @@ async fn run(cli: Cli) -> Result<(), Fail> {
         timeout,
     };
     match cli.command {
-        Command::Ls { json } => cluster::ls(&ctx, json).await,
-        Command::Watch => cluster::watch(&ctx).await,
+        Command::Ls { json } => cluster::ls(&ctx, json).await.map(done),
+        Command::Watch => cluster::watch(&ctx).await.map(done),
         Command::Offline { addr, ns } => {
             let m = ctx.manager(&addr).await?;
             let r = match &ns {
@@ -221,7 +236,7 @@ async fn run(cli: Cli) -> Result<(), Fail> {
                 .server_data()
                 .await
                 .map_err(|e| manager_error(&addr, &e))?;
-            print_json(&data)
+            print_json(&data).map(done)
         }
         Command::Shutdown { addr } => {
             let m = ctx.manager(&addr).await?;
@@ -260,7 +275,7 @@ async fn run(cli: Cli) -> Result<(), Fail> {
                 }
                 None => cluster::call(&ctx, &ns, &function, args, grouping, results).await?,
             };
-            print_json(&value)
+            print_json(&value).map(done)
         }
         Command::Inspect { addr, json } => {
             let client = ctx.client(&addr).await?;
@@ -271,10 +286,10 @@ async fn run(cli: Cli) -> Result<(), Fail> {
             if json {
                 let value = serde_json::to_value(&answer)
                     .map_err(|e| format!("cannot render the answer of {addr}: {e}"))?;
-                print_json(&value)
+                print_json(&value).map(done)
             } else {
                 print!("{}", render::inspect(&addr, &answer));
-                Ok(())
+                Ok(Outcome::Done)
             }
         }
     }
@@ -326,16 +341,28 @@ fn ns_suffix(ns: &Option<String>) -> String {
     ns.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()
 }
 
-/// Turns a manager operation's two error layers into one line, or prints `done`.
+fn done((): ()) -> Outcome {
+    Outcome::Done
+}
+
+/// Turns a manager operation's two error layers into one line, or prints `done`. A change the
+/// server accepted but could not write to ZooKeeper yet is not a failure: it prints what is
+/// true and ends with [`EXIT_PENDING`].
 fn applied(
     addr: &str,
     result: slacker_core::Result<Result<(), ManagerError>>,
     done: &str,
-) -> Result<(), Fail> {
+) -> Result<Outcome, Fail> {
     match result {
         Ok(Ok(())) => {
             println!("{done}");
-            Ok(())
+            Ok(Outcome::Done)
+        }
+        Ok(Err(ManagerError::NotInSync(why))) => {
+            println!(
+                "{done}: accepted, ZooKeeper not updated yet ({why}); the server applies it and writes it when its ZooKeeper session is back"
+            );
+            Ok(Outcome::Pending)
         }
         Ok(Err(e)) => Err(format!("{addr}: {e}")),
         Err(e) => Err(manager_error(addr, &e)),

@@ -64,6 +64,9 @@ pub struct MethodInfo {
     pub exceptions: ExceptionsPolicy,
     /// Whether `unavailable_value = ...` was given.
     pub has_unavailable_value: bool,
+    /// Whether the value (`R`, or `T` of `Result<T, E>`) is `()`. Only such methods may be
+    /// called fire-and-forget through their stub: for any other there is no value to return.
+    pub returns_unit: bool,
     /// How many times a connection-level failure may be retried on another server
     /// (`idempotent` sets 2; `retries = N` sets N). 0 means never.
     pub retries: u32,
@@ -100,15 +103,21 @@ impl MethodInfo {
 
 /// Which servers a call goes to (see `slacker_core::cluster` for who wins and for failover).
 ///
-/// The single-server modes (`Random`, `First`, `LeastInFlight`, `RoundRobin`, `Weighted`)
-/// choose among the servers whose connection is up; when none is, among all registered ones,
-/// so that the call fails with a real connection error. `Leader` and `All` ignore connection
+/// The single-server modes (`PowerOfTwoChoices`, `Random`, `First`, `LeastInFlight`,
+/// `RoundRobin`, `Weighted`) choose among the servers whose connection is up and which are not
+/// ejected for failing (see `slacker_core::cluster`); when none is, among all registered
+/// ones, so that the call fails with a real connection error. `Leader` and `All` ignore connection
 /// state: a call never goes to a non-leader, and a broadcast reports a down server as a failure
 /// instead of silently skipping it.
 #[derive(Clone)]
 #[non_exhaustive]
 pub enum Grouping {
-    /// One server chosen uniformly at random (the default).
+    /// Two servers chosen at random, the call going to the one with fewer pending calls from
+    /// this client (Finagle's P2C, "power of two choices"). The default of cluster clients:
+    /// it spreads load like `Random` but stops sending to a server whose calls do not come
+    /// back, since they pile up as pending.
+    PowerOfTwoChoices,
+    /// One server chosen uniformly at random (slacker's `:random`).
     Random,
     /// The first server of the client's cached list (sorted by address).
     First,
@@ -129,6 +138,7 @@ pub enum Grouping {
 impl fmt::Debug for Grouping {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Self::PowerOfTwoChoices => "PowerOfTwoChoices",
             Self::Random => "Random",
             Self::First => "First",
             Self::Leader => "Leader",

@@ -122,13 +122,22 @@ fn internal(msg: String) -> HandlerOutput {
 /// Encodes the argument tuple in the caller's content type and builds the [`Call`].
 ///
 /// # Errors
-/// `Codec` when an argument does not serialize.
+/// `Codec` when an argument does not serialize; `Config`, before anything is sent, for a
+/// fire-and-forget call on a method that returns a value (the stub would have none to return).
 pub fn build_call<C: Caller, A: Serialize>(
     caller: &C,
     method: &'static MethodInfo,
     args: &A,
     options: &CallOptions,
 ) -> Result<Call> {
+    if options.fire_and_forget && !method.returns_unit {
+        return Err(Error::Config(format!(
+            "{}/{} returns `{}`: a fire-and-forget call gets no value back, so it is only \
+             possible on a method returning `()` (or `Result<(), E>`); call it normally, or \
+             send it with `Client::notify` and no stub",
+            method.namespace, method.name, method.returns
+        )));
+    }
     let content_type = caller.content_type();
     let payload = serialization::encode(content_type, args).map_err(|e| Error::Codec {
         server: None,

@@ -102,6 +102,7 @@ static WHOAMI_WITH_TIMEOUT: slacker_core::MethodInfo = slacker_core::MethodInfo 
     results: slacker_core::ResultsMode::Single,
     exceptions: slacker_core::ExceptionsPolicy::All,
     has_unavailable_value: false,
+    returns_unit: false,
     retries: 0,
 };
 

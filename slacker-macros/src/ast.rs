@@ -160,6 +160,13 @@ impl Remote {
 }
 
 impl Output {
+    /// The value (`R`, or `T` of `Result<T, E>`) is written `()`: nothing comes back but
+    /// success, so a fire-and-forget call has nothing to lose.
+    pub fn value_is_unit(&self) -> bool {
+        let value = self.result.as_ref().map_or(&self.ty, |(ok, _)| ok);
+        matches!(value, Type::Tuple(t) if t.elems.is_empty())
+    }
+
     fn from_syn(ret: &ReturnType) -> Self {
         let ty: Type = match ret {
             ReturnType::Default => syn::parse_quote!(()),

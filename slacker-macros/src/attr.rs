@@ -60,6 +60,7 @@ pub struct MethodAttrs {
 }
 
 const GROUPINGS: &[(&str, &str)] = &[
+    ("p2c", "PowerOfTwoChoices"),
     ("random", "Random"),
     ("first", "First"),
     ("leader", "Leader"),
@@ -152,7 +153,7 @@ pub fn method_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> MethodAttrs {
                     let Some(path) = value_path(
                         cx,
                         &meta,
-                        "random, first, leader, all, least_in_flight, round_robin, weighted",
+                        "p2c, random, first, leader, all, least_in_flight, round_robin, weighted",
                     )?
                     else {
                         return Ok(());

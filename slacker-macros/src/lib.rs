@@ -137,7 +137,7 @@ use proc_macro::TokenStream;
 /// |---|---|
 /// | `name = "..."` | remote function name (default: the Rust name) |
 /// | `timeout_ms = N` | default deadline for this method |
-/// | `grouping = mode` | which servers a cluster client calls: `random`, `first`, `leader`, `all`, `least_in_flight`, `round_robin`, `weighted`, or a path to `fn(&GroupingInput<'_>) -> Selection` |
+/// | `grouping = mode` | which servers a cluster client calls: `p2c` (the default), `random`, `first`, `leader`, `all`, `least_in_flight`, `round_robin`, `weighted`, or a path to `fn(&GroupingInput<'_>) -> Selection` |
 /// | `grouping_results = mode` | see the table above |
 /// | `grouping_exceptions = mode` | when a multi-server call fails: `all` (default: only if every server failed), `any`, or a path to `fn(&GroupOutcome<'_>) -> Result<(), Error>` |
 /// | `unavailable_value = expr` | returned as `Ok(expr)` (an `Out`) when no server offers the namespace |

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use futures::Stream;
 use serde_json::Value;
-use slacker_core::cluster::{Cluster, ClusterView, PartialFailure};
+use slacker_core::cluster::{Cluster, ClusterView, OutlierEjection, PartialFailure, RetryBudget};
 use slacker_core::membership::Change;
 use slacker_core::{
     Call, CallOptions, Caller, Client, ClientOptions, ContentType, Error as CallError, Grouping,
@@ -38,12 +38,16 @@ pub struct ClusterOptions {
     pub root: String,
     /// ZooKeeper session timeout.
     pub session_timeout: Duration,
-    /// Grouping of methods and calls that set none. Default [`Grouping::Random`].
+    /// Grouping of methods and calls that set none. Default [`Grouping::PowerOfTwoChoices`].
     pub grouping: Grouping,
     /// Timeout of methods and calls that set none. Default 10 s.
     pub timeout: Duration,
     /// Options of each per-server connection (its `timeout` is replaced by `timeout`).
     pub client: ClientOptions,
+    /// When a failing server is taken out of routing (see [`OutlierEjection`]).
+    pub ejection: OutlierEjection,
+    /// How much failover may add to the load (see [`RetryBudget`]).
+    pub retry_budget: RetryBudget,
 }
 
 impl Default for ClusterOptions {
@@ -55,6 +59,8 @@ impl Default for ClusterOptions {
             grouping: core.grouping,
             timeout: core.timeout,
             client: core.client,
+            ejection: core.ejection,
+            retry_budget: core.retry_budget,
         }
     }
 }
@@ -96,6 +102,8 @@ impl ClusterClient {
             grouping: options.grouping,
             timeout: options.timeout,
             client: options.client,
+            ejection: options.ejection,
+            retry_budget: options.retry_budget,
             ..slacker_core::cluster::ClusterOptions::default()
         });
         while let Ok(change) = changes.try_recv() {

@@ -275,6 +275,7 @@ impl ElectionBuilder {
                 auto_requeue: self.auto_requeue,
                 view: view_tx,
                 stop: stop_rx,
+                leftovers: std::sync::Mutex::default(),
             },
             sessions: Box::new(sessions),
             leader,

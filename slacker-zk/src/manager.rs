@@ -65,13 +65,35 @@ pub enum ManagerError {
     /// The server does not serve this namespace.
     #[error("this server does not serve namespace `{0}`")]
     UnknownNamespace(String),
-    /// The change is kept as the server's state but ZooKeeper could not be updated now; it is
-    /// written when the session reconnects.
-    #[error("zookeeper not updated yet: {0}")]
+    /// The change was **accepted**: it is kept as the server's state (and shown to clients as
+    /// soon as ZooKeeper can be written), but ZooKeeper could not be updated within
+    /// [`ZOOKEEPER_WAIT`]; the server writes it when its session is back. Not a refusal: the
+    /// `slacker` command reports it with exit status 3.
+    #[error("accepted, but ZooKeeper is not updated yet: {0}")]
     NotInSync(String),
     /// The server is not registered (still starting, or stopped).
     #[error("the server is not registered")]
     NotRegistered,
+}
+
+/// How long a manager change waits for ZooKeeper before it answers
+/// [`ManagerError::NotInSync`] (accepted, pending): well under a caller's usual timeout, so a
+/// server whose ZooKeeper link is down says so instead of leaving the caller to time out.
+pub const ZOOKEEPER_WAIT: Duration = Duration::from_secs(2);
+
+/// A registry change, bounded by [`ZOOKEEPER_WAIT`]. The change is queued to the registration
+/// before the wait starts, so a timeout still means "accepted": it is applied in order.
+async fn bounded(
+    change: impl std::future::Future<Output = crate::Result<()>>,
+    ns: Option<&str>,
+) -> Result<(), ManagerError> {
+    match tokio::time::timeout(ZOOKEEPER_WAIT, change).await {
+        Ok(result) => result.map_err(|e| manager_error(e, ns)),
+        Err(_) => Err(ManagerError::NotInSync(format!(
+            "no answer from ZooKeeper within {} s",
+            ZOOKEEPER_WAIT.as_secs()
+        ))),
+    }
 }
 
 /// How long a manager-initiated shutdown lets in-flight calls finish.
@@ -111,51 +133,31 @@ impl Manager for ServerManager {
     async fn offline(&self) -> Result<(), ManagerError> {
         let server = self.server()?;
         tracing::info!(addr = %server.registration().addr(), "manager: offline");
-        server
-            .registration()
-            .offline()
-            .await
-            .map_err(|e| manager_error(e, None))
+        bounded(server.registration().offline(), None).await
     }
 
     async fn offline_ns(&self, ns: String) -> Result<(), ManagerError> {
         let server = self.server()?;
         tracing::info!(addr = %server.registration().addr(), %ns, "manager: offline");
-        server
-            .registration()
-            .offline_ns(&ns)
-            .await
-            .map_err(|e| manager_error(e, Some(&ns)))
+        bounded(server.registration().offline_ns(&ns), Some(&ns)).await
     }
 
     async fn online(&self) -> Result<(), ManagerError> {
         let server = self.server()?;
         tracing::info!(addr = %server.registration().addr(), "manager: online");
-        server
-            .registration()
-            .online()
-            .await
-            .map_err(|e| manager_error(e, None))
+        bounded(server.registration().online(), None).await
     }
 
     async fn online_ns(&self, ns: String) -> Result<(), ManagerError> {
         let server = self.server()?;
         tracing::info!(addr = %server.registration().addr(), %ns, "manager: online");
-        server
-            .registration()
-            .online_ns(&ns)
-            .await
-            .map_err(|e| manager_error(e, Some(&ns)))
+        bounded(server.registration().online_ns(&ns), Some(&ns)).await
     }
 
     async fn set_server_data(&self, data: Value) -> Result<(), ManagerError> {
         let server = self.server()?;
         tracing::info!(addr = %server.registration().addr(), %data, "manager: set server-data");
-        server
-            .registration()
-            .set_server_data(data)
-            .await
-            .map_err(|e| manager_error(e, None))
+        bounded(server.registration().set_server_data(data), None).await
     }
 
     async fn server_data(&self) -> Value {

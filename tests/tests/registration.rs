@@ -25,6 +25,7 @@ static METHODS: [MethodInfo; 1] = [MethodInfo {
     results: ResultsMode::Single,
     exceptions: ExceptionsPolicy::All,
     has_unavailable_value: false,
+    returns_unit: false,
     retries: 0,
 }];
 static ECHO: NamespaceInfo = NamespaceInfo {

@@ -154,39 +154,36 @@ async fn session(shared: &Shared, mut reader: Reader, writer: Writer) -> Error {
     let mut write_task = tokio::spawn(write_loop(writer, rx));
     shared.set_link(Link::Up(tx.clone()));
     let o = &shared.options;
+    // The liveness check runs every `heartbeat_interval`, and at least four times per
+    // `heartbeat_timeout`, so a silent peer is declared dead soon after the timeout passes.
+    // Each check that finds the connection quiet since the last one sends a ping.
+    let check_every = o
+        .heartbeat_interval
+        .min(o.heartbeat_timeout / 4)
+        .max(Duration::from_millis(10));
     let mut heartbeat = (!o.heartbeat_interval.is_zero()).then(|| {
-        let mut i = tokio::time::interval_at(
-            tokio::time::Instant::now() + o.heartbeat_interval,
-            o.heartbeat_interval,
-        );
+        let mut i =
+            tokio::time::interval_at(tokio::time::Instant::now() + check_every, check_every);
         i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         i
     });
-    let mut heard = false;
-    let mut silent_for = Duration::ZERO;
+    let mut last_heard = tokio::time::Instant::now();
     let mut writer_done = false;
     let closing = shared.close.cancelled();
     tokio::pin!(closing);
     let err = loop {
+        // Biased: a frame already waiting is read before the liveness check looks at the
+        // clock, so a client that was itself starved of CPU never blames the server for it.
         tokio::select! {
+            biased;
             _ = &mut closing => break Error::Closed,
             _ = &mut write_task => {
                 writer_done = true;
                 break Error::connection(&shared.addr, "write failed");
             }
-            _ = tick(&mut heartbeat) => {
-                silent_for = if heard { Duration::ZERO } else { silent_for + o.heartbeat_interval };
-                heard = false;
-                if silent_for >= o.heartbeat_timeout {
-                    break Error::connection(
-                        &shared.addr,
-                        format!("no traffic for {silent_for:?}: peer presumed dead"),
-                    );
-                }
-                let _ = tx.try_send(Packet::Ping);
-            }
             next = reader.next() => {
-                heard = true;
+                last_heard = tokio::time::Instant::now();
+                shared.frames_read.fetch_add(1, Ordering::Release);
                 match next {
                     None => break Error::connection(&shared.addr, "closed by the server"),
                     Some(Err(e)) => break Error::connection(&shared.addr, format!("read: {e}")),
@@ -201,6 +198,23 @@ async fn session(shared: &Shared, mut reader: Reader, writer: Writer) -> Error {
                         }
                     }
                     Some(Ok(Ok(packet))) => deliver(shared, &tx, packet),
+                }
+            }
+            _ = tick(&mut heartbeat) => {
+                let silent_for = last_heard.elapsed();
+                if silent_for >= o.heartbeat_timeout {
+                    break Error::connection(
+                        &shared.addr,
+                        format!(
+                            "nothing heard for {} ms (heartbeat timeout {} ms): server presumed dead",
+                            silent_for.as_millis(),
+                            o.heartbeat_timeout.as_millis()
+                        ),
+                    );
+                }
+                // A busy connection needs no ping: its replies prove the server alive.
+                if silent_for >= check_every {
+                    let _ = tx.try_send(Packet::Ping);
                 }
             }
         }

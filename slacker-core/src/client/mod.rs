@@ -53,10 +53,14 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Most calls pending at once; beyond it calls fail with [`Error::Backlog`]. Default 5 000.
     pub max_pending: usize,
-    /// How often to ping the server; zero disables heartbeats. Default 5 s.
+    /// How often the connection's liveness is checked (at least four times per
+    /// `heartbeat_timeout`); a check that finds the connection quiet sends a ping. Zero
+    /// disables heartbeats. Default 500 ms.
     pub heartbeat_interval: Duration,
-    /// A connection that receives nothing for this long is presumed dead and reconnected.
-    /// Default 15 s.
+    /// A connection that receives nothing (no reply, no pong) for this long is presumed dead:
+    /// its pending calls fail with [`Error::Connection`] and it reconnects. Default 1.5 s, well
+    /// under the default call timeout, so a hung server (stopped, swapping, wedged) costs its
+    /// callers 1.5 s, not their whole timeout.
     pub heartbeat_timeout: Duration,
     /// First reconnect delay, doubled per failed attempt. Default 100 ms.
     pub reconnect_min: Duration,
@@ -92,8 +96,8 @@ impl Default for ClientOptions {
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
             max_pending: 5_000,
-            heartbeat_interval: Duration::from_secs(5),
-            heartbeat_timeout: Duration::from_secs(15),
+            heartbeat_interval: Duration::from_millis(500),
+            heartbeat_timeout: Duration::from_millis(1500),
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(10),
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
@@ -179,6 +183,8 @@ struct Shared {
     /// Largest request frame to send: ours and the server's limit (from its hello).
     frame_limit: AtomicUsize,
     pending: Mutex<PendingMap>,
+    /// Frames read from the server so far, on any connection (a liveness probe's witness).
+    frames_read: AtomicU64,
     link: watch::Sender<Link>,
     state: watch::Sender<ConnState>,
     close: CancellationToken,
@@ -204,15 +210,31 @@ impl Shared {
         }
     }
 
-    /// Fails every pending call with `err`.
-    fn fail_all(&self, err: &Error) {
-        let drained: Vec<_> = self.pending().drain().map(|(_, s)| s).collect();
+    /// Fails every pending call with `err`; returns their tids.
+    fn fail_all(&self, err: &Error) -> Vec<u64> {
+        let drained: Vec<_> = self.pending().drain().collect();
         if !drained.is_empty() {
             tracing::debug!(server = %self.addr, calls = drained.len(), error = %err, "failing pending calls");
         }
-        for slot in drained {
-            let _ = slot.send(Err(err.clone()));
+        drained
+            .into_iter()
+            .map(|(tid, slot)| {
+                let _ = slot.send(Err(err.clone()));
+                tid
+            })
+            .collect()
+    }
+
+    /// Fails every pending call with `err` while the connection stays up, and asks the server
+    /// to cancel them (best effort: with a full queue the server's own deadline ends them).
+    fn abandon_all(&self, err: &Error) -> usize {
+        let tids = self.fail_all(err);
+        if let Link::Up(tx) = &*self.link.borrow() {
+            for tid in &tids {
+                let _ = tx.try_send(Packet::Cancel { tid: *tid });
+            }
         }
+        tids.len()
     }
 }
 
@@ -277,6 +299,7 @@ impl Client {
             options,
             next_tid: AtomicU64::new(1),
             pending: Mutex::new(HashMap::new()),
+            frames_read: AtomicU64::new(0),
             link: watch::Sender::new(Link::Connecting),
             state: watch::Sender::new(ConnState::Connecting),
             close: CancellationToken::new(),
@@ -309,6 +332,49 @@ impl Client {
     /// The options the client was built with.
     pub fn options(&self) -> &ClientOptions {
         &self.shared().options
+    }
+
+    /// Fails every call pending on this client at once with `err` (the connection stays up;
+    /// the server is asked to cancel them). Returns how many there were. The cluster uses it
+    /// for a server it ejects: callers must not wait for a server declared bad.
+    pub(crate) fn abandon_pending(&self, err: &Error) -> usize {
+        self.shared().abandon_all(err)
+    }
+
+    /// Lets go of a server that left the cluster's membership. Calls pending on it still
+    /// complete if the server answers (a graceful stop drains them), but it is probed at once:
+    /// if it is not connected, or reads nothing within a third of `heartbeat_timeout` after a
+    /// ping, every pending call fails at once with an [`Error::Connection`] that says so.
+    /// The connection closes when the last handle (held by the calls) is dropped.
+    pub(crate) fn retire(self) {
+        let shared = self.shared().clone();
+        drop(self);
+        if shared.pending().is_empty() {
+            return;
+        }
+        let gone = Error::connection(
+            &shared.addr,
+            "server left the cluster's membership and did not answer a probe",
+        );
+        let tx = match &*shared.link.borrow() {
+            Link::Up(tx) => tx.clone(),
+            _ => {
+                shared.fail_all(&gone);
+                return;
+            }
+        };
+        let heard = shared.frames_read.load(Ordering::Acquire);
+        if tx.try_send(Packet::Ping).is_err() {
+            shared.abandon_all(&gone);
+            return;
+        }
+        let wait = (shared.options.heartbeat_timeout / 3).max(Duration::from_millis(50));
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            if shared.frames_read.load(Ordering::Acquire) == heard {
+                shared.abandon_all(&gone);
+            }
+        });
     }
 
     /// Closes the connection and stops reconnecting; pending and later calls fail with
@@ -495,9 +561,16 @@ impl Client {
             }
             reply.await.unwrap_or_else(|_| Err(self.lost()))
         };
-        let result = tokio::time::timeout_at(deadline, sent_and_answered)
-            .await
-            .unwrap_or_else(|_| Err(self.timeout(timeout)));
+        let result = match tokio::time::timeout_at(deadline, sent_and_answered).await {
+            // The server saw the same deadline pass (they fall in the same millisecond): one
+            // error for "the caller's deadline passed", whichever side noticed first.
+            Ok(Err(Error::Remote {
+                code: ResultCode::DeadlineExceeded,
+                ..
+            }))
+            | Err(_) => Err(self.timeout(timeout)),
+            Ok(result) => result,
+        };
         // After a timeout the guard removes the call and tells the server to abort it.
         guard.armed = matches!(result, Err(Error::Timeout { .. }));
         result

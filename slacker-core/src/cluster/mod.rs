@@ -39,6 +39,8 @@
 //! fails the call fails with [`Error::Grouped`] listing each server tried; when a retry
 //! succeeds, the servers left behind are reported as a partial failure.
 
+mod budget;
+mod health;
 mod table;
 
 use std::borrow::Cow;
@@ -57,12 +59,15 @@ use crate::{
     client, Call, CallOptions, Caller, Client, ClientOptions, ConnState, ContentType, Error,
     Grouping, Replies, Reply, Result, ServerAddr,
 };
+pub use budget::RetryBudget;
+pub use health::OutlierEjection;
+use health::Verdict;
 use table::{Table, Target};
 
 /// Settings of a [`Cluster`]. `Default` gives the documented defaults.
 #[derive(Debug, Clone)]
 pub struct ClusterOptions {
-    /// Grouping of methods and calls that set none. Default [`Grouping::Random`].
+    /// Grouping of methods and calls that set none. Default [`Grouping::PowerOfTwoChoices`].
     pub grouping: Grouping,
     /// Timeout of methods and calls that set none. Default 10 s. Also the per-server clients'
     /// timeout (overriding `client.timeout`).
@@ -72,15 +77,23 @@ pub struct ClusterOptions {
     /// How many partial failures [`Cluster::partial_failures`] subscribers may lag behind
     /// before they miss some. Default 1 024.
     pub partial_failure_capacity: usize,
+    /// When a failing server is taken out of routing. Default: after 5 failures in a row, for
+    /// 1 s doubling to 30 s.
+    pub ejection: OutlierEjection,
+    /// How much failover may add to the load. Default: retries up to 20% of calls, plus 10
+    /// per second.
+    pub retry_budget: RetryBudget,
 }
 
 impl Default for ClusterOptions {
     fn default() -> Self {
         Self {
-            grouping: Grouping::Random,
+            grouping: Grouping::PowerOfTwoChoices,
             timeout: Duration::from_secs(10),
             client: ClientOptions::default(),
             partial_failure_capacity: 1024,
+            ejection: OutlierEjection::default(),
+            retry_budget: RetryBudget::default(),
         }
     }
 }
@@ -107,6 +120,10 @@ pub struct ServerStatus {
     pub state: ConnState,
     /// Calls from this cluster currently pending on it.
     pub in_flight: usize,
+    /// Its calls' failures in a row (connection errors, timeouts; see [`OutlierEjection`]).
+    pub consecutive_failures: u32,
+    /// Whether it sits out an ejection period (single-server groupings skip it).
+    pub ejected: bool,
 }
 
 /// One namespace's routing list.
@@ -150,6 +167,7 @@ pub struct Cluster {
 struct Inner {
     options: ClusterOptions,
     table: RwLock<Table>,
+    budget: budget::Budget,
     partial: broadcast::Sender<PartialFailure>,
     closed: AtomicBool,
 }
@@ -171,6 +189,7 @@ impl Cluster {
         let (partial, _) = broadcast::channel(options.partial_failure_capacity.max(1));
         Self {
             inner: Arc::new(Inner {
+                budget: budget::Budget::new(options.retry_budget),
                 options,
                 table: RwLock::new(Table::default()),
                 partial,
@@ -220,6 +239,8 @@ impl Cluster {
                         data: m.data.clone(),
                         state: m.conn_state(),
                         in_flight: m.client.in_flight(),
+                        consecutive_failures: m.health.consecutive_failures(),
+                        ejected: m.health.is_ejected(),
                     };
                     (addr.clone(), status)
                 })
@@ -333,8 +354,9 @@ impl Cluster {
     ) -> Replies {
         let mut failures: Vec<(ServerAddr, Error)> = Vec::new();
         let mut target = first;
+        self.inner.budget.deposit();
         loop {
-            let reply = attempt(&target, call, deadline, timeout).await;
+            let reply = self.attempt(&target, call, deadline, timeout).await;
             let err = match reply.result {
                 Ok(response) => {
                     if !failures.is_empty() {
@@ -350,6 +372,10 @@ impl Cluster {
             let retry = may_retry(call, &err, failures.len()) && Instant::now() < deadline;
             failures.push((reply.server, err));
             if !retry {
+                break;
+            }
+            if !self.inner.budget.withdraw() {
+                tracing::debug!(server = %target.addr, "cluster: retry budget exhausted; not failing over");
                 break;
             }
             let tried: Vec<ServerAddr> = failures.iter().map(|(s, _)| s.clone()).collect();
@@ -380,6 +406,37 @@ impl Cluster {
                 })
                 .collect(),
         )
+    }
+}
+
+impl Cluster {
+    /// One attempt, its outcome recorded in the server's failure accrual. When it ejects the
+    /// server, every other call pending there fails at once (and fails over if it may).
+    async fn attempt(
+        &self,
+        target: &Target,
+        call: &Call,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Reply {
+        let reply = attempt(target, call, deadline, timeout).await;
+        let policy = &self.inner.options.ejection;
+        if let Some(period) = target.health.record(Verdict::of(&reply.result), policy) {
+            let why = match &reply.result {
+                Err(e) => e.to_string(),
+                Ok(_) => String::new(),
+            };
+            let abandoned = target.client.abandon_pending(&Error::connection(
+                &target.addr,
+                format!(
+                    "ejected for {} ms after {} failures in a row (last: {why})",
+                    period.as_millis(),
+                    policy.consecutive_failures
+                ),
+            ));
+            tracing::warn!(server = %target.addr, period_ms = period.as_millis() as u64, abandoned, last_error = %why, "cluster: server ejected");
+        }
+        reply
     }
 }
 
@@ -432,7 +489,12 @@ impl Caller for Cluster {
                     .await);
             }
         }
-        let replies = join_all(targets.iter().map(|t| attempt(t, &call, deadline, timeout))).await;
+        let replies = join_all(
+            targets
+                .iter()
+                .map(|t| self.attempt(t, &call, deadline, timeout)),
+        )
+        .await;
         Ok(Replies::Many(replies))
     }
 

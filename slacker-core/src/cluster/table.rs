@@ -8,12 +8,14 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde_json::Value;
 use tokio::sync::watch;
 
+use super::health::Health;
 use crate::membership::{Change, ServerInfo};
 use crate::{
     Call, Client, ClientOptions, ConnState, Error, Grouping, GroupingInput, Result, Selection,
@@ -25,6 +27,8 @@ pub(super) struct Member {
     pub(super) client: Client,
     pub(super) state: watch::Receiver<ConnState>,
     pub(super) data: Value,
+    /// Failure accrual; shared with the targets chosen from it.
+    pub(super) health: Arc<Health>,
 }
 
 impl Member {
@@ -45,6 +49,7 @@ pub(super) struct Route {
 pub(super) struct Target {
     pub(super) addr: ServerAddr,
     pub(super) client: Client,
+    pub(super) health: Arc<Health>,
 }
 
 /// A routable server of a namespace, as selection sees it.
@@ -59,6 +64,7 @@ impl Candidate<'_> {
         Target {
             addr: self.addr.clone(),
             client: self.member.client.clone(),
+            health: self.member.health.clone(),
         }
     }
 
@@ -95,14 +101,18 @@ impl Table {
                             client,
                             state,
                             data,
+                            health: Arc::default(),
                         },
                     );
                 }
             },
-            // Dropping our handle closes the connection once calls already running on it
-            // (which hold clones) have finished: in-flight calls drain instead of failing.
+            // Calls still running on it finish if it answers (a graceful stop drains them)
+            // and fail at once if it does not (`Client::retire`); the connection closes when
+            // the last of them drops its handle.
             Change::Remove(addr) => {
-                self.servers.remove(&addr);
+                if let Some(member) = self.servers.remove(&addr) {
+                    member.client.retire();
+                }
             }
             Change::Namespace {
                 namespace,
@@ -242,6 +252,15 @@ fn choose<'a>(
                 .collect()
         }
         Grouping::Random => one(healthy(candidates).choose(&mut rng)),
+        Grouping::PowerOfTwoChoices => {
+            let healthy = healthy(candidates);
+            let two: Vec<&Candidate<'a>> = healthy.choose_multiple(&mut rng, 2).collect();
+            match two[..] {
+                [a, b] if b.member.client.in_flight() < a.member.client.in_flight() => vec![*b],
+                [a, ..] => vec![*a],
+                [] => Vec::new(),
+            }
+        }
         Grouping::First => one(healthy(candidates).first()),
         Grouping::RoundRobin => {
             let healthy = healthy(candidates);
@@ -286,14 +305,22 @@ fn choose<'a>(
     }
 }
 
-/// The candidates single-server modes choose among: those connected; else those connecting
-/// (a lazy connection's first attempt); else all of them, so that a call to a namespace whose
-/// every connection is down fails with a real connection error, not `Unavailable`.
+/// The candidates single-server modes choose among, the first non-empty of: connected and not
+/// ejected; connecting (a lazy connection's first attempt) and not ejected; connected; connecting;
+/// all of them, so that a call to a namespace whose every connection is down fails with a real
+/// connection error, not `Unavailable`.
 fn healthy(candidates: Vec<Candidate<'_>>) -> Vec<Candidate<'_>> {
-    for wanted in [ConnState::Connected, ConnState::Connecting] {
+    let wanted = [
+        (ConnState::Connected, false),
+        (ConnState::Connecting, false),
+        (ConnState::Connected, true),
+        (ConnState::Connecting, true),
+    ];
+    for (state, ejected_too) in wanted {
         let some: Vec<_> = candidates
             .iter()
-            .filter(|c| c.member.conn_state() == wanted)
+            .filter(|c| c.member.conn_state() == state)
+            .filter(|c| ejected_too || !c.member.health.is_ejected())
             .copied()
             .collect();
         if !some.is_empty() {

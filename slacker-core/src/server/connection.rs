@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,8 +40,18 @@ pub(super) struct Conn {
     /// The writer's queue; bounded, so a peer that does not read stops being read.
     tx: mpsc::Sender<Packet>,
     pub(super) in_flight: AtomicUsize,
-    /// Cancel switches of running requests, by tid.
-    running: Mutex<HashMap<u64, oneshot::Sender<()>>>,
+    /// Cancel switches of running requests, by tid, with the generation that tells a request
+    /// from a later one reusing its tid.
+    running: Mutex<HashMap<u64, (u64, oneshot::Sender<()>)>>,
+    next_generation: AtomicU64,
+}
+
+/// A registered request's handle on its entry in [`Conn`]'s running map.
+pub(super) struct Running {
+    /// Which registration of the tid this is.
+    pub(super) generation: u64,
+    /// Fires when the peer cancels the request (or the connection closes).
+    pub(super) cancel: oneshot::Receiver<()>,
 }
 
 impl Conn {
@@ -51,25 +61,31 @@ impl Conn {
         let _ = self.tx.send(p).await;
     }
 
-    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<()>>> {
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (u64, oneshot::Sender<()>)>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Registers a running request; `None` if the tid is already running.
-    pub(super) fn register(&self, tid: u64) -> Option<oneshot::Receiver<()>> {
+    pub(super) fn register(&self, tid: u64) -> Option<Running> {
+        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
         let mut running = self.running();
         match running.entry(tid) {
             std::collections::hash_map::Entry::Occupied(_) => None,
             std::collections::hash_map::Entry::Vacant(v) => {
-                let (tx, rx) = oneshot::channel();
-                v.insert(tx);
-                Some(rx)
+                let (tx, cancel) = oneshot::channel();
+                v.insert((generation, tx));
+                Some(Running { generation, cancel })
             }
         }
     }
 
-    pub(super) fn finish(&self, tid: u64) {
-        self.running().remove(&tid);
+    /// Removes the entry of request `tid` registered as `generation`, if it is still there
+    /// (a cancel removed it, and a new request may have registered the tid since).
+    pub(super) fn finish(&self, tid: u64, generation: u64) {
+        let mut running = self.running();
+        if running.get(&tid).is_some_and(|(g, _)| *g == generation) {
+            running.remove(&tid);
+        }
     }
 }
 
@@ -92,6 +108,7 @@ pub(super) async fn serve(
         tx,
         in_flight: AtomicUsize::new(0),
         running: Mutex::new(HashMap::new()),
+        next_generation: AtomicU64::new(0),
     });
 
     // Stall and idle detection without a timer per frame: a tick every read_timeout/2; two
@@ -176,7 +193,7 @@ fn handle(shared: &Arc<Shared>, conn: &Arc<Conn>, id: u64, packet: Packet) -> Op
         Packet::Ping => Some(Packet::Pong),
         Packet::Pong => None,
         Packet::Cancel { tid } => {
-            if let Some(cancel) = conn.running().remove(&tid) {
+            if let Some((_, cancel)) = conn.running().remove(&tid) {
                 let _ = cancel.send(());
             }
             None

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use tokio::sync::oneshot;
 
-use super::connection::{error, Conn};
+use super::connection::{error, Conn, Running};
 use super::{Outcome, RequestHead, ServerInterceptor, Shared};
 use crate::context::{self, CallContext};
 use crate::protocol::{Packet, Request, FLAG_NO_REPLY, HEADER_LEN};
@@ -46,17 +46,24 @@ pub(super) fn start(shared: &Arc<Shared>, conn: &Arc<Conn>, req: Request) -> Opt
     let Some(slot) = Slot::acquire(shared, conn) else {
         return refuse(ResultCode::Overloaded, "too many requests in flight".into());
     };
-    let Some(cancel) = conn.register(tid) else {
+    let Some(running) = conn.register(tid) else {
         return refuse(
             ResultCode::ProtocolError,
             format!("transaction id {tid} is already in flight"),
         );
     };
-    tokio::spawn(run(slot, service.clone(), req, reply, cancel, received));
+    tokio::spawn(run(slot, service.clone(), req, reply, running, received));
     None
 }
 
 /// One unit of the per-connection and per-server in-flight limits; released on drop.
+///
+/// Admission is fair across connections. Below half of `max_in_flight` any connection under
+/// its own `max_in_flight_per_connection` is admitted. Above it the server is contended, and a
+/// connection is admitted only while it holds less than its fair share, `max_in_flight`
+/// divided by the number of connections that hold a slot (a connection holding none counts
+/// itself in). So a few greedy connections stop at their share and a bystander's first request
+/// always finds room: they cannot take every slot between them.
 struct Slot {
     shared: Arc<Shared>,
     conn: Arc<Conn>,
@@ -65,25 +72,33 @@ struct Slot {
 impl Slot {
     fn acquire(shared: &Arc<Shared>, conn: &Arc<Conn>) -> Option<Self> {
         let o = &shared.options;
-        if conn.in_flight.fetch_add(1, Ordering::AcqRel) >= o.max_in_flight_per_connection {
-            conn.in_flight.fetch_sub(1, Ordering::AcqRel);
-            return None;
+        let held = conn.in_flight.fetch_add(1, Ordering::AcqRel);
+        if held == 0 {
+            shared.busy_connections.fetch_add(1, Ordering::AcqRel);
         }
-        if shared.in_flight.fetch_add(1, Ordering::AcqRel) >= o.max_in_flight {
-            conn.in_flight.fetch_sub(1, Ordering::AcqRel);
-            shared.decrement(&shared.in_flight);
-            return None;
-        }
-        Some(Self {
+        let slot = Self {
             shared: shared.clone(),
             conn: conn.clone(),
-        })
+        };
+        let global = shared.in_flight.fetch_add(1, Ordering::AcqRel);
+        if held >= o.max_in_flight_per_connection || global >= o.max_in_flight {
+            return None; // `slot` drops: both counters are given back.
+        }
+        if global >= o.max_in_flight / 2 {
+            let busy = shared.busy_connections.load(Ordering::Acquire).max(1);
+            if held >= (o.max_in_flight / busy).max(1) {
+                return None;
+            }
+        }
+        Some(slot)
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.conn.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if self.conn.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.busy_connections.fetch_sub(1, Ordering::AcqRel);
+        }
         self.shared.decrement(&self.shared.in_flight);
     }
 }
@@ -99,9 +114,13 @@ async fn run(
     service: Arc<dyn Service>,
     req: Request,
     reply: bool,
-    mut cancel: oneshot::Receiver<()>,
+    running: Running,
     received: Instant,
 ) {
+    let Running {
+        generation,
+        mut cancel,
+    } = running;
     let Request {
         tid,
         content_type,
@@ -140,7 +159,9 @@ async fn run(
         Some(d) => d,
         None => handle(&service, &head, payload, &mut cancel).await,
     };
-    conn.finish(tid);
+    // Only this request's own entry: the tid may already belong to a newer request (a client
+    // may reuse a tid once it has cancelled it).
+    conn.finish(tid, generation);
 
     let code = match &done {
         Done::Output(o) => o.code,

@@ -41,9 +41,12 @@ pub struct ServerOptions {
     pub max_frame_len: usize,
     /// Open connections beyond this are refused. Default 10 000.
     pub max_connections: usize,
-    /// Requests running at once on one connection; more get `Overloaded`. Default 5 000.
+    /// Requests running at once on one connection; more get `Overloaded`. Default 2 000
+    /// (a tenth of `max_in_flight`, so no single connection can fill the server).
     pub max_in_flight_per_connection: usize,
-    /// Requests running at once on the server; more get `Overloaded`. Default 20 000.
+    /// Requests running at once on the server; more get `Overloaded`. Default 20 000. Once
+    /// half of it is in use, each connection is held to its fair share (`max_in_flight` over
+    /// the connections holding a slot), so a bystander always gets in.
     pub max_in_flight: usize,
     /// A peer that stops in the middle of a frame for about this long is disconnected.
     /// Default 30 s. Also the granularity (halved) of `idle_timeout`.
@@ -62,7 +65,7 @@ impl Default for ServerOptions {
         Self {
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             max_connections: 10_000,
-            max_in_flight_per_connection: 5_000,
+            max_in_flight_per_connection: 2_000,
             max_in_flight: 20_000,
             read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
@@ -163,6 +166,7 @@ impl ServerBuilder {
             options: self.options,
             started_at_ms: now_ms(),
             in_flight: AtomicUsize::new(0),
+            busy_connections: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
             idle: Notify::new(),
             draining: AtomicBool::new(false),
@@ -248,6 +252,8 @@ struct Shared {
     options: ServerOptions,
     started_at_ms: u64,
     in_flight: AtomicUsize,
+    /// Connections holding at least one in-flight slot (for fair admission, `dispatch.rs`).
+    busy_connections: AtomicUsize,
     connections: AtomicUsize,
     /// Notified whenever `in_flight` or `connections` drops to zero.
     idle: Notify,

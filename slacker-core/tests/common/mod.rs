@@ -39,6 +39,7 @@ const fn method(
         results: ResultsMode::Single,
         exceptions: ExceptionsPolicy::All,
         has_unavailable_value: false,
+        returns_unit: false,
         retries: 0,
     }
 }

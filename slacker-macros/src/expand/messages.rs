@@ -79,6 +79,7 @@ fn method_info(namespace: &LitStr, m: &Method) -> TokenStream {
         ExceptionsOpt::Custom(path) => quote!(::slacker_core::ExceptionsPolicy::Custom(#path)),
     };
     let has_unavailable_value = m.unavailable_value.is_some();
+    let returns_unit = m.output.value_is_unit();
     let retries = proc_macro2::Literal::u32_unsuffixed(m.retries);
     quote! {
         ::slacker_core::MethodInfo {
@@ -92,6 +93,7 @@ fn method_info(namespace: &LitStr, m: &Method) -> TokenStream {
             results: ::slacker_core::ResultsMode::#results,
             exceptions: #exceptions,
             has_unavailable_value: #has_unavailable_value,
+            returns_unit: #returns_unit,
             retries: #retries,
         }
     }

@@ -39,6 +39,7 @@ static __CALC_METHODS: [::slacker_core::MethodInfo; 3] = [
         results: ::slacker_core::ResultsMode::Single,
         exceptions: ::slacker_core::ExceptionsPolicy::All,
         has_unavailable_value: false,
+        returns_unit: false,
         retries: 0,
     },
     ::slacker_core::MethodInfo {
@@ -52,6 +53,7 @@ static __CALC_METHODS: [::slacker_core::MethodInfo; 3] = [
         results: ::slacker_core::ResultsMode::Single,
         exceptions: ::slacker_core::ExceptionsPolicy::All,
         has_unavailable_value: false,
+        returns_unit: false,
         retries: 0,
     },
     ::slacker_core::MethodInfo {
@@ -65,6 +67,7 @@ static __CALC_METHODS: [::slacker_core::MethodInfo; 3] = [
         results: ::slacker_core::ResultsMode::Single,
         exceptions: ::slacker_core::ExceptionsPolicy::All,
         has_unavailable_value: false,
+        returns_unit: true,
         retries: 0,
     },
 ];

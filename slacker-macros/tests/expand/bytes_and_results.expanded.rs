@@ -45,6 +45,7 @@ static __BLOBS_METHODS: [::slacker_core::MethodInfo; 3] = [
         results: ::slacker_core::ResultsMode::Single,
         exceptions: ::slacker_core::ExceptionsPolicy::All,
         has_unavailable_value: false,
+        returns_unit: false,
         retries: 0,
     },
     ::slacker_core::MethodInfo {
@@ -63,6 +64,7 @@ static __BLOBS_METHODS: [::slacker_core::MethodInfo; 3] = [
         results: ::slacker_core::ResultsMode::Single,
         exceptions: ::slacker_core::ExceptionsPolicy::All,
         has_unavailable_value: false,
+        returns_unit: false,
         retries: 0,
     },
     ::slacker_core::MethodInfo {
@@ -81,6 +83,7 @@ static __BLOBS_METHODS: [::slacker_core::MethodInfo; 3] = [
         results: ::slacker_core::ResultsMode::Vector,
         exceptions: ::slacker_core::ExceptionsPolicy::All,
         has_unavailable_value: false,
+        returns_unit: false,
         retries: 0,
     },
 ];

@@ -36,6 +36,7 @@ static __STATS_METHODS: [::slacker_core::MethodInfo; 4] = [
         results: ::slacker_core::ResultsMode::Single,
         exceptions: ::slacker_core::ExceptionsPolicy::All,
         has_unavailable_value: false,
+        returns_unit: false,
         retries: 2,
     },
     ::slacker_core::MethodInfo {
@@ -49,6 +50,7 @@ static __STATS_METHODS: [::slacker_core::MethodInfo; 4] = [
         results: ::slacker_core::ResultsMode::Map,
         exceptions: ::slacker_core::ExceptionsPolicy::Any,
         has_unavailable_value: false,
+        returns_unit: false,
         retries: 0,
     },
     ::slacker_core::MethodInfo {
@@ -71,6 +73,7 @@ static __STATS_METHODS: [::slacker_core::MethodInfo; 4] = [
         results: ::slacker_core::ResultsMode::Custom,
         exceptions: ::slacker_core::ExceptionsPolicy::Custom(quorum),
         has_unavailable_value: true,
+        returns_unit: false,
         retries: 3,
     },
     ::slacker_core::MethodInfo {
@@ -84,6 +87,7 @@ static __STATS_METHODS: [::slacker_core::MethodInfo; 4] = [
         results: ::slacker_core::ResultsMode::Nil,
         exceptions: ::slacker_core::ExceptionsPolicy::All,
         has_unavailable_value: false,
+        returns_unit: true,
         retries: 0,
     },
 ];

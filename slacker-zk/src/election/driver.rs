@@ -37,6 +37,11 @@ pub(super) struct Ctx {
     pub(super) view: watch::Sender<ElectionView>,
     /// `true` (or closed, when the [`Election`](super::Election) is dropped) asks to leave.
     pub(super) stop: watch::Receiver<bool>,
+    /// Nodes this participant made in sessions it has given up on. ZooKeeper may still hold
+    /// such a session (after an outage it restores sessions the client already declared
+    /// expired, for another full timeout), and its node would sit in the queue, at the head
+    /// perhaps, with nobody leading. The next session deletes them as soon as it has joined.
+    pub(super) leftovers: std::sync::Mutex<Vec<String>>,
 }
 
 /// Why a step could not go on.
@@ -147,12 +152,18 @@ impl Ctx {
                     self.leave(client, &node).await;
                     return SessionEnd::Stopped;
                 }
-                Err(Exit::SessionLost) => return SessionEnd::Lost,
+                Err(Exit::SessionLost) => {
+                    self.left_behind(node);
+                    return SessionEnd::Lost;
+                }
             };
             self.leave(client, &node).await;
             match end {
                 LeadershipEnd::Stopped => return SessionEnd::Stopped,
-                LeadershipEnd::SessionLost => return SessionEnd::Lost,
+                LeadershipEnd::SessionLost => {
+                    self.left_behind(node);
+                    return SessionEnd::Lost;
+                }
                 _ if !self.auto_requeue => return SessionEnd::Done,
                 _ => {}
             }
@@ -246,6 +257,7 @@ impl Ctx {
         let own_path = layout::node_path(&self.path, node);
         let mut backoff = Backoff::new();
         loop {
+            self.delete_leftovers(client).await;
             let children = match client.list_children(&self.path).await {
                 Ok(children) => children,
                 Err(zk::Error::NoNode) => return Ok(Turn::Rejoin),
@@ -366,6 +378,41 @@ impl Ctx {
             work.await;
         }
         end
+    }
+
+    /// Remembers a node of a session given up on (see [`Ctx::leftovers`]).
+    fn left_behind(&self, node: String) {
+        self.leftovers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(node);
+    }
+
+    /// Deletes the nodes of earlier sessions of this participant, at most once each: a node
+    /// that is gone (with its session, or deleted here) is forgotten; one that could not be
+    /// deleted now is tried again on the next turn.
+    async fn delete_leftovers(&self, client: &zk::Client) {
+        let nodes = std::mem::take(&mut *self.leftovers.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut kept = Vec::new();
+        for node in nodes {
+            let path = layout::node_path(&self.path, &node);
+            match client.delete(&path, None).await {
+                Ok(()) => {
+                    tracing::info!(%path, "election: deleted own node left by an earlier session");
+                }
+                Err(zk::Error::NoNode) => {}
+                Err(err) => {
+                    tracing::debug!(%path, %err, "election: could not delete a leftover node yet");
+                    kept.push(node);
+                }
+            }
+        }
+        if !kept.is_empty() {
+            self.leftovers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(kept);
+        }
     }
 
     /// Deletes this participant's node. Waits through a disconnection (the request is queued);
