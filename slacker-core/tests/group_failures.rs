@@ -325,3 +325,99 @@ async fn idempotent_calls_survive_a_server_killed_mid_stream() {
     let ran: usize = lab.nodes.iter().map(|n| n.behavior.calls()).sum();
     assert!(ran >= CALLS, "{ran} handler runs for {CALLS} calls");
 }
+
+/// Outlier ejection with the default policy: a server whose calls time out five times in a row
+/// is taken out of single-server routing (the snapshot says so), a call still waiting on it
+/// fails at once with a connection error naming the ejection instead of waiting for its own
+/// 10 s timeout, and every later call goes to the healthy server. `all` still reaches it.
+#[tokio::test]
+async fn a_server_that_keeps_timing_out_is_ejected_and_its_calls_fail_at_once() {
+    let lab = Lab::start(2, ClusterOptions::default()).await;
+    lab.wait_connected().await;
+    let (bad, good) = (lab.addr(0), lab.addr(1));
+    lab.nodes[0]
+        .behavior
+        .delay_ms
+        .store(60_000, Ordering::SeqCst);
+    let pinned = lab
+        .client()
+        .with_options(CallOptions::new().server(bad.clone()));
+    // A call with the default 10 s timeout, waiting on the bad server.
+    let waiting = {
+        let pinned = pinned.clone();
+        tokio::spawn(async move { pinned.nap(0).await })
+    };
+    let cluster = &lab.cluster;
+    eventually("the long call is pending on the bad server", || {
+        cluster.snapshot().servers[&bad].in_flight == 1
+    })
+    .await;
+    let hasty = pinned.with_options(
+        CallOptions::new()
+            .server(bad.clone())
+            .timeout(Duration::from_millis(50)),
+    );
+    for _ in 0..5 {
+        let e = hasty.nap(0).await.expect_err("times out");
+        assert!(timed_out(&e, Duration::from_millis(50)), "{e}");
+    }
+    let status = lab.cluster.snapshot().servers[&bad].clone();
+    assert!(status.ejected, "{status:?}");
+    let failed = within("the waiting call fails at once", waiting)
+        .await
+        .expect("join");
+    match failed {
+        Err(Error::Connection { server, message }) => {
+            assert_eq!(server, bad);
+            assert!(message.contains("ejected"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let random = lab
+        .client()
+        .with_options(CallOptions::new().grouping(Grouping::Random));
+    for _ in 0..50 {
+        assert_eq!(random.whoami().await.expect("routed"), good.as_str());
+    }
+    let map = lab
+        .client()
+        .with_options(CallOptions::new().timeout(Duration::from_millis(100)))
+        .all_map()
+        .await
+        .expect("all under the `all` policy");
+    assert_eq!(map.keys().cloned().collect::<Vec<_>>(), [good.to_string()]);
+}
+
+/// The retry budget with the default policy: when every server fails every call with a
+/// connection error, idempotent calls fail over on at most 20% of calls plus a floor of 10 per
+/// second, not on every call (which would multiply the load by the number of servers).
+#[tokio::test]
+async fn failover_stays_within_the_retry_budget_in_a_brown_out() {
+    let mut lab = Lab::start(
+        3,
+        ClusterOptions {
+            ejection: slacker_core::cluster::OutlierEjection::disabled(),
+            ..ClusterOptions::default()
+        },
+    )
+    .await;
+    lab.wait_connected().await;
+    for node in &mut lab.nodes {
+        node.kill();
+    }
+    let client = lab.client();
+    let calls = 500;
+    let mut attempts = 0;
+    let started = std::time::Instant::now();
+    for _ in 0..calls {
+        match client.count_idempotent().await {
+            Err(Error::Grouped { attempted, .. }) => attempts += attempted,
+            Err(_) => attempts += 1,
+            Ok(v) => panic!("a dead cluster answered {v}"),
+        }
+    }
+    let retries = attempts - calls;
+    let allowed = calls / 5 + 10 * (started.elapsed().as_secs() as usize + 1) + 10;
+    assert!(retries <= allowed, "{retries} retries for {calls} calls");
+    assert!(retries > 0, "some calls still fail over");
+}

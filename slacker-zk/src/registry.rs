@@ -300,8 +300,11 @@ impl Driver {
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
+                    // The new state is published before ZooKeeper is written: it is the
+                    // server's state from now on, whether or not the write gets through.
                     Some(Command::SetData(data, reply)) => {
                         self.data = data;
+                        state.send_replace(self.state());
                         let result = self.put_server().await;
                         let _ = reply.send(self.logged(result));
                     }
@@ -311,6 +314,7 @@ impl Driver {
                                 *flag = online;
                             }
                         }
+                        state.send_replace(self.state());
                         let result = self.put_namespaces().await;
                         let _ = reply.send(self.logged(result));
                     }

@@ -56,14 +56,18 @@ pub(super) fn start(shared: &Arc<Shared>, conn: &Arc<Conn>, req: Request) -> Opt
     None
 }
 
+/// A connection holding fewer slots than this may use the server's reserved last tenth.
+const SMALL_CONNECTION: usize = 64;
+
 /// One unit of the per-connection and per-server in-flight limits; released on drop.
 ///
 /// Admission is fair across connections. Below half of `max_in_flight` any connection under
 /// its own `max_in_flight_per_connection` is admitted. Above it the server is contended, and a
 /// connection is admitted only while it holds less than its fair share, `max_in_flight`
 /// divided by the number of connections that hold a slot (a connection holding none counts
-/// itself in). So a few greedy connections stop at their share and a bystander's first request
-/// always finds room: they cannot take every slot between them.
+/// itself in). The last tenth of `max_in_flight` is kept for connections holding fewer than
+/// [`SMALL_CONNECTION`] slots. So greedy connections stop at their share, and at nine tenths
+/// between them, and a bystander's requests find room.
 struct Slot {
     shared: Arc<Shared>,
     conn: Arc<Conn>,
@@ -89,6 +93,11 @@ impl Slot {
             if held >= (o.max_in_flight / busy).max(1) {
                 return None;
             }
+        }
+        // The last tenth is kept for connections holding only a few slots: connections that
+        // got ahead before the server was contended cannot use it up between them.
+        if global >= o.max_in_flight - o.max_in_flight / 10 && held >= SMALL_CONNECTION {
+            return None;
         }
         Some(slot)
     }

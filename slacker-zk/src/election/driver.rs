@@ -157,13 +157,15 @@ impl Ctx {
                     return SessionEnd::Lost;
                 }
             };
-            self.leave(client, &node).await;
+            // A node that could not be deleted (the session went down meanwhile) may outlive
+            // the session on the server: the next session deletes it.
+            let gone = self.leave(client, &node).await;
+            if !gone {
+                self.left_behind(node);
+            }
             match end {
                 LeadershipEnd::Stopped => return SessionEnd::Stopped,
-                LeadershipEnd::SessionLost => {
-                    self.left_behind(node);
-                    return SessionEnd::Lost;
-                }
+                LeadershipEnd::SessionLost => return SessionEnd::Lost,
                 _ if !self.auto_requeue => return SessionEnd::Done,
                 _ => {}
             }
@@ -415,20 +417,21 @@ impl Ctx {
         }
     }
 
-    /// Deletes this participant's node. Waits through a disconnection (the request is queued);
-    /// an ended session took the node with it.
-    async fn leave(&self, client: &zk::Client, node: &str) {
+    /// Deletes this participant's node. Waits through a disconnection (the request is queued).
+    /// Returns whether the node is known to be gone; when the session ended first it usually
+    /// took the node with it, but ZooKeeper may restore a session the client gave up on.
+    async fn leave(&self, client: &zk::Client, node: &str) -> bool {
         let path = layout::node_path(&self.path, node);
         let mut backoff = Backoff::new();
         loop {
             match client.delete(&path, None).await {
-                Ok(()) | Err(zk::Error::NoNode) => return,
-                Err(err) if session_lost(&err) || client.state().is_terminated() => return,
+                Ok(()) | Err(zk::Error::NoNode) => return true,
+                Err(err) if session_lost(&err) || client.state().is_terminated() => return false,
                 Err(zk::Error::ConnectionLoss) => {}
                 Err(err) if outcome_unknown(&err) => tokio::time::sleep(backoff.next()).await,
                 Err(err) => {
                     tracing::error!(%path, %err, "election: could not delete own node; it stays until the session ends");
-                    return;
+                    return false;
                 }
             }
         }
