@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Runs every check: formatting, lints, docs and all tests (real ZooKeeper included).
+# Runs every check: formatting, lints, docs and all tests (real ZooKeeper included), after
+# installing what they need (scripts/setup.sh: only what is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
 
 step() {
   local start=$SECONDS

@@ -37,8 +37,10 @@ pub enum Error {
         message: Arc<str>,
     },
 
-    /// The call's deadline passed on the client before a reply arrived. The server is told to
-    /// cancel the call.
+    /// The call's deadline passed before a reply arrived: the one error for "the caller's
+    /// deadline passed", whichever side noticed it first (a server's `DeadlineExceeded` answer
+    /// becomes this too; so does each server's share of a multi-server call, inside
+    /// [`Error::Grouped`]). The server is told to cancel the call.
     #[error("{}deadline of {after:?} exceeded", server.as_ref().map(|s| format!("{s}: ")).unwrap_or_default())]
     Timeout {
         /// Server the call was waiting on, when there was exactly one.

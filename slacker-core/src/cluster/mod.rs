@@ -1,6 +1,7 @@
 //! The multi-server caller: [`Cluster`], a [`Caller`] over every server of a cluster, fed by
 //! membership [`Change`]s. Previous hop: a generated stub (or [`Cluster::call_by_name`]); next
-//! hop: `table.rs` (which servers), then each chosen server's [`Client`].
+//! hop: `table.rs` (which servers), then each chosen server's [`Client`]; each outcome goes
+//! back to `health.rs` (ejection), each retry asks `budget.rs`.
 //!
 //! Why it exists: slacker's grouping (choose servers, merge results, decide failures) has to sit
 //! on *persistent* per-server state, not on a balancer rebuilt per call. The cluster keeps one
@@ -34,7 +35,14 @@
 //! * the error is connection-level ([`Error::is_retryable`]: the request may or may not have
 //!   run) and the method is idempotent (`MethodInfo::retries > 0`): at most `retries` times.
 //!
-//! Timeouts and application errors are never retried. A call pinned to a server
+//! Timeouts and application errors are never retried. Every retry also needs the cluster's
+//! retry budget (`budget.rs`: about 20% of calls, plus 10 per second), so a brown-out cannot
+//! multiply the load.
+//!
+//! # Ejection
+//! Each attempt's outcome feeds the server's failure accrual (`health.rs`): five connection
+//! errors or timeouts in a row eject it from single-server routing for a backoff period, and
+//! calls still pending on it fail at once (idempotent ones fail over). A call pinned to a server
 //! (`CallOptions::server`) or to the leader never moves to another server. When every attempt
 //! fails the call fails with [`Error::Grouped`] listing each server tried; when a retry
 //! succeeds, the servers left behind are reported as a partial failure.
