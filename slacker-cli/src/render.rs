@@ -82,7 +82,8 @@ pub fn inspect(addr: &str, answer: &InspectResponse) -> String {
                     format!("{}/{}", st.namespace, st.function),
                     st.calls.to_string(),
                     st.errors.to_string(),
-                    st.mean_us.to_string(),
+                    st.p50_us.to_string(),
+                    st.p99_us.to_string(),
                     st.max_us.to_string(),
                 ]
             })
@@ -90,7 +91,10 @@ pub fn inspect(addr: &str, answer: &InspectResponse) -> String {
         let _ = write!(
             out,
             "\nstats\n{}",
-            table(&["FUNCTION", "CALLS", "ERRORS", "MEAN_US", "MAX_US"], &rows)
+            table(
+                &["FUNCTION", "CALLS", "ERRORS", "P50_US", "P99_US", "MAX_US"],
+                &rows
+            )
         );
     }
     out

@@ -193,6 +193,14 @@ impl Replies {
         self.len() == 0
     }
 
+    /// The replies, in target order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Reply> {
+        match self {
+            Self::One(r) => std::slice::from_ref(r).iter(),
+            Self::Many(v) => v.iter(),
+        }
+    }
+
     /// The replies as a vector.
     pub fn into_vec(self) -> Vec<Reply> {
         match self {

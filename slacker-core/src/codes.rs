@@ -79,6 +79,25 @@ impl ResultCode {
         self as u8
     }
 
+    /// A stable snake_case name, for metric labels and logs (`success`, `overloaded`, ...).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::ApplicationError => "application_error",
+            Self::UnknownNamespace => "unknown_namespace",
+            Self::UnknownFunction => "unknown_function",
+            Self::BadArguments => "bad_arguments",
+            Self::HandlerPanicked => "handler_panicked",
+            Self::DeadlineExceeded => "deadline_exceeded",
+            Self::Canceled => "canceled",
+            Self::Overloaded => "overloaded",
+            Self::Unauthorized => "unauthorized",
+            Self::ProtocolError => "protocol_error",
+            Self::ShuttingDown => "shutting_down",
+            Self::Internal => "internal",
+        }
+    }
+
     /// True when the request certainly did not run on the server, so retrying it elsewhere is
     /// safe even for a non-idempotent method.
     pub fn not_executed(self) -> bool {

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::observe::TraceContext;
 use crate::server::RequestHead;
 use crate::Extensions;
 
@@ -17,11 +18,17 @@ tokio::task_local! {
 
 /// What a running handler knows about its call. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct CallContext(Arc<RequestHead>);
+pub struct CallContext(Arc<RequestHead>, Arc<TraceContext>);
 
 impl CallContext {
-    pub(crate) fn new(head: Arc<RequestHead>) -> Self {
-        Self(head)
+    pub(crate) fn new(head: Arc<RequestHead>, trace: Arc<TraceContext>) -> Self {
+        Self(head, trace)
+    }
+
+    /// This request's place in its trace: the caller's trace id (a new one when the caller sent
+    /// none) and a span id of its own. Calls made from the handler carry a child of it.
+    pub fn trace(&self) -> &TraceContext {
+        &self.1
     }
 
     /// When the caller stops waiting; `None` if it sent no deadline.

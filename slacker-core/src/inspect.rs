@@ -21,7 +21,8 @@ pub struct InspectResponse {
     pub server: ServerStatus,
     /// Hosted namespaces (filtered by the request).
     pub namespaces: Vec<NamespaceDesc>,
-    /// Per-function statistics, when a [`Stats`](crate::server::Stats) interceptor is installed.
+    /// Per-function statistics of the functions called so far (always on; `None` only from
+    /// servers older than that).
     #[serde(default)]
     pub stats: Option<Vec<FunctionStats>>,
 }
@@ -72,12 +73,14 @@ pub struct FunctionStats {
     pub namespace: String,
     /// Function.
     pub function: String,
-    /// Calls that reached the interceptor chain.
+    /// Requests handled (arguments decoded or not; refusals before dispatch are not counted).
     pub calls: u64,
-    /// Calls that did not end in `Success`.
+    /// Requests that did not end in `Success`.
     pub errors: u64,
-    /// Mean latency, microseconds.
-    pub mean_us: u64,
+    /// Median latency, microseconds (HDR histogram, 3 significant digits).
+    pub p50_us: u64,
+    /// 99th percentile latency, microseconds.
+    pub p99_us: u64,
     /// Largest latency, microseconds.
     pub max_us: u64,
 }

@@ -34,6 +34,7 @@ mod error;
 pub mod inspect;
 pub mod membership;
 pub mod meta;
+pub mod observe;
 pub mod protocol;
 pub mod serialization;
 pub mod server;

@@ -125,6 +125,28 @@ impl ClusterClient {
         self.inner.discovery.membership()
     }
 
+    /// The client's metrics in the Prometheus text format: the cluster's (calls, latency,
+    /// retries, partial failures, ejections per server, servers per namespace; see
+    /// `slacker_core::observe`) and `slacker_zookeeper_connected` of its discovery session.
+    pub fn metrics_text(&self) -> String {
+        let connected = self.inner.discovery.membership().borrow().zk == crate::ZkState::Connected;
+        let mut text = self.inner.cluster.metrics_text();
+        text.push_str(
+            "# HELP slacker_zookeeper_connected 1 while the discovery's ZooKeeper session is connected.\n\
+             # TYPE slacker_zookeeper_connected gauge\n",
+        );
+        text.push_str(&format!(
+            "slacker_zookeeper_connected {}\n",
+            u8::from(connected)
+        ));
+        text
+    }
+
+    /// The routing cluster's metrics (for the program's own exporter).
+    pub fn metrics(&self) -> &slacker_core::observe::ClusterMetrics {
+        self.inner.cluster.metrics()
+    }
+
     /// What routing holds now: every server with its connection state and in-flight calls, and
     /// every namespace's routing list and leader.
     pub fn snapshot(&self) -> ClusterView {

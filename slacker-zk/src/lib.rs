@@ -89,6 +89,7 @@ pub mod election;
 mod error;
 pub mod local;
 pub mod manager;
+mod observe;
 pub mod paths;
 pub mod registry;
 pub mod session;

@@ -19,7 +19,7 @@
 //! [`ClusterServer::shutdown`]). A disconnect within the session loses nothing; after expiry the
 //! driver opens a new session and re-creates every node from the current state.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -105,6 +105,7 @@ pub struct Registration {
     manager: bool,
     commands: mpsc::UnboundedSender<Command>,
     state: watch::Receiver<RegistrationState>,
+    leading: Arc<Mutex<BTreeSet<String>>>,
     task: JoinHandle<()>,
 }
 
@@ -139,8 +140,10 @@ impl Registration {
             session,
             current,
             elections: BTreeMap::new(),
+            leading: Arc::default(),
             in_sync: false,
         };
+        let leading = driver.leading.clone();
         driver.create_directories(namespaces).await?;
         driver.sync_all().await?;
         let (state_tx, state) = watch::channel(driver.state());
@@ -152,8 +155,17 @@ impl Registration {
             manager: options.manager,
             commands,
             state,
+            leading,
             task,
         })
+    }
+
+    /// The namespaces whose election this server leads now.
+    pub fn leading(&self) -> BTreeSet<String> {
+        self.leading
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The registered address.
@@ -277,6 +289,8 @@ struct Driver {
     /// The current session's client, for the elections.
     current: watch::Sender<zk::Client>,
     elections: BTreeMap<String, Election>,
+    /// The namespaces whose election this server leads now (shared with the leader terms).
+    leading: Arc<Mutex<BTreeSet<String>>>,
     in_sync: bool,
 }
 
@@ -450,10 +464,17 @@ impl Driver {
         };
         let (leader, addr) = (self.paths.leader(ns), self.addr.clone());
         let mutex = self.paths.leader_mutex(ns);
+        let (leading, ns) = (self.leading.clone(), ns.to_owned());
         Election::builder(mutex.clone(), self.addr.as_str())
             .auto_requeue(true)
             .start(sessions, move |term| {
-                lead(term, leader.clone(), addr.clone())
+                let (leading, ns) = (leading.clone(), ns.clone());
+                let term_task = lead(term, leader.clone(), addr.clone());
+                async move {
+                    set_leading(&leading, &ns, true);
+                    term_task.await;
+                    set_leading(&leading, &ns, false);
+                }
             })
             .map_err(|e| Error::zk("election", mutex, e))
     }
@@ -469,6 +490,15 @@ impl Driver {
         )
         .await;
         namespaces.and(server)
+    }
+}
+
+fn set_leading(leading: &Mutex<BTreeSet<String>>, ns: &str, on: bool) {
+    let mut leading = leading.lock().unwrap_or_else(|e| e.into_inner());
+    if on {
+        leading.insert(ns.to_owned());
+    } else {
+        leading.remove(ns);
     }
 }
 
@@ -608,6 +638,7 @@ pub struct ClusterServerBuilder {
     advertise: Option<String>,
     routing_grace: Duration,
     manager_secret: Option<String>,
+    http: bool,
 }
 
 impl ClusterServerBuilder {
@@ -621,6 +652,15 @@ impl ClusterServerBuilder {
     /// Adds a server interceptor.
     pub fn interceptor(mut self, interceptor: impl ServerInterceptor) -> Self {
         self.server = self.server.interceptor(interceptor);
+        self
+    }
+
+    /// Also serves HTTP on `addr`, as [`ServerBuilder::http`] does, with the cluster's view
+    /// added: `/health` answers 503 while the server is offline or not registered, and
+    /// `/metrics` adds `slacker_zookeeper_connected` and `slacker_leader{namespace}`.
+    pub fn http(mut self, addr: SocketAddr) -> Self {
+        self.server = self.server.http(addr);
+        self.http = true;
         self
     }
 
@@ -691,6 +731,10 @@ impl ClusterServerBuilder {
         let mut server = self.server;
         // Served but never announced: it is not in `self.namespaces`.
         let manager = self.options.manager.then(ServerManager::default);
+        let observed = crate::observe::ServerView::default();
+        if self.http {
+            server = server.http_extension(observed.http_extension());
+        }
         if let Some(manager) = &manager {
             server = server
                 .interceptor(ManagerAuth::new(self.manager_secret))
@@ -724,6 +768,7 @@ impl ClusterServerBuilder {
         tracing::info!(addr = %registration.addr(), "registered in the cluster");
         let inner = Arc::new(Inner {
             local_addr: server.local_addr(),
+            http_addr: server.http_addr(),
             server: Mutex::new(Some(server)),
             registration,
             routing_grace: self.routing_grace,
@@ -732,6 +777,7 @@ impl ClusterServerBuilder {
         if let Some(manager) = manager {
             manager.attach(&inner);
         }
+        observed.attach(&inner);
         Ok(ClusterServer { inner })
     }
 }
@@ -747,6 +793,7 @@ pub struct ClusterServer {
 #[derive(Debug)]
 pub(crate) struct Inner {
     local_addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
     server: Mutex<Option<RunningServer>>,
     registration: Registration,
     routing_grace: Duration,
@@ -790,12 +837,19 @@ impl ClusterServer {
             advertise: None,
             routing_grace: DEFAULT_ROUTING_GRACE,
             manager_secret: None,
+            http: false,
         }
     }
 
     /// The announced address.
     pub fn addr(&self) -> &ServerAddr {
         self.inner.registration.addr()
+    }
+
+    /// The HTTP address (`/metrics`, `/health`), when [`ClusterServerBuilder::http`] asked for
+    /// one.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.inner.http_addr
     }
 
     /// The bound socket address.

@@ -9,11 +9,13 @@
 //! * [`probe`]: the `slacker.probe` namespace that hostile-input and resource tests aim at (also
 //!   served by the `slacker-probe-server` binary, for measurements from `/proc/<pid>`).
 //! * [`procfs`]: resident memory and open descriptors of a process, from `/proc`.
+//! * [`http`]: a minimal HTTP/1.1 client (metrics, health, Prometheus' API, the gateway).
 //! * [`kazoo`]: [`Kazoo`], an independent ZooKeeper client (Python's kazoo) to check what our code
 //!   wrote.
 //! * [`LocalZooKeeper`] / [`LocalEnsemble`] (from `slacker_zk::local`): a standalone ZooKeeper or
 //!   an ensemble on free loopback ports.
 
+pub mod http;
 pub mod kazoo;
 pub mod probe;
 pub mod process;

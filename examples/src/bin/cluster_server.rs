@@ -4,8 +4,10 @@
 //! cargo run -p slacker-examples --bin cluster_server -- --zk 127.0.0.1:2181 --cluster example --port 2104
 //! ```
 //!
-//! Prints `registered <host:port>` once calls can reach it; on Ctrl-C or SIGTERM it stops
-//! gracefully (deregister, let clients stop routing, drain, leave) and exits 0.
+//! Prints `registered <host:port>` once calls can reach it (and `http <host:port>` with
+//! `--http`: `/metrics`, `/health`); on Ctrl-C or SIGTERM it stops gracefully (deregister, let
+//! clients stop routing, drain, leave) and exits 0. It listens on loopback unless told
+//! otherwise (`--bind 0.0.0.0` for other machines).
 
 use std::time::Duration;
 
@@ -23,8 +25,8 @@ struct Args {
     /// Cluster name.
     #[arg(long, default_value = "example-cluster")]
     cluster: String,
-    /// Interface to listen on.
-    #[arg(long, default_value = "0.0.0.0")]
+    /// Interface to listen on (`0.0.0.0` for every interface).
+    #[arg(long, default_value = "127.0.0.1")]
     bind: std::net::IpAddr,
     /// Port to listen on (0: any free port).
     #[arg(long, default_value_t = 0)]
@@ -44,6 +46,9 @@ struct Args {
     /// ZooKeeper session timeout in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     session_timeout_ms: u64,
+    /// Also serve HTTP here (`/metrics`, `/health`), e.g. `127.0.0.1:9100` (port 0: any).
+    #[arg(long)]
+    http: Option<std::net::SocketAddr>,
 }
 
 #[tokio::main]
@@ -66,6 +71,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(addr) = &args.advertise {
         builder = builder.advertise(addr);
     }
+    if let Some(addr) = args.http {
+        builder = builder.http(addr);
+    }
     if let Some(secret) = args
         .manager_secret
         .or_else(|| std::env::var("SLACKER_MANAGER_SECRET").ok())
@@ -74,6 +82,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let server = builder.bind((args.bind, args.port)).await?;
     api.set_addr(server.addr().to_string());
+    if let Some(http) = server.http_addr() {
+        println!("http {http}");
+    }
     println!("registered {}", server.addr());
 
     let mut term = signal(SignalKind::terminate())?;

@@ -30,10 +30,13 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 pub use interceptor::ClientInterceptor;
 
 use crate::inspect::{InspectRequest, InspectResponse};
+use crate::observe::trace::TRACEPARENT;
+use crate::observe::TraceContext;
 use crate::protocol::{check_request, Packet, Request, DEFAULT_MAX_FRAME_LEN, FLAG_NO_REPLY};
 use crate::{
     serialization, Call, CallOptions, Caller, ContentType, Error, Extensions, Replies, Reply,
@@ -392,7 +395,33 @@ impl Client {
     ///
     /// # Cancel safety
     /// Dropping the future cancels the call: a cancel packet tells the server to abort it.
-    pub async fn call_one(&self, mut call: Call) -> Result<Response> {
+    pub async fn call_one(&self, call: Call) -> Result<Response> {
+        let span = tracing::info_span!(
+            "slacker.call",
+            server = %self.addr(),
+            namespace = %call.namespace,
+            function = %call.function,
+            tid = tracing::field::Empty,
+            code = tracing::field::Empty,
+        );
+        self.call_in(call).instrument(span).await
+    }
+
+    /// One attempt of a cluster call: as [`Client::call_one`], in a `slacker.attempt` span.
+    pub(crate) async fn attempt(&self, call: Call) -> Result<Response> {
+        let span = tracing::info_span!(
+            "slacker.attempt",
+            server = %self.addr(),
+            namespace = %call.namespace,
+            function = %call.function,
+            tid = tracing::field::Empty,
+            code = tracing::field::Empty,
+        );
+        self.call_in(call).instrument(span).await
+    }
+
+    /// Interceptors around the exchange, inside the caller's span.
+    async fn call_in(&self, mut call: Call) -> Result<Response> {
         let interceptors = &self.shared().options.interceptors;
         for i in interceptors {
             i.before(&mut call).await?;
@@ -400,6 +429,10 @@ impl Client {
         let result = self.send(&call).await;
         for i in interceptors.iter().rev() {
             i.after(&call, &result).await;
+        }
+        let span = tracing::Span::current();
+        if !span.is_disabled() {
+            span.record("code", crate::observe::metrics::result_label(&result));
         }
         result
     }
@@ -483,15 +516,21 @@ impl Client {
             }
             timeout = timeout.min(left);
         }
-        let extensions = if call.options.extensions.is_empty() {
+        let mut extensions = if call.options.extensions.is_empty() {
             shared.options.extensions.clone()
         } else {
             let mut e = shared.options.extensions.clone();
             e.extend_from(&call.options.extensions);
             e
         };
+        if extensions.get(TRACEPARENT).is_none() {
+            if let Some(trace) = outgoing_trace() {
+                trace.inject(&mut extensions);
+            }
+        }
         let fire_and_forget = call.options.fire_and_forget;
         let tid = self.next_tid();
+        tracing::Span::current().record("tid", tid);
         let request = Request {
             tid,
             content_type: call.content_type,
@@ -621,6 +660,22 @@ impl Client {
     fn lost(&self) -> Error {
         Error::connection(self.addr(), "connection lost")
     }
+}
+
+/// The trace context an outgoing call carries: with the `otel` feature, that of the current
+/// (`slacker.call`) span when OpenTelemetry gives it one; else, inside a handler, a child of the
+/// handler's; else none (the server starts a trace).
+fn outgoing_trace() -> Option<TraceContext> {
+    #[cfg(feature = "otel")]
+    {
+        let span = tracing::Span::current();
+        if !span.is_disabled() {
+            if let Some(trace) = crate::observe::otel::context_of(&span) {
+                return Some(trace);
+            }
+        }
+    }
+    crate::context::current().map(|c| c.trace().child())
 }
 
 /// Removes a call that stopped waiting (timeout or dropped future) from the pending map and

@@ -61,8 +61,10 @@ use futures::future::join_all;
 use serde_json::Value;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::membership::Change;
+use crate::observe::ClusterMetrics;
 use crate::{
     client, Call, CallOptions, Caller, Client, ClientOptions, ConnState, ContentType, Error,
     Grouping, Replies, Reply, Result, ServerAddr,
@@ -176,6 +178,7 @@ struct Inner {
     options: ClusterOptions,
     table: RwLock<Table>,
     budget: budget::Budget,
+    metrics: ClusterMetrics,
     partial: broadcast::Sender<PartialFailure>,
     closed: AtomicBool,
 }
@@ -198,6 +201,7 @@ impl Cluster {
         Self {
             inner: Arc::new(Inner {
                 budget: budget::Budget::new(options.retry_budget),
+                metrics: ClusterMetrics::default(),
                 options,
                 table: RwLock::new(Table::default()),
                 partial,
@@ -224,7 +228,30 @@ impl Cluster {
         }
         tracing::debug!(?change, "cluster: membership change");
         let mut table = self.inner.table.write().unwrap_or_else(|e| e.into_inner());
-        table.apply(change, &self.inner.options.client);
+        table.apply(change, &self.inner.options.client, &self.inner.metrics);
+    }
+
+    /// The cluster's metrics (calls, latency, retries, partial failures and ejections per
+    /// server; see [`crate::observe`]).
+    pub fn metrics(&self) -> &ClusterMetrics {
+        &self.inner.metrics
+    }
+
+    /// The cluster's metrics in the Prometheus text format, membership gauges refreshed.
+    pub fn metrics_text(&self) -> String {
+        self.refresh_gauges();
+        crate::observe::encode_text(&[self.inner.metrics.registry()])
+    }
+
+    /// Sets the scrape-time gauges (servers per namespace) from the table.
+    pub fn refresh_gauges(&self) {
+        let table = self.table();
+        self.inner.metrics.set_servers(
+            table
+                .namespaces
+                .iter()
+                .map(|(ns, r)| (ns.as_str(), r.servers.len())),
+        );
     }
 
     /// Subscribes to partial failures: multi-server calls that succeeded although some servers
@@ -383,9 +410,11 @@ impl Cluster {
                 break;
             }
             if !self.inner.budget.withdraw() {
+                self.inner.metrics.retries_refused.inc();
                 tracing::debug!(server = %target.addr, "cluster: retry budget exhausted; not failing over");
                 break;
             }
+            self.inner.metrics.retries.inc();
             let tried: Vec<ServerAddr> = failures.iter().map(|(s, _)| s.clone()).collect();
             match self.select(call, grouping, &tried) {
                 Ok(mut next) if next.len() == 1 => {
@@ -427,7 +456,9 @@ impl Cluster {
         deadline: Instant,
         timeout: Duration,
     ) -> Reply {
+        let started = Instant::now();
         let reply = attempt(target, call, deadline, timeout).await;
+        target.obs.record(&reply.result, started.elapsed());
         let policy = &self.inner.options.ejection;
         if let Some(period) = target.health.record(Verdict::of(&reply.result), policy) {
             let why = match &reply.result {
@@ -442,6 +473,7 @@ impl Cluster {
                     policy.consecutive_failures
                 ),
             ));
+            target.obs.ejected();
             tracing::warn!(server = %target.addr, period_ms = period.as_millis() as u64, abandoned, last_error = %why, "cluster: server ejected");
         }
         reply
@@ -462,7 +494,7 @@ fn may_retry(call: &Call, err: &Error, retries_done: usize) -> bool {
 async fn attempt(target: &Target, call: &Call, deadline: Instant, timeout: Duration) -> Reply {
     let mut call = call.clone();
     call.options.timeout = Some(deadline.saturating_duration_since(Instant::now()));
-    let result = match tokio::time::timeout_at(deadline, target.client.call_one(call)).await {
+    let result = match tokio::time::timeout_at(deadline, target.client.attempt(call)).await {
         Ok(Err(Error::Timeout { .. })) | Err(_) => Err(Error::Timeout {
             server: Some(target.addr.clone()),
             after: timeout,
@@ -481,6 +513,51 @@ impl Caller for Cluster {
     }
 
     async fn call(&self, call: Call) -> Result<Replies> {
+        let span = tracing::info_span!(
+            "slacker.call",
+            namespace = %call.namespace,
+            function = %call.function,
+            grouping = tracing::field::Empty,
+            servers = tracing::field::Empty,
+            attempts = tracing::field::Empty,
+            code = tracing::field::Empty,
+        );
+        let replies = self.call_in(call).instrument(span.clone()).await;
+        if !span.is_disabled() {
+            if let Ok(replies) = &replies {
+                let all = replies
+                    .iter()
+                    .map(|r| r.server.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let ok = replies.iter().all(|r| r.result.is_ok());
+                span.record("servers", all);
+                span.record("attempts", replies.len());
+                span.record("code", if ok { "success" } else { "failed" });
+            } else {
+                span.record("code", "unavailable");
+            }
+        }
+        replies
+    }
+
+    fn partial_failure(&self, namespace: &str, function: &str, failures: &[(ServerAddr, Error)]) {
+        self.inner.metrics.partial_failures.inc();
+        for (server, err) in failures {
+            tracing::warn!(%server, namespace, function, error = %err, "partial failure in multi-server call");
+        }
+        // No subscriber is fine: the failures were logged.
+        let _ = self.inner.partial.send(PartialFailure {
+            namespace: namespace.to_owned(),
+            function: function.to_owned(),
+            failures: failures.to_vec(),
+        });
+    }
+}
+
+impl Cluster {
+    /// The call, inside its `slacker.call` span.
+    async fn call_in(&self, call: Call) -> Result<Replies> {
         let timeout = call.effective_timeout(self.inner.options.timeout);
         let deadline = Instant::now() + timeout;
         let grouping = call
@@ -489,6 +566,7 @@ impl Caller for Cluster {
             .clone()
             .or_else(|| call.method.and_then(|m| m.grouping.clone()))
             .unwrap_or_else(|| self.inner.options.grouping.clone());
+        tracing::Span::current().record("grouping", tracing::field::debug(&grouping));
         let mut targets = self.select(&call, &grouping, &[])?;
         if targets.len() == 1 {
             if let Some(first) = targets.pop() {
@@ -504,17 +582,5 @@ impl Caller for Cluster {
         )
         .await;
         Ok(Replies::Many(replies))
-    }
-
-    fn partial_failure(&self, namespace: &str, function: &str, failures: &[(ServerAddr, Error)]) {
-        for (server, err) in failures {
-            tracing::warn!(%server, namespace, function, error = %err, "partial failure in multi-server call");
-        }
-        // No subscriber is fine: the failures were logged.
-        let _ = self.inner.partial.send(PartialFailure {
-            namespace: namespace.to_owned(),
-            function: function.to_owned(),
-            failures: failures.to_vec(),
-        });
     }
 }

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use super::health::Health;
 use crate::membership::{Change, ServerInfo};
+use crate::observe::metrics::{ClusterMetrics, ServerObs};
 use crate::{
     Call, Client, ClientOptions, ConnState, Error, Grouping, GroupingInput, Result, Selection,
     ServerAddr, ServerView,
@@ -29,6 +30,8 @@ pub(super) struct Member {
     pub(super) data: Value,
     /// Failure accrual; shared with the targets chosen from it.
     pub(super) health: Arc<Health>,
+    /// Its metric handles.
+    pub(super) obs: Arc<ServerObs>,
 }
 
 impl Member {
@@ -50,6 +53,7 @@ pub(super) struct Target {
     pub(super) addr: ServerAddr,
     pub(super) client: Client,
     pub(super) health: Arc<Health>,
+    pub(super) obs: Arc<ServerObs>,
 }
 
 /// A routable server of a namespace, as selection sees it.
@@ -65,6 +69,7 @@ impl Candidate<'_> {
             addr: self.addr.clone(),
             client: self.member.client.clone(),
             health: self.member.health.clone(),
+            obs: self.member.obs.clone(),
         }
     }
 
@@ -88,13 +93,19 @@ pub(super) struct Table {
 impl Table {
     /// Applies one membership change. Must run inside a tokio runtime (an `Insert` spawns the
     /// new server's connection driver).
-    pub(super) fn apply(&mut self, change: Change, options: &ClientOptions) {
+    pub(super) fn apply(
+        &mut self,
+        change: Change,
+        options: &ClientOptions,
+        metrics: &ClusterMetrics,
+    ) {
         match change {
             Change::Insert(addr, ServerInfo { data }) => match self.servers.get_mut(&addr) {
                 Some(member) => member.data = data,
                 None => {
                     let client = Client::lazy(addr.clone(), options.clone());
                     let state = client.state();
+                    let obs = metrics.server(addr.as_str());
                     self.servers.insert(
                         addr,
                         Member {
@@ -102,6 +113,7 @@ impl Table {
                             state,
                             data,
                             health: Arc::default(),
+                            obs,
                         },
                     );
                 }

@@ -15,10 +15,13 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use super::connection::{error, Conn, Running};
 use super::{Outcome, RequestHead, ServerInterceptor, Shared};
 use crate::context::{self, CallContext};
+use crate::observe::metrics::{MethodObs, Refusal};
+use crate::observe::TraceContext;
 use crate::protocol::{Packet, Request, FLAG_NO_REPLY, HEADER_LEN};
 use crate::{DispatchError, HandlerOutput, ResultCode, Service};
 
@@ -35,15 +38,18 @@ pub(super) fn start(shared: &Arc<Shared>, conn: &Arc<Conn>, req: Request) -> Opt
         );
     }
     if shared.draining.load(Ordering::Acquire) {
+        shared.metrics.refused(Refusal::ShuttingDown);
         return refuse(ResultCode::ShuttingDown, "server is shutting down".into());
     }
     let Some(service) = shared.services.get(&*req.namespace) else {
+        shared.metrics.refused(Refusal::UnknownNamespace);
         return refuse(
             ResultCode::UnknownNamespace,
             format!("no namespace `{}` on this server", req.namespace),
         );
     };
     let Some(slot) = Slot::acquire(shared, conn) else {
+        shared.metrics.refused(Refusal::Overloaded);
         return refuse(ResultCode::Overloaded, "too many requests in flight".into());
     };
     let Some(running) = conn.register(tid) else {
@@ -52,7 +58,47 @@ pub(super) fn start(shared: &Arc<Shared>, conn: &Arc<Conn>, req: Request) -> Opt
             format!("transaction id {tid} is already in flight"),
         );
     };
-    tokio::spawn(run(slot, service.clone(), req, reply, running, received));
+    // The caller's trace continues here: this request gets a span of its own in it.
+    let incoming = TraceContext::from_extensions(&req.extensions);
+    let trace = Arc::new(
+        incoming
+            .as_ref()
+            .map_or_else(TraceContext::new_root, TraceContext::child),
+    );
+    // `parent: None`: the request's span hangs off the caller's (through the trace context),
+    // never off whatever span happens to be current in this connection's task.
+    let span = tracing::info_span!(
+        parent: None,
+        "slacker.handle",
+        namespace = %req.namespace,
+        function = %req.function,
+        peer = %conn.peer,
+        tid,
+        trace_id = tracing::field::Empty,
+        code = tracing::field::Empty,
+    );
+    if !span.is_disabled() {
+        span.record("trace_id", trace.trace_id_hex());
+        #[cfg(feature = "otel")]
+        if let Some(parent) = &incoming {
+            crate::observe::otel::set_parent(&span, parent);
+        }
+    }
+    let obs = shared
+        .metrics
+        .method(&req.namespace, &req.function)
+        .cloned();
+    let job = Job {
+        slot,
+        service: service.clone(),
+        req,
+        reply,
+        running,
+        received,
+        trace,
+        obs,
+    };
+    tokio::spawn(run(job).instrument(span));
     None
 }
 
@@ -118,14 +164,31 @@ enum Done {
     Canceled,
 }
 
-async fn run(
+/// A request admitted to run, with what its task needs.
+struct Job {
     slot: Slot,
     service: Arc<dyn Service>,
     req: Request,
+    /// False for fire-and-forget requests.
     reply: bool,
     running: Running,
     received: Instant,
-) {
+    trace: Arc<TraceContext>,
+    /// The function's metric handles; `None` for names the server does not host.
+    obs: Option<Arc<MethodObs>>,
+}
+
+async fn run(job: Job) {
+    let Job {
+        slot,
+        service,
+        req,
+        reply,
+        running,
+        received,
+        trace,
+        obs,
+    } = job;
     let Running {
         generation,
         mut cancel,
@@ -166,7 +229,7 @@ async fn run(
     let head = Arc::new(head);
     let done = match done {
         Some(d) => d,
-        None => handle(&service, &head, payload, &mut cancel).await,
+        None => handle(&service, &head, trace, payload, &mut cancel).await,
     };
     // Only this request's own entry: the tid may already belong to a newer request (a client
     // may reuse a tid once it has cancelled it).
@@ -177,6 +240,10 @@ async fn run(
         Done::Failed(code, _) => *code,
         Done::Canceled => ResultCode::Canceled,
     };
+    tracing::Span::current().record("code", code.label());
+    if let Some(obs) = &obs {
+        obs.record(code, received.elapsed());
+    }
     if !shared.interceptors.is_empty() {
         after_all(&shared.interceptors, &head, code, received).await;
     }
@@ -253,6 +320,7 @@ async fn before_all(
 async fn handle(
     service: &Arc<dyn Service>,
     head: &Arc<RequestHead>,
+    trace: Arc<TraceContext>,
     payload: bytes::Bytes,
     cancel: &mut oneshot::Receiver<()>,
 ) -> Done {
@@ -282,7 +350,7 @@ async fn handle(
         Ok(Ok(fut)) => fut,
     };
     let fut = context::scope(
-        CallContext::new(head.clone()),
+        CallContext::new(head.clone(), trace),
         AssertUnwindSafe(fut).catch_unwind(),
     );
     let timed = async {

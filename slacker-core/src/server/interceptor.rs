@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 
-use crate::inspect::FunctionStats;
 use crate::{ContentType, Extensions, ResultCode};
 
 /// The parts of a request an interceptor can read and edit (everything but the payload).
@@ -71,11 +70,6 @@ pub trait ServerInterceptor: Send + Sync + 'static {
         let _ = (head, outcome);
         Box::pin(async {})
     }
-
-    /// Per-function statistics this interceptor keeps, for inspect. Default: none.
-    fn function_stats(&self) -> Option<Vec<FunctionStats>> {
-        None
-    }
 }
 
 impl<T: ServerInterceptor> ServerInterceptor for std::sync::Arc<T> {
@@ -85,9 +79,5 @@ impl<T: ServerInterceptor> ServerInterceptor for std::sync::Arc<T> {
 
     fn after<'a>(&'a self, head: &'a RequestHead, outcome: &'a Outcome) -> BoxFuture<'a, ()> {
         (**self).after(head, outcome)
-    }
-
-    fn function_stats(&self) -> Option<Vec<FunctionStats>> {
-        (**self).function_stats()
     }
 }

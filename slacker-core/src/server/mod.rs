@@ -5,13 +5,16 @@
 //! ping, hello, inspect) and `dispatch.rs` (one task per request: interceptors, deadline,
 //! handler, panic catching, reply).
 //!
+//! `http.rs` serves `/metrics` and `/health` on a port of its own when asked
+//! ([`ServerBuilder::http`]).
+//!
 //! Every limit answers rather than queues: past `max_in_flight` a request gets `Overloaded`,
 //! past `max_connections` a new connection gets one `Overloaded` error frame and is closed.
 
 mod connection;
 mod dispatch;
+mod http;
 mod interceptor;
-mod stats;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -24,10 +27,11 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use http::{HttpExtension, CONNECTION_LIFETIME, HEADER_TIMEOUT, MAX_CONNECTIONS};
 pub use interceptor::{Outcome, Reject, RequestHead, ServerInterceptor};
-pub use stats::Stats;
 
 use crate::inspect::{ClientInfo, InspectRequest, InspectResponse, NamespaceDesc, ServerStatus};
+use crate::observe::ServerMetrics;
 use crate::protocol::{DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION};
 use crate::{stream, Error, Result, Service};
 
@@ -86,6 +90,8 @@ impl Server {
             services: Vec::new(),
             interceptors: Vec::new(),
             options: ServerOptions::default(),
+            http: None,
+            http_extensions: Vec::new(),
         }
     }
 }
@@ -95,6 +101,8 @@ pub struct ServerBuilder {
     services: Vec<Arc<dyn Service>>,
     interceptors: Vec<Arc<dyn ServerInterceptor>>,
     options: ServerOptions,
+    http: Option<SocketAddr>,
+    http_extensions: Vec<HttpExtension>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -110,6 +118,7 @@ impl std::fmt::Debug for ServerBuilder {
             )
             .field("interceptors", &self.interceptors.len())
             .field("options", &self.options)
+            .field("http", &self.http)
             .finish()
     }
 }
@@ -130,6 +139,20 @@ impl ServerBuilder {
     /// Replaces the options.
     pub fn options(mut self, options: ServerOptions) -> Self {
         self.options = options;
+        self
+    }
+
+    /// Also serves HTTP on `addr` (port 0 for a free one): `GET /metrics` in the Prometheus
+    /// text format and `GET /health` (200 while serving, 503 with a JSON reason while draining
+    /// or when a health check fails). See [`RunningServer::http_addr`].
+    pub fn http(mut self, addr: SocketAddr) -> Self {
+        self.http = Some(addr);
+        self
+    }
+
+    /// Adds metrics and health checks to the HTTP endpoint (used by slacker-zk).
+    pub fn http_extension(mut self, extension: HttpExtension) -> Self {
+        self.http_extensions.push(extension);
         self
     }
 
@@ -160,7 +183,13 @@ impl ServerBuilder {
         }
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
+        let http = match self.http {
+            Some(addr) => Some(http::bind(addr).await?),
+            None => None,
+        };
+        let metrics = ServerMetrics::new(services.values().map(|s| s.info()));
         let shared = Arc::new(Shared {
+            metrics,
             services,
             interceptors: self.interceptors,
             options: self.options,
@@ -176,9 +205,18 @@ impl ServerBuilder {
         });
         let stop_accept = CancellationToken::new();
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), stop_accept.clone()));
-        tracing::info!(%local_addr, "slacker server listening");
+        let http_addr = http.map(|(listener, addr)| {
+            tokio::spawn(http::serve(
+                listener,
+                shared.clone(),
+                http::merge(self.http_extensions),
+            ));
+            addr
+        });
+        tracing::info!(%local_addr, ?http_addr, "slacker server listening");
         Ok(RunningServer {
             local_addr,
+            http_addr,
             shared,
             stop_accept,
             accept: Some(accept),
@@ -191,6 +229,7 @@ impl ServerBuilder {
 #[derive(Debug)]
 pub struct RunningServer {
     local_addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     stop_accept: CancellationToken,
     accept: Option<JoinHandle<()>>,
@@ -200,6 +239,26 @@ impl RunningServer {
     /// The bound address (useful after binding port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The bound HTTP address, when [`ServerBuilder::http`] asked for one.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// The server's metrics (also on `/metrics` with [`ServerBuilder::http`]).
+    pub fn metrics(&self) -> &ServerMetrics {
+        &self.shared.metrics
+    }
+
+    /// The server's metrics in the Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        let shared = &self.shared;
+        shared.metrics.set_gauges(
+            shared.in_flight.load(Ordering::Acquire),
+            shared.connections.load(Ordering::Acquire),
+        );
+        crate::observe::encode_text(&[shared.metrics.registry()])
     }
 
     /// Requests running now.
@@ -247,6 +306,7 @@ impl Drop for RunningServer {
 
 /// State shared by the accept loop, connections and request tasks.
 struct Shared {
+    metrics: ServerMetrics,
     services: HashMap<String, Arc<dyn Service>>,
     interceptors: Vec<Arc<dyn ServerInterceptor>>,
     options: ServerOptions,
@@ -320,7 +380,7 @@ impl Shared {
                 clients,
             },
             namespaces,
-            stats: self.interceptors.iter().find_map(|i| i.function_stats()),
+            stats: Some(self.metrics.function_stats()),
         }
     }
 }
