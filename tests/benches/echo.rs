@@ -8,6 +8,8 @@
 //! ```text
 //! cargo bench -p slacker-tests --bench echo -- run --seconds 5
 //! ```
+//! `--only slacker,slacker-info,slacker-base --baseline OTHER_BUILD/echo` compares the server
+//! without a subscriber, with one at INFO, and another build's server (the cost of a change).
 //! Results are written down in BENCHMARKS.md.
 
 use std::collections::HashMap;
@@ -37,6 +39,10 @@ enum Kind {
     Raw,
     Tarpc,
     Slacker,
+    /// slacker's server with a `tracing` subscriber at INFO (spans recorded, written nowhere).
+    SlackerInfo,
+    /// slacker's server from another build (`--baseline PATH`: that build's `echo` binary).
+    SlackerBase,
 }
 
 impl Kind {
@@ -45,6 +51,8 @@ impl Kind {
             "raw" => Some(Self::Raw),
             "tarpc" => Some(Self::Tarpc),
             "slacker" => Some(Self::Slacker),
+            "slacker-info" => Some(Self::SlackerInfo),
+            "slacker-base" => Some(Self::SlackerBase),
             _ => None,
         }
     }
@@ -53,6 +61,15 @@ impl Kind {
             Self::Raw => "raw",
             Self::Tarpc => "tarpc",
             Self::Slacker => "slacker",
+            Self::SlackerInfo => "slacker-info",
+            Self::SlackerBase => "slacker-base",
+        }
+    }
+    /// The client side speaks slacker for every slacker variant.
+    fn protocol(self) -> Self {
+        match self {
+            Self::SlackerInfo | Self::SlackerBase => Self::Slacker,
+            k => k,
         }
     }
 }
@@ -116,7 +133,16 @@ async fn serve(kind: Kind) -> Result<(), BoxError> {
             }
             Ok(())
         }
-        Kind::Slacker => {
+        Kind::SlackerBase => Err("slacker-base is served by the --baseline binary".into()),
+        Kind::SlackerInfo | Kind::Slacker => {
+            if kind == Kind::SlackerInfo {
+                // Spans and events at INFO go through a real subscriber (formatted, then
+                // written to a sink): the cost of observability as a user would switch it on.
+                tracing_subscriber::fmt()
+                    .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+                    .with_writer(std::io::sink)
+                    .init();
+            }
             let server = slacker_core::Server::builder()
                 .service(EchoServer::new(EchoImpl))
                 .bind("127.0.0.1:0")
@@ -183,7 +209,7 @@ impl Conn {
                 config.pending_request_buffer = 1_000;
                 Self::Tarpc(TarpcEchoClient::new(config, transport).spawn())
             }
-            Kind::Slacker => {
+            Kind::Slacker | Kind::SlackerInfo | Kind::SlackerBase => {
                 let client = slacker_core::Client::connect(
                     addr.to_string(),
                     slacker_core::ClientOptions::default(),
@@ -346,14 +372,19 @@ fn cpu_micros(pid: u32) -> Option<u64> {
     Some((utime + stime) * 10_000)
 }
 
-async fn run(kinds: Vec<Kind>, seconds: f64) -> Result<(), BoxError> {
-    let exe = std::env::current_exe()?;
+async fn run(kinds: Vec<Kind>, seconds: f64, baseline: Option<String>) -> Result<(), BoxError> {
+    let own = std::env::current_exe()?;
     println!("| system | payload | concurrency | calls/s | p50 µs | p99 µs | server CPU µs/call | errors |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let mut results: HashMap<(&'static str, usize, usize), f64> = HashMap::new();
     for kind in kinds {
+        let (exe, served) = match (kind, &baseline) {
+            (Kind::SlackerBase, Some(path)) => (std::path::PathBuf::from(path), "slacker"),
+            (Kind::SlackerBase, None) => return Err("slacker-base needs --baseline PATH".into()),
+            _ => (own.clone(), kind.name()),
+        };
         let mut child = tokio::process::Command::new(&exe)
-            .args(["server", kind.name()])
+            .args(["server", served])
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()?;
@@ -371,7 +402,7 @@ async fn run(kinds: Vec<Kind>, seconds: f64) -> Result<(), BoxError> {
         };
         for size in SIZES {
             for concurrency in CONCURRENCY {
-                let conn = Conn::connect(kind, addr).await?;
+                let conn = Conn::connect(kind.protocol(), addr).await?;
                 let cpu0 = cpu_micros(pid).unwrap_or(0);
                 let s = load(&conn, size, concurrency, seconds).await?;
                 let cpu1 = cpu_micros(pid).unwrap_or(0);
@@ -404,6 +435,13 @@ async fn run(kinds: Vec<Kind>, seconds: f64) -> Result<(), BoxError> {
                     r / t
                 );
             }
+            if let Some(s) = get("slacker") {
+                for other in ["slacker-base", "slacker-info"] {
+                    if let Some(o) = get(other) {
+                        println!("ratio {size} B c={concurrency}: {other}/slacker {:.3}", o / s);
+                    }
+                }
+            }
         }
     }
     Ok(())
@@ -428,11 +466,13 @@ fn main() -> Result<(), BoxError> {
         }
         Some("run") => {
             let mut seconds = 5.0;
+            let mut baseline = None;
             let mut kinds = vec![Kind::Raw, Kind::Tarpc, Kind::Slacker];
             let mut it = args.iter().skip(1);
             while let Some(a) = it.next() {
                 match a.as_str() {
                     "--seconds" => seconds = it.next().ok_or("--seconds N")?.parse()?,
+                    "--baseline" => baseline = Some(it.next().ok_or("--baseline PATH")?.clone()),
                     "--only" => {
                         kinds = it
                             .next()
@@ -444,8 +484,8 @@ fn main() -> Result<(), BoxError> {
                     other => return Err(format!("unknown argument {other}").into()),
                 }
             }
-            rt.block_on(run(kinds, seconds))
+            rt.block_on(run(kinds, seconds, baseline))
         }
-        _ => Err("usage: echo run [--seconds N] [--only raw,tarpc,slacker] | server KIND".into()),
+        _ => Err("usage: echo run [--seconds N] [--only raw,tarpc,slacker,slacker-info,slacker-base] [--baseline PATH] | server KIND".into()),
     }
 }

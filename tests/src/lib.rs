@@ -8,6 +8,8 @@
 //!   on demand), their stdout lines awaited with a deadline, SIGKILL/SIGTERM, killed on drop.
 //! * [`probe`]: the `slacker.probe` namespace that hostile-input and resource tests aim at (also
 //!   served by the `slacker-probe-server` binary, for measurements from `/proc/<pid>`).
+//! * [`prometheus`]: [`LocalPrometheus`], a private Prometheus scraping given targets.
+//! * [`relay`]: the `observability.relay` namespace, for trace context across hops.
 //! * [`procfs`]: resident memory and open descriptors of a process, from `/proc`.
 //! * [`http`]: a minimal HTTP/1.1 client (metrics, health, Prometheus' API, the gateway).
 //! * [`kazoo`]: [`Kazoo`], an independent ZooKeeper client (Python's kazoo) to check what our code
@@ -20,11 +22,14 @@ pub mod kazoo;
 pub mod probe;
 pub mod process;
 pub mod procfs;
+pub mod prometheus;
 pub mod proxy;
+pub mod relay;
 pub mod wait;
 
 pub use kazoo::{Kazoo, ZNode};
 pub use process::{example_bin, workspace_bin, TestProcess};
+pub use prometheus::LocalPrometheus;
 pub use proxy::Proxy;
 pub use slacker_zk::local::{LocalEnsemble, LocalZkError, LocalZooKeeper, ZkMode};
 pub use wait::{wait_for, wait_until, TimedOut, DEADLINE};

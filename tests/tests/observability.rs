@@ -11,10 +11,11 @@ use std::time::Duration;
 use serde_json::json;
 use slacker_core::inspect::InspectRequest;
 use slacker_core::observe::TraceContext;
-use slacker_core::{remote, CallOptions, Client, ClientOptions, RunningServer, Server};
+use slacker_core::{CallOptions, Client, ClientOptions, RunningServer, Server};
 use slacker_examples::cluster_api::{Example, ExampleApiClient, ExampleApiServer};
 use slacker_tests::http::{self, HttpResponse};
 use slacker_tests::probe::{Bystander, ProbeImpl, ProbeServer};
+use slacker_tests::relay::{relay, RelayClient};
 use slacker_tests::{wait_for, wait_until, DEADLINE};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -192,55 +193,13 @@ async fn metrics_health_and_stats_with_default_options() {
     stopping.await.expect("shutdown");
 }
 
-/// Says where it runs in the trace, and relays to the next hop if it has one.
-#[remote(namespace = "observability.relay")]
-pub trait Relay {
-    /// `[trace_id, span_id, parent_id]` of this hop, then those of the hops after it.
-    async fn hop(&self) -> Vec<String>;
-}
-
-#[derive(Clone)]
-struct RelayImpl(Option<RelayClient<Client>>);
-
-impl Relay for RelayImpl {
-    async fn hop(&self) -> Vec<String> {
-        let ctx = slacker_core::context::current().expect("inside a handler");
-        let trace = ctx.trace();
-        let mut out = vec![
-            trace.trace_id_hex(),
-            trace.span_id_hex(),
-            trace.parent_id_hex().unwrap_or_default(),
-        ];
-        if let Some(next) = &self.0 {
-            out.extend(next.hop().await.unwrap_or_else(|e| vec![e.to_string()]));
-        }
-        out
-    }
-}
-
-async fn relay(next: Option<&RunningServer>) -> RunningServer {
-    let next = match next {
-        Some(s) => Some(RelayClient::new(
-            Client::connect(s.local_addr(), ClientOptions::default())
-                .await
-                .expect("connect next hop"),
-        )),
-        None => None,
-    };
-    Server::builder()
-        .service(RelayServer::new(RelayImpl(next)))
-        .bind(ANY)
-        .await
-        .expect("bind")
-}
-
 /// Client -> A -> B. With a `traceparent` from the caller, A continues the caller's trace as a
 /// child of the caller's span, and B continues it as a child of A's outgoing call (a new span,
 /// not A's own). Without one, A starts a trace and B joins it.
 #[tokio::test]
 async fn trace_context_crosses_two_hops() {
-    let b = relay(None).await;
-    let a = relay(Some(&b)).await;
+    let b = relay(None).await.expect("relay B");
+    let a = relay(Some(&b)).await.expect("relay A");
     let client = RelayClient::new(
         Client::connect(a.local_addr(), ClientOptions::default())
             .await
