@@ -438,7 +438,10 @@ async fn run(kinds: Vec<Kind>, seconds: f64, baseline: Option<String>) -> Result
             if let Some(s) = get("slacker") {
                 for other in ["slacker-base", "slacker-info"] {
                     if let Some(o) = get(other) {
-                        println!("ratio {size} B c={concurrency}: {other}/slacker {:.3}", o / s);
+                        println!(
+                            "ratio {size} B c={concurrency}: {other}/slacker {:.3}",
+                            o / s
+                        );
                     }
                 }
             }

@@ -39,7 +39,8 @@ async fn two_hops_are_one_trace_with_correct_parents() {
     }
     let _ = provider.force_flush();
     let spans = exporter.get_finished_spans().expect("spans");
-    let named = |name: &str| -> Vec<&SpanData> { spans.iter().filter(|s| s.name == name).collect() };
+    let named =
+        |name: &str| -> Vec<&SpanData> { spans.iter().filter(|s| s.name == name).collect() };
     let root = named("test.root");
     let calls = named("slacker.call");
     let handles = named("slacker.handle");
@@ -52,10 +53,18 @@ async fn two_hops_are_one_trace_with_correct_parents() {
     let root = root[0];
     let trace = root.span_context.trace_id();
     for s in calls.iter().chain(&handles) {
-        assert_eq!(s.span_context.trace_id(), trace, "{} is in the root's trace", s.name);
+        assert_eq!(
+            s.span_context.trace_id(),
+            trace,
+            "{} is in the root's trace",
+            s.name
+        );
     }
     let child_of = |parent: SpanId, among: &[&SpanData]| -> SpanId {
-        let found: Vec<&&SpanData> = among.iter().filter(|s| s.parent_span_id == parent).collect();
+        let found: Vec<&&SpanData> = among
+            .iter()
+            .filter(|s| s.parent_span_id == parent)
+            .collect();
         assert_eq!(found.len(), 1, "one child of {parent:?} among {among:?}");
         found[0].span_context.span_id()
     };
@@ -66,7 +75,15 @@ async fn two_hops_are_one_trace_with_correct_parents() {
     // The handlers saw the same ids (the call context follows OpenTelemetry's).
     assert_eq!(hops[0], format!("{trace}"));
     assert_eq!(hops[3], format!("{trace}"));
-    assert_eq!(hops[2], format!("{call_a}"), "A's parent is the client's call span");
-    assert_eq!(hops[5], format!("{call_b}"), "B's parent is A's outgoing call span");
+    assert_eq!(
+        hops[2],
+        format!("{call_a}"),
+        "A's parent is the client's call span"
+    );
+    assert_eq!(
+        hops[5],
+        format!("{call_b}"),
+        "B's parent is A's outgoing call span"
+    );
     assert_ne!(handle_a, handle_b);
 }

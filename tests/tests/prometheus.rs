@@ -34,7 +34,12 @@ async fn prometheus_scrapes_two_servers_and_counts_the_calls() {
             .wait_for_line(DEADLINE, |l| l.starts_with("http "))
             .await
             .expect("http line");
-        targets.push(http.trim_start_matches("http ").trim().parse().expect("addr"));
+        targets.push(
+            http.trim_start_matches("http ")
+                .trim()
+                .parse()
+                .expect("addr"),
+        );
         p.wait_for_line(DEADLINE, |l| l.starts_with("registered "))
             .await
             .expect("registered");

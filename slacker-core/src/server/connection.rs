@@ -55,6 +55,24 @@ pub(super) struct Running {
 }
 
 impl Conn {
+    /// A connection with no socket: its answers go to `tx` (the HTTP gateway makes one per
+    /// request, so gateway calls get the same admission, limits and cancellation as any other).
+    pub(super) fn virtual_for(peer: SocketAddr, tx: mpsc::Sender<Packet>) -> Self {
+        Self {
+            peer,
+            tx,
+            in_flight: AtomicUsize::new(0),
+            running: Mutex::new(HashMap::new()),
+            next_generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Cancels every request still running on this connection (a virtual one whose HTTP
+    /// client went away).
+    pub(super) fn cancel_all(&self) {
+        self.running().clear();
+    }
+
     /// Queues a packet for the writer, waiting while the queue is full. A closed connection
     /// drops it: nobody is listening.
     pub(super) async fn send(&self, p: Packet) {

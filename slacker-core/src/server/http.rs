@@ -1,5 +1,6 @@
 //! The server's HTTP listener (`ServerBuilder::http(addr)`): `GET /metrics` (Prometheus text
-//! format) and `GET /health`, on a port of its own so that nothing on it can slow the RPC port.
+//! format), `GET /health`, and the gateway (`POST /ns/fn.json`, `GET /functions`; see
+//! `gateway.rs`), on a port of its own so that nothing on it can slow the RPC port.
 //! Previous hop: `server/mod.rs` binds it; the routes read the server's shared state and the
 //! [`HttpExtension`]s that layers above add (slacker-zk: registration health and ZooKeeper
 //! metrics).
@@ -15,10 +16,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -26,7 +28,7 @@ use prometheus::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use super::Shared;
+use super::{gateway, Shared};
 use crate::observe::metrics::encode_text;
 
 /// Open HTTP connections at most; more are closed as soon as they are accepted.
@@ -102,8 +104,8 @@ pub(super) fn merge(extensions: Vec<HttpExtension>) -> HttpExtension {
 }
 
 #[derive(Clone)]
-struct HttpState {
-    shared: Arc<Shared>,
+pub(super) struct HttpState {
+    pub(super) shared: Arc<Shared>,
     extension: Arc<HttpExtension>,
 }
 
@@ -112,6 +114,10 @@ pub(super) async fn serve(listener: TcpListener, shared: Arc<Shared>, extension:
     let router = Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(health))
+        .route("/", get(gateway::functions))
+        .route("/functions", get(gateway::functions))
+        .route("/{namespace}/{file}", post(gateway::call))
+        .layer(DefaultBodyLimit::max(gateway::MAX_BODY))
         .with_state(HttpState {
             shared: shared.clone(),
             extension: Arc::new(extension),
@@ -137,7 +143,11 @@ pub(super) async fn serve(listener: TcpListener, shared: Arc<Shared>, extension:
             drop(stream);
             continue;
         };
-        let service = TowerToHyperService::new(router.clone());
+        let service = TowerToHyperService::new(
+            router
+                .clone()
+                .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
+        );
         let closing = shared.close.clone();
         tokio::spawn(async move {
             let conn = hyper::server::conn::http1::Builder::new()

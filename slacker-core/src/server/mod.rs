@@ -13,6 +13,7 @@
 
 mod connection;
 mod dispatch;
+pub mod gateway;
 mod http;
 mod interceptor;
 
