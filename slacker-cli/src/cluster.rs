@@ -65,16 +65,7 @@ pub async fn call(
     grouping: Option<GroupingArg>,
     results: Option<ResultsArg>,
 ) -> Result<Value, Fail> {
-    let (zk, cluster) = ctx.cluster()?;
-    check_cluster(ctx).await?;
-    let options = ClusterOptions {
-        root: ctx.root.clone(),
-        client: ctx.client_options(),
-        ..ClusterOptions::default()
-    };
-    let client = bounded(ctx, ClusterClient::connect(cluster, zk, options))
-        .await?
-        .map_err(|e| format!("cannot read cluster `{cluster}` from ZooKeeper at {zk}: {e}"))?;
+    let client = connect(ctx).await?;
     let mut options = CallOptions::new().timeout(ctx.timeout);
     options.grouping = grouping.map(GroupingArg::grouping);
     let answers = client.call_by_name(ns, function, args, options).await;
@@ -90,12 +81,31 @@ pub async fn call(
     if !failures.is_empty() {
         return Err(failures.join("; "));
     }
-    match results.unwrap_or(ResultsArg::Single) {
+    shape(values, results.unwrap_or(ResultsArg::Single)).map_err(|e| format!("{e} {ns}/{function}"))
+}
+
+/// A cluster client for `--zk` / `--cluster`, once the cluster is known to exist.
+pub async fn connect(ctx: &Ctx) -> Result<ClusterClient, Fail> {
+    let (zk, cluster) = ctx.cluster()?;
+    check_cluster(ctx).await?;
+    let options = ClusterOptions {
+        root: ctx.root.clone(),
+        client: ctx.client_options(),
+        ..ClusterOptions::default()
+    };
+    bounded(ctx, ClusterClient::connect(cluster, zk, options))
+        .await?
+        .map_err(|e| format!("cannot read cluster `{cluster}` from ZooKeeper at {zk}: {e}"))
+}
+
+/// Combines the servers' answers per `--results` (`single`: the first).
+pub fn shape(values: Vec<(ServerAddr, Value)>, results: ResultsArg) -> Result<Value, String> {
+    match results {
         ResultsArg::Single => values
             .into_iter()
             .next()
             .map(|(_, v)| v)
-            .ok_or_else(|| format!("no server answered {ns}/{function}")),
+            .ok_or_else(|| "no server answered".to_owned()),
         ResultsArg::Vector => Ok(Value::Array(values.into_iter().map(|(_, v)| v).collect())),
         ResultsArg::Map => Ok(Value::Object(
             values
@@ -107,7 +117,7 @@ pub async fn call(
 }
 
 impl GroupingArg {
-    fn grouping(self) -> Grouping {
+    pub fn grouping(self) -> Grouping {
         match self {
             Self::P2c => Grouping::PowerOfTwoChoices,
             Self::Random => Grouping::Random,

@@ -12,6 +12,7 @@
 //! it writes the change when its session is back): one line on stdout says so.
 
 mod cluster;
+mod gateway;
 mod render;
 
 use std::process::ExitCode;
@@ -111,6 +112,13 @@ enum Command {
         /// Call this server directly instead of going through ZooKeeper.
         #[arg(long)]
         addr: Option<String>,
+    },
+    /// Serve an HTTP gateway for the cluster: `POST /<ns>/<fn>.json` with the argument array
+    /// as body (`?grouping=all&results=map`, `?timeout=MS`), `GET /functions`.
+    Gateway {
+        /// Address to listen on, e.g. `127.0.0.1:8080`.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
     },
     /// Describe a server: its functions (with argument names and docs), clients and statistics.
     Inspect {
@@ -277,6 +285,7 @@ async fn run(cli: Cli) -> Result<Outcome, Fail> {
             };
             print_json(&value).map(done)
         }
+        Command::Gateway { listen } => gateway::run(&ctx, listen).await.map(done),
         Command::Inspect { addr, json } => {
             let client = ctx.client(&addr).await?;
             let answer = client

@@ -185,3 +185,94 @@ async fn gateway_calls_in_json_and_msgpack_with_every_status() {
     );
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+/// `slacker gateway` in front of a 3-server cluster (real ZooKeeper): the call goes through
+/// the cluster client, so `?grouping=all&results=map` reaches every server, a plain call goes
+/// to one, an unknown function is 404 and a namespace nobody serves is 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cluster_gateway_routes_through_the_cluster_client() {
+    use slacker_examples::cluster_api::{Example, ExampleApiServer};
+    use slacker_tests::{wait_until, workspace_bin, LocalZooKeeper, TestProcess};
+    use slacker_zk::ClusterServer;
+
+    let zk = LocalZooKeeper::start().await.expect("zookeeper");
+    let connect = zk.connect_string();
+    let mut servers = Vec::new();
+    for _ in 0..3 {
+        let api = Example::new();
+        let s = ClusterServer::builder("gw", connect.as_str())
+            .service(ExampleApiServer::new(api.clone()))
+            .bind("127.0.0.1:0")
+            .await
+            .expect("cluster server");
+        api.set_addr(s.addr().to_string());
+        servers.push(s);
+    }
+    let bin = workspace_bin("slacker-cli", "slacker")
+        .await
+        .expect("slacker");
+    let mut command = tokio::process::Command::new(bin);
+    command.args([
+        "--zk",
+        &connect,
+        "--cluster",
+        "gw",
+        "gateway",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let mut gateway = TestProcess::spawn("slacker gateway", command).expect("gateway");
+    let line = gateway
+        .wait_for_line(DEADLINE, |l| l.starts_with("gateway listening on "))
+        .await
+        .expect("listening");
+    let addr: SocketAddr = line
+        .trim_start_matches("gateway listening on http://")
+        .trim()
+        .parse()
+        .expect("address");
+    wait_until(DEADLINE, || async {
+        post(
+            addr,
+            "/slacker.example.api/whoami.json?grouping=all&results=map",
+            b"[]",
+            &[],
+        )
+        .await
+        .json()
+        .ok()
+        .and_then(|v| v.as_object().map(|o| o.len()))
+            == Some(3)
+    })
+    .await
+    .expect("the gateway sees the 3 servers");
+    let r = post(
+        addr,
+        "/slacker.example.api/whoami.json?grouping=all&results=map",
+        b"[]",
+        &[],
+    )
+    .await;
+    let map = json_of(&r);
+    for s in &servers {
+        assert_eq!(map[s.addr().as_str()], json!(s.addr().as_str()), "{map}");
+    }
+    let r = post(addr, "/slacker.example.api/echo.json", b"[\"hi\"]", &[]).await;
+    assert_eq!((r.status, json_of(&r)), (200, json!("hi")));
+    let r = post(addr, "/slacker.example.api/nope.json", b"[]", &[]).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = post(addr, "/nobody.here/f.json", b"[]", &[]).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    let r = post(
+        addr,
+        "/slacker.example.api/echo.json?grouping=fastest",
+        b"[\"x\"]",
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    gateway.kill().await.expect("stop the gateway");
+    for s in servers {
+        s.shutdown(Duration::from_secs(5)).await.expect("shutdown");
+    }
+}

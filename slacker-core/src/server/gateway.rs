@@ -73,6 +73,26 @@ pub fn status_of(code: ResultCode) -> StatusCode {
     }
 }
 
+/// The HTTP status and code label of a caller-side error (for gateways over a client).
+pub fn status_of_error(e: &crate::Error) -> (StatusCode, &'static str) {
+    use crate::Error;
+    match e {
+        Error::Remote { code, .. } => (status_of(*code), code.label()),
+        Error::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "deadline_exceeded"),
+        Error::Unavailable { .. }
+        | Error::Connection { .. }
+        | Error::Backlog { .. }
+        | Error::Closed => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        Error::Config(_) => (StatusCode::BAD_REQUEST, "bad_arguments"),
+        Error::Grouped { failures, .. } => failures
+            .first()
+            .map_or((StatusCode::BAD_GATEWAY, "internal"), |(_, e)| {
+                status_of_error(e)
+            }),
+        _ => (StatusCode::BAD_GATEWAY, "internal"),
+    }
+}
+
 /// The content type a path suffix names, and its MIME type.
 pub fn format_of(suffix: &str) -> Option<(ContentType, &'static str)> {
     match suffix {

@@ -27,6 +27,7 @@ use hyper_util::service::TowerToHyperService;
 use prometheus::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
 use super::{gateway, Shared};
 use crate::observe::metrics::encode_text;
@@ -122,10 +123,18 @@ pub(super) async fn serve(listener: TcpListener, shared: Arc<Shared>, extension:
             shared: shared.clone(),
             extension: Arc::new(extension),
         });
+    serve_router(listener, router, shared.close.clone()).await;
+}
+
+/// Serves `router` on `listener` with the same bounds as a server's HTTP port (at most
+/// [`MAX_CONNECTIONS`] connections, [`HEADER_TIMEOUT`], [`CONNECTION_LIFETIME`]) until `close`
+/// is cancelled. Handlers may extract `ConnectInfo<SocketAddr>`. The `slacker gateway` and
+/// `slacker console` commands serve their routers with it.
+pub async fn serve_router(listener: TcpListener, router: Router, close: CancellationToken) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let accepted = tokio::select! {
-            _ = shared.close.cancelled() => return,
+            _ = close.cancelled() => return,
             r = listener.accept() => r,
         };
         let (stream, peer) = match accepted {
@@ -133,7 +142,7 @@ pub(super) async fn serve(listener: TcpListener, shared: Arc<Shared>, extension:
             Err(e) => {
                 tracing::warn!(error = %e, "HTTP accept failed");
                 tokio::select! {
-                    _ = shared.close.cancelled() => return,
+                    _ = close.cancelled() => return,
                     _ = tokio::time::sleep(Duration::from_millis(100)) => continue,
                 }
             }
@@ -148,7 +157,7 @@ pub(super) async fn serve(listener: TcpListener, shared: Arc<Shared>, extension:
                 .clone()
                 .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
         );
-        let closing = shared.close.clone();
+        let closing = close.clone();
         tokio::spawn(async move {
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
