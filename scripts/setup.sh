@@ -10,7 +10,9 @@
 # kazoo (`python3-kazoo`, the independent ZooKeeper reader of the tests), Apache Curator 5.4
 # (`libcurator-recipes-java`) and a JDK's `javac` (the Curator interop test compiles a small
 # Java participant), Prometheus (`prometheus`: the server the observability test scrapes with,
-# and `promtool`, which checks our /metrics), plus the rustfmt and clippy components.
+# and `promtool`, which checks our /metrics), Chromium and chromedriver (`chromium`,
+# `chromium-driver`: the console test drives a real headless browser), plus the rustfmt and
+# clippy components.
 #
 # A machine without apt-get, or a user who is not root and has no password-less sudo, gets a
 # message saying what to install, and exit status 1.
@@ -33,13 +35,15 @@ if ! $demo_only; then
   [ -r /usr/share/java/curator-recipes.jar ] || missing+=(libcurator-recipes-java)
   command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
   { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || missing+=(prometheus)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
     say "missing: ${missing[*]} (Debian package names), and this machine has no apt-get."
     say "The demo and the tests start Debian's ZooKeeper 3.8 (/usr/share/java/zookeeper.jar) with java;"
-    say "the tests also need kazoo, Curator 5.4, a JDK and Prometheus. Install them, then run this again."
+    say "the tests also need kazoo, Curator 5.4, a JDK, Prometheus, Chromium and chromedriver. Install them, then run this again."
     exit 1
   fi
   sudo=()

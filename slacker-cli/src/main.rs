@@ -12,6 +12,7 @@
 //! it writes the change when its session is back): one line on stdout says so.
 
 mod cluster;
+mod console;
 mod gateway;
 mod render;
 
@@ -118,6 +119,13 @@ enum Command {
     Gateway {
         /// Address to listen on, e.g. `127.0.0.1:8080`.
         #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
+    /// Serve a web console for the cluster: live servers, namespaces, leaders and statistics,
+    /// offline/online/set-data through the manager (with --secret), calls by name, an event log.
+    Console {
+        /// Address to listen on, e.g. `127.0.0.1:8081`.
+        #[arg(long, default_value = "127.0.0.1:8081")]
         listen: std::net::SocketAddr,
     },
     /// Describe a server: its functions (with argument names and docs), clients and statistics.
@@ -286,6 +294,7 @@ async fn run(cli: Cli) -> Result<Outcome, Fail> {
             print_json(&value).map(done)
         }
         Command::Gateway { listen } => gateway::run(&ctx, listen).await.map(done),
+        Command::Console { listen } => console::run(&ctx, listen).await.map(done),
         Command::Inspect { addr, json } => {
             let client = ctx.client(&addr).await?;
             let answer = client

@@ -66,12 +66,41 @@ pub async fn request(
         head.push_str("\r\n");
         stream.write_all(head.as_bytes()).await?;
         stream.write_all(body).await?;
+        // Read until the response is complete (by Content-Length or the last chunk): some
+        // servers keep the connection open despite `Connection: close`.
         let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await?;
-        parse(&raw)
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            if let Some(response) = complete(&raw) {
+                return response;
+            }
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                return parse(&raw);
+            }
+            raw.extend_from_slice(&buf[..n]);
+        }
     })
     .await
     .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "HTTP request timed out"))?
+}
+
+/// The response, once `raw` holds all of it (known length, or chunked and finished).
+fn complete(raw: &[u8]) -> Option<std::io::Result<HttpResponse>> {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let body = &raw[split + 4..];
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if let Some(length) = length {
+        return (body.len() >= length).then(|| parse(&raw[..split + 4 + length]));
+    }
+    if head.contains("transfer-encoding: chunked") && body.ends_with(b"0\r\n\r\n") {
+        return Some(parse(raw));
+    }
+    None
 }
 
 fn bad(what: &str) -> std::io::Error {

@@ -11,12 +11,14 @@
 //! * [`prometheus`]: [`LocalPrometheus`], a private Prometheus scraping given targets.
 //! * [`relay`]: the `observability.relay` namespace, for trace context across hops.
 //! * [`procfs`]: resident memory and open descriptors of a process, from `/proc`.
+//! * [`browser`]: [`Browser`], headless Chromium driven through chromedriver (WebDriver).
 //! * [`http`]: a minimal HTTP/1.1 client (metrics, health, Prometheus' API, the gateway).
 //! * [`kazoo`]: [`Kazoo`], an independent ZooKeeper client (Python's kazoo) to check what our code
 //!   wrote.
 //! * [`LocalZooKeeper`] / [`LocalEnsemble`] (from `slacker_zk::local`): a standalone ZooKeeper or
 //!   an ensemble on free loopback ports.
 
+pub mod browser;
 pub mod http;
 pub mod kazoo;
 pub mod probe;
@@ -27,6 +29,7 @@ pub mod proxy;
 pub mod relay;
 pub mod wait;
 
+pub use browser::Browser;
 pub use kazoo::{Kazoo, ZNode};
 pub use process::{example_bin, workspace_bin, TestProcess};
 pub use prometheus::LocalPrometheus;
