@@ -316,6 +316,25 @@ impl Driver {
             return;
         }
         for change in diff(&self.published, &next) {
+            match &change {
+                Change::Insert(addr, info) if self.published.servers.contains_key(addr) => {
+                    tracing::info!(server = %addr, data = %info.data, "membership: server-data changed");
+                }
+                Change::Insert(addr, info) => {
+                    tracing::info!(server = %addr, data = %info.data, "membership: server joined");
+                }
+                Change::Remove(addr) => tracing::info!(server = %addr, "membership: server left"),
+                Change::Namespace {
+                    namespace,
+                    servers,
+                    leader,
+                } => {
+                    let servers: Vec<&str> = servers.iter().map(ServerAddr::as_str).collect();
+                    let leader = leader.as_ref().map(ServerAddr::as_str);
+                    tracing::info!(%namespace, ?servers, ?leader, "membership: namespace changed");
+                }
+                _ => {}
+            }
             if let Change::Insert(addr, info) = &change {
                 if self.published.servers.contains_key(addr) {
                     let _ = self.data_changes.send((addr.clone(), info.data.clone()));

@@ -197,9 +197,20 @@ impl Session {
                 _ => {}
             }
             match self.state.changed().await {
-                zk::SessionState::Disconnected => return SessionEvent::Disconnected,
-                zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly => {
-                    return SessionEvent::Reconnected
+                zk::SessionState::Disconnected => {
+                    tracing::info!(
+                        session = format_args!("{:#x}", self.id()),
+                        "ZooKeeper: disconnected"
+                    );
+                    return SessionEvent::Disconnected;
+                }
+                state @ (zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly) => {
+                    tracing::info!(
+                        session = format_args!("{:#x}", self.id()),
+                        ?state,
+                        "ZooKeeper: connected again"
+                    );
+                    return SessionEvent::Reconnected;
                 }
                 // handled at the top of the loop
                 zk::SessionState::Expired

@@ -354,6 +354,7 @@ impl Ctx {
             release: Arc::clone(&release),
         };
         self.set_phase(Phase::Leading { token });
+        tracing::info!(path = %self.path, id = %self.id, token, "election: elected leader");
         // A panicking leader function ends its term like a returning one: the node must still be
         // deleted, or it would block the election for as long as a shared session lives.
         let work = AssertUnwindSafe(leader(leadership)).catch_unwind().map(|result| {
