@@ -117,10 +117,17 @@ fn render_failures(failures: &[(ServerAddr, Error)]) -> String {
 }
 
 impl Error {
-    /// The remote result code, when the server answered with one.
+    /// The remote result code, when the server answered with one; for [`Error::Grouped`], the
+    /// code every failing server answered with, when they all agree (an unknown function that
+    /// no server has is still `UnknownFunction`).
     pub fn code(&self) -> Option<ResultCode> {
         match self {
             Self::Remote { code, .. } => Some(*code),
+            Self::Grouped { failures, .. } => {
+                let mut codes = failures.iter().map(|(_, e)| e.code());
+                let first = codes.next().flatten()?;
+                codes.all(|c| c == Some(first)).then_some(first)
+            }
             _ => None,
         }
     }
@@ -143,6 +150,24 @@ impl Error {
         match self {
             Self::Backlog { .. } => true,
             Self::Remote { code, .. } => code.not_executed(),
+            _ => false,
+        }
+    }
+
+    /// True when the request never ran here **and** could succeed on another server: backlog
+    /// full, overloaded, shutting down, or a namespace or function this server does not have
+    /// (a rolling deploy). Bad arguments, a protocol error or a refused caller would fail the
+    /// same way everywhere, so they never move to another server.
+    pub fn may_succeed_elsewhere(&self) -> bool {
+        match self {
+            Self::Backlog { .. } => true,
+            Self::Remote { code, .. } => matches!(
+                code,
+                ResultCode::Overloaded
+                    | ResultCode::ShuttingDown
+                    | ResultCode::UnknownNamespace
+                    | ResultCode::UnknownFunction
+            ),
             _ => false,
         }
     }

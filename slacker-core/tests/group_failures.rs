@@ -421,3 +421,39 @@ async fn failover_stays_within_the_retry_budget_in_a_brown_out() {
     assert!(retries <= allowed, "{retries} retries for {calls} calls");
     assert!(retries > 0, "some calls still fail over");
 }
+
+/// Bad arguments would fail on every server: the call goes to exactly one and fails with
+/// `BadArguments`. A function no server has is tried on a second server (a rolling deploy may
+/// have it there) and the combined error still says `UnknownFunction`.
+#[tokio::test]
+async fn bad_arguments_never_fail_over_and_unknown_functions_keep_their_code() {
+    let lab = Lab::start(3, ClusterOptions::default()).await;
+    lab.wait_connected().await;
+    let answers = lab
+        .cluster
+        .call_by_name(NS, "nap", serde_json::json!(["not a number"]), CallOptions::new())
+        .await
+        .expect("called");
+    assert_eq!(answers.len(), 1, "one server only: {answers:?}");
+    let (_, result) = &answers[0];
+    let err = result.as_ref().expect_err("bad arguments");
+    assert_eq!(err.code(), Some(ResultCode::BadArguments), "{err}");
+    let served: usize = lab.nodes.iter().map(|n| n.behavior.calls()).sum();
+    assert_eq!(served, 0, "no handler ran");
+
+    let answers = lab
+        .cluster
+        .call_by_name(NS, "no_such_function", serde_json::json!([]), CallOptions::new())
+        .await
+        .expect("called");
+    assert_eq!(answers.len(), 2, "tried once elsewhere: {answers:?}");
+    let failures: Vec<_> = answers
+        .into_iter()
+        .map(|(s, r)| (s, r.expect_err("unknown everywhere")))
+        .collect();
+    let grouped = Error::Grouped {
+        attempted: failures.len(),
+        failures,
+    };
+    assert_eq!(grouped.code(), Some(ResultCode::UnknownFunction));
+}

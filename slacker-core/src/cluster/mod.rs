@@ -29,9 +29,10 @@
 //! # Failover
 //! A single-server call that fails is retried on another server (chosen by the same grouping,
 //! each server at most once, within the same deadline) when:
-//! * the error proves the request never ran ([`Error::is_not_executed`]: backlog full,
-//!   overloaded, shutting down, unknown namespace, ...): for **any** method, since nothing ran
-//!   (at most `max(retries, 1)` times);
+//! * the error proves the request never ran and could succeed elsewhere
+//!   ([`Error::may_succeed_elsewhere`]: backlog full,
+//!   overloaded, shutting down, unknown namespace or function): for **any** method, since nothing ran
+//!   (at most `max(retries, 1)` times); never bad arguments, which would fail everywhere;
 //! * the error is connection-level ([`Error::is_retryable`]: the request may or may not have
 //!   run) and the method is idempotent (`MethodInfo::retries > 0`): at most `retries` times.
 //!
@@ -483,8 +484,11 @@ impl Cluster {
 /// Whether a failed single-server attempt may move to another server (see the module docs).
 fn may_retry(call: &Call, err: &Error, retries_done: usize) -> bool {
     let retries = call.method.map_or(0, |m| m.retries) as usize;
-    if err.is_not_executed() {
+    if err.may_succeed_elsewhere() {
         retries_done < retries.max(1)
+    } else if err.is_not_executed() {
+        // Never ran, but would fail the same way everywhere (bad arguments, a refused caller).
+        false
     } else {
         err.is_retryable() && retries_done < retries
     }
