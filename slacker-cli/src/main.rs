@@ -30,11 +30,11 @@ use slacker_zk::manager::{self, ManagerClient, ManagerError};
 #[command(name = "slacker", version)]
 struct Cli {
     /// ZooKeeper connect string: `host:port[,host:port...][/chroot]`.
-    #[arg(long, global = true, value_name = "HOSTS")]
+    #[arg(long, global = true, value_name = "HOSTS", env = "SLACKER_ZK")]
     zk: Option<String>,
 
     /// Cluster name.
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, global = true, value_name = "NAME", env = "SLACKER_CLUSTER")]
     cluster: Option<String>,
 
     /// Root of all clusters in ZooKeeper.
@@ -350,7 +350,7 @@ impl Ctx {
     fn cluster(&self) -> Result<(&str, &str), Fail> {
         match (&self.zk, &self.cluster) {
             (Some(zk), Some(cluster)) => Ok((zk, cluster)),
-            _ => Err("this command needs --zk HOSTS and --cluster NAME".into()),
+            _ => Err("this command needs --zk HOSTS and --cluster NAME (or SLACKER_ZK and SLACKER_CLUSTER)".into()),
         }
     }
 }

@@ -431,7 +431,12 @@ async fn bad_arguments_never_fail_over_and_unknown_functions_keep_their_code() {
     lab.wait_connected().await;
     let answers = lab
         .cluster
-        .call_by_name(NS, "nap", serde_json::json!(["not a number"]), CallOptions::new())
+        .call_by_name(
+            NS,
+            "nap",
+            serde_json::json!(["not a number"]),
+            CallOptions::new(),
+        )
         .await
         .expect("called");
     assert_eq!(answers.len(), 1, "one server only: {answers:?}");
@@ -443,7 +448,12 @@ async fn bad_arguments_never_fail_over_and_unknown_functions_keep_their_code() {
 
     let answers = lab
         .cluster
-        .call_by_name(NS, "no_such_function", serde_json::json!([]), CallOptions::new())
+        .call_by_name(
+            NS,
+            "no_such_function",
+            serde_json::json!([]),
+            CallOptions::new(),
+        )
         .await
         .expect("called");
     assert_eq!(answers.len(), 2, "tried once elsewhere: {answers:?}");

@@ -28,7 +28,11 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    slacker_examples::report("cluster_client", run().await)
+}
+
+async fn run() -> Result<(), slacker_examples::MainError> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -36,8 +40,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let cluster =
-        ClusterClient::connect(&args.cluster, &args.zk, ClusterOptions::default()).await?;
+    let cluster = ClusterClient::connect(&args.cluster, &args.zk, ClusterOptions::default())
+        .await
+        .map_err(|e| slacker_examples::zk_hint(&args.zk, e))?;
+    if cluster.membership().borrow().servers.is_empty() {
+        return Err(format!(
+            "no server is registered in cluster `{}` (is the name right? `slacker --zk {} ls` lists what is there)",
+            args.cluster, args.zk
+        )
+        .into());
+    }
     let membership = cluster.membership().borrow().clone();
     println!("servers in `{}`:", args.cluster);
     for (addr, data) in &membership.servers {

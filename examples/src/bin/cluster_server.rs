@@ -52,7 +52,11 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    slacker_examples::report("cluster_server", run().await)
+}
+
+async fn run() -> Result<(), slacker_examples::MainError> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -80,7 +84,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     {
         builder = builder.manager_secret(secret);
     }
-    let server = builder.bind((args.bind, args.port)).await?;
+    let server = builder
+        .bind((args.bind, args.port))
+        .await
+        .map_err(|e| match e {
+            slacker_zk::Error::ZooKeeper { .. } | slacker_zk::Error::Io(_) => {
+                slacker_examples::zk_hint(&args.zk, e)
+            }
+            e => e.into(),
+        })?;
     api.set_addr(server.addr().to_string());
     if let Some(http) = server.http_addr() {
         println!("http {http}");

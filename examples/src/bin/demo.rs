@@ -22,7 +22,11 @@ const CLUSTER: &str = "demo";
 const NS: &str = "slacker.example.api";
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    slacker_examples::report("demo", run().await)
+}
+
+async fn run() -> Result<(), slacker_examples::MainError> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -37,8 +41,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
-    let mut zk = LocalZooKeeper::start().await?;
-    let connect = zk.connect_string();
+    // `--zk HOST:PORT[,...]` uses an existing ZooKeeper (or ensemble) instead of a private one.
+    let mut args = std::env::args().skip(1);
+    let given = match (args.next().as_deref(), args.next()) {
+        (Some("--zk"), Some(zk)) => Some(zk),
+        (None, _) => None,
+        _ => return Err("usage: demo [--zk HOST:PORT[,HOST:PORT...]]".into()),
+    };
+    let (mut zk, connect) = match given {
+        Some(connect) => (None, connect),
+        None => {
+            let zk = LocalZooKeeper::start().await?;
+            let connect = zk.connect_string();
+            (Some(zk), connect)
+        }
+    };
     say(started, format!("ZooKeeper is up on {connect}"));
 
     let mut servers = Vec::new();
@@ -118,7 +135,9 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
         server.shutdown(Duration::from_secs(5)).await?;
     }
     cluster.close().await;
-    zk.stop().await?;
+    if let Some(zk) = &mut zk {
+        zk.stop().await?;
+    }
     say(started, "all servers stopped, ZooKeeper stopped; bye");
     Ok(())
 }
