@@ -242,7 +242,35 @@ fn value_path(
         .map(Ident::to_string)
         .unwrap_or_default();
     match meta.value()?.parse::<Expr>()? {
-        Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => Ok(Some(p.path)),
+        Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => {
+            // A near miss of a mode (`rando`, `roundrobin`) is a typo, not a function name.
+            if let Some(word) = p.path.get_ident().map(Ident::to_string) {
+                let modes: Vec<&str> = keywords.split(", ").collect();
+                if let Some(close) = modes.iter().find(|m| near(&word, m)) {
+                    cx.error_spanned(
+                        &p.path,
+                        format_args!(
+                            "unknown `{key}` mode `{word}`: did you mean `{close}`? (the modes are {keywords}; anything else must be a function in scope)"
+                        ),
+                    );
+                    return Ok(None);
+                }
+            }
+            Ok(Some(p.path))
+        }
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(lit),
+            ..
+        }) if keywords.split(", ").any(|k| k == lit.value()) => {
+            let word = lit.value();
+            cx.error_spanned(
+                &lit,
+                format_args!(
+                    "write `{key} = {word}`, without quotes: modes are words, not strings"
+                ),
+            );
+            Ok(None)
+        }
         other => {
             cx.error_spanned(
                 other,
@@ -253,6 +281,26 @@ fn value_path(
             Ok(None)
         }
     }
+}
+
+/// True when `word` is one edit (insert, delete, substitute; `_` ignored) from `mode`: close
+/// enough to be a typo, not a function that happens to look alike (`lead` is not `leader`).
+fn near(word: &str, mode: &str) -> bool {
+    let a: Vec<char> = word.chars().filter(|c| *c != '_').collect();
+    let b: Vec<char> = mode.chars().filter(|c| *c != '_').collect();
+    if a == b {
+        return word != mode;
+    }
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut row = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            row.push((prev[j] + cost).min(prev[j + 1] + 1).min(row[j] + 1));
+        }
+        prev = row;
+    }
+    prev[b.len()] <= 1 && a.len() >= 4
 }
 
 /// A string literal naming a namespace or function: non-empty, without `/` (the separator of
