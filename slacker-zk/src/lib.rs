@@ -87,6 +87,7 @@ pub mod client;
 pub mod discovery;
 pub mod election;
 mod error;
+#[cfg(feature = "local")]
 pub mod local;
 pub mod manager;
 mod observe;

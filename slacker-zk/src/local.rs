@@ -88,7 +88,7 @@ pub type Result<T, E = LocalZkError> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum LocalZkError {
     /// Java or the ZooKeeper jar is not installed.
-    #[error("{missing} not found: install ZooKeeper with `apt-get install -y zookeeper`")]
+    #[error("{missing} not found: run `bash scripts/setup.sh --demo` (apt-get install -y zookeeper), or point ZOOKEEPER_HOME at an Apache ZooKeeper release, or SLACKER_ZOOKEEPER_CLASSPATH at its jars")]
     NotInstalled {
         /// What is missing (`java` on PATH, or the jar path).
         missing: String,
@@ -545,11 +545,7 @@ impl Node {
         let log_err = log
             .try_clone()
             .map_err(|e| LocalZkError::io(format!("opening {}", log_path.display()), e))?;
-        let mut classpath = ZOOKEEPER_JAR.to_owned();
-        if Path::new(SLF4J_SIMPLE_JAR).is_file() {
-            classpath.push(':');
-            classpath.push_str(SLF4J_SIMPLE_JAR);
-        }
+        let classpath = zookeeper_classpath()?;
         // The JVM gets SIGKILL when the thread that started it dies, so a test process that is
         // killed outright (no Drop runs) leaves no JVM behind. setpriv execs java: same pid.
         let mut command = if Path::new(SETPRIV).is_file() {
@@ -762,12 +758,36 @@ fn free_ports(n: usize) -> Result<Vec<u16>> {
         .map_err(|e| LocalZkError::io("finding a free port", e))
 }
 
-fn find_java() -> Result<PathBuf> {
+/// Where ZooKeeper's classes are: `SLACKER_ZOOKEEPER_CLASSPATH` as given; else
+/// `ZOOKEEPER_HOME` (an Apache release: its jars and `lib/`); else Debian's package.
+fn zookeeper_classpath() -> Result<String> {
+    if let Some(cp) = std::env::var_os("SLACKER_ZOOKEEPER_CLASSPATH") {
+        return Ok(cp.to_string_lossy().into_owned());
+    }
+    if let Some(home) = std::env::var_os("ZOOKEEPER_HOME") {
+        let home = PathBuf::from(home);
+        if !home.join("lib").is_dir() {
+            return Err(LocalZkError::NotInstalled {
+                missing: format!("{} (ZOOKEEPER_HOME has no lib/)", home.join("lib").display()),
+            });
+        }
+        return Ok(format!("{}/*:{}/*", home.display(), home.join("lib").display()));
+    }
     if !Path::new(ZOOKEEPER_JAR).is_file() {
         return Err(LocalZkError::NotInstalled {
             missing: ZOOKEEPER_JAR.to_owned(),
         });
     }
+    let mut classpath = ZOOKEEPER_JAR.to_owned();
+    if Path::new(SLF4J_SIMPLE_JAR).is_file() {
+        classpath.push(':');
+        classpath.push_str(SLF4J_SIMPLE_JAR);
+    }
+    Ok(classpath)
+}
+
+fn find_java() -> Result<PathBuf> {
+    zookeeper_classpath()?;
     std::env::var_os("PATH")
         .iter()
         .flat_map(std::env::split_paths)
