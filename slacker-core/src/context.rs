@@ -1,4 +1,6 @@
-//! The call context a handler can read: `slacker_core::context::current()`.
+//! The call context a handler can read: `slacker_core::context::current()`, and the
+//! [`RequestHead`] it is made of (what server interceptors read and edit first; re-exported as
+//! `slacker_core::server::RequestHead`).
 //!
 //! The server runs every handler inside a tokio task-local scope holding the request's head
 //! (after server interceptors had their say), so handlers need no extra parameter to learn
@@ -9,8 +11,24 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::observe::TraceContext;
-use crate::server::RequestHead;
-use crate::Extensions;
+use crate::{ContentType, Extensions};
+
+/// The parts of a request an interceptor can read and edit (everything but the payload).
+#[derive(Debug, Clone)]
+pub struct RequestHead {
+    /// Namespace called.
+    pub namespace: String,
+    /// Function called.
+    pub function: String,
+    /// Content type of the arguments (and of the reply).
+    pub content_type: ContentType,
+    /// When the caller stops waiting, if it said.
+    pub deadline: Option<Instant>,
+    /// Request metadata; edits are visible to later interceptors and to the handler.
+    pub extensions: Extensions,
+    /// The caller's socket address.
+    pub peer: SocketAddr,
+}
 
 tokio::task_local! {
     static CONTEXT: CallContext;

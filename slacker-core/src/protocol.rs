@@ -62,6 +62,9 @@ use crate::{ContentType, Extensions, ResultCode};
 /// `ProtocolError`.
 pub const PROTOCOL_VERSION: u8 = 1;
 
+/// The slacker version servers and clients announce in their hello.
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// Bytes of the fixed header after the length prefix: version, type, content type, tid.
 pub const HEADER_LEN: usize = 11;
 

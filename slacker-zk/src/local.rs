@@ -768,10 +768,17 @@ fn zookeeper_classpath() -> Result<String> {
         let home = PathBuf::from(home);
         if !home.join("lib").is_dir() {
             return Err(LocalZkError::NotInstalled {
-                missing: format!("{} (ZOOKEEPER_HOME has no lib/)", home.join("lib").display()),
+                missing: format!(
+                    "{} (ZOOKEEPER_HOME has no lib/)",
+                    home.join("lib").display()
+                ),
             });
         }
-        return Ok(format!("{}/*:{}/*", home.display(), home.join("lib").display()));
+        return Ok(format!(
+            "{}/*:{}/*",
+            home.display(),
+            home.join("lib").display()
+        ));
     }
     if !Path::new(ZOOKEEPER_JAR).is_file() {
         return Err(LocalZkError::NotInstalled {

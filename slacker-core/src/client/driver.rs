@@ -20,8 +20,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 
 use super::{Link, Shared};
 use crate::codec::{write_loop, PacketCodec};
-use crate::protocol::Packet;
-use crate::server::VERSION;
+use crate::protocol::{Packet, VERSION};
 use crate::stream::{self, ReadHalf, WriteHalf};
 use crate::{ContentType, Error, Response, ResultCode};
 

@@ -1,5 +1,6 @@
 //! One client connection: a reader loop (this task) and a writer task. Previous hop:
-//! `server/mod.rs` (accept); next hop: `dispatch.rs` (one task per request).
+//! `server/mod.rs` (accept); next hop: `dispatch.rs` (one task per request), which answers
+//! through the connection's [`Conn`] (`conn.rs`) back to the writer here.
 //!
 //! Reads and writes run in separate tasks so that a peer that is slow to read never stops us
 //! from reading (two peers both blocked on writing would deadlock). The writer batches: it
@@ -12,100 +13,26 @@
 //! unreadable frame, an oversized length prefix or a peer stalled mid-frame closes this one
 //! connection.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::codec::{Framed, FramedRead, FramedWrite};
 
-use super::{dispatch, Shared, VERSION};
+use super::conn::{error, Conn};
+use super::{dispatch, Shared};
 use crate::codec::{write_loop, PacketCodec};
 use crate::inspect::InspectRequest;
-use crate::protocol::{Packet, HEADER_LEN};
+use crate::protocol::{Packet, HEADER_LEN, VERSION};
 use crate::stream::{ReadHalf, WriteHalf};
 use crate::ResultCode;
 
 /// Packets queued for one connection's writer before the reader stops reading.
 const WRITE_QUEUE: usize = 1024;
-
-/// What request tasks share with their connection.
-pub(super) struct Conn {
-    pub(super) peer: SocketAddr,
-    /// The writer's queue; bounded, so a peer that does not read stops being read.
-    tx: mpsc::Sender<Packet>,
-    pub(super) in_flight: AtomicUsize,
-    /// Cancel switches of running requests, by tid, with the generation that tells a request
-    /// from a later one reusing its tid.
-    running: Mutex<HashMap<u64, (u64, oneshot::Sender<()>)>>,
-    next_generation: AtomicU64,
-}
-
-/// A registered request's handle on its entry in [`Conn`]'s running map.
-pub(super) struct Running {
-    /// Which registration of the tid this is.
-    pub(super) generation: u64,
-    /// Fires when the peer cancels the request (or the connection closes).
-    pub(super) cancel: oneshot::Receiver<()>,
-}
-
-impl Conn {
-    /// A connection with no socket: its answers go to `tx` (the HTTP gateway makes one per
-    /// request, so gateway calls get the same admission, limits and cancellation as any other).
-    pub(super) fn virtual_for(peer: SocketAddr, tx: mpsc::Sender<Packet>) -> Self {
-        Self {
-            peer,
-            tx,
-            in_flight: AtomicUsize::new(0),
-            running: Mutex::new(HashMap::new()),
-            next_generation: AtomicU64::new(0),
-        }
-    }
-
-    /// Cancels every request still running on this connection (a virtual one whose HTTP
-    /// client went away).
-    pub(super) fn cancel_all(&self) {
-        self.running().clear();
-    }
-
-    /// Queues a packet for the writer, waiting while the queue is full. A closed connection
-    /// drops it: nobody is listening.
-    pub(super) async fn send(&self, p: Packet) {
-        let _ = self.tx.send(p).await;
-    }
-
-    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (u64, oneshot::Sender<()>)>> {
-        self.running.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Registers a running request; `None` if the tid is already running.
-    pub(super) fn register(&self, tid: u64) -> Option<Running> {
-        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-        let mut running = self.running();
-        match running.entry(tid) {
-            std::collections::hash_map::Entry::Occupied(_) => None,
-            std::collections::hash_map::Entry::Vacant(v) => {
-                let (tx, cancel) = oneshot::channel();
-                v.insert((generation, tx));
-                Some(Running { generation, cancel })
-            }
-        }
-    }
-
-    /// Removes the entry of request `tid` registered as `generation`, if it is still there
-    /// (a cancel removed it, and a new request may have registered the tid since).
-    pub(super) fn finish(&self, tid: u64, generation: u64) {
-        let mut running = self.running();
-        if running.get(&tid).is_some_and(|(g, _)| *g == generation) {
-            running.remove(&tid);
-        }
-    }
-}
 
 pub(super) async fn serve(
     shared: Arc<Shared>,
@@ -121,13 +48,7 @@ pub(super) async fn serve(
         FramedWrite::new(write, PacketCodec::new(max)),
         rx,
     ));
-    let conn = Arc::new(Conn {
-        peer,
-        tx,
-        in_flight: AtomicUsize::new(0),
-        running: Mutex::new(HashMap::new()),
-        next_generation: AtomicU64::new(0),
-    });
+    let conn = Arc::new(Conn::new(peer, tx));
 
     // Stall and idle detection without a timer per frame: a tick every read_timeout/2; two
     // ticks in a row that see a partial frame and no completed frame close the connection, and
@@ -192,7 +113,7 @@ pub(super) async fn serve(
     };
     tracing::debug!(%peer, %reason, "connection closed");
     // Abort what still runs for this peer: nobody will read the replies.
-    conn.running().clear();
+    conn.cancel_all();
     // Let queued replies out (a draining server's last answers), but not forever.
     drop(conn);
     let mut writer = writer;
@@ -211,9 +132,7 @@ fn handle(shared: &Arc<Shared>, conn: &Arc<Conn>, id: u64, packet: Packet) -> Op
         Packet::Ping => Some(Packet::Pong),
         Packet::Pong => None,
         Packet::Cancel { tid } => {
-            if let Some((_, cancel)) = conn.running().remove(&tid) {
-                let _ = cancel.send(());
-            }
+            conn.cancel(tid);
             None
         }
         Packet::InspectRequest { tid, payload } => {
@@ -263,10 +182,6 @@ fn handle(shared: &Arc<Shared>, conn: &Arc<Conn>, id: u64, packet: Packet) -> Op
             "packet type not accepted by a server".into(),
         )),
     }
-}
-
-pub(super) fn error(tid: u64, code: ResultCode, message: String) -> Packet {
-    Packet::Error { tid, code, message }
 }
 
 /// Answers a connection over `max_connections` with one `Overloaded` error, then closes it.

@@ -17,7 +17,7 @@ use futures::FutureExt;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
-use super::connection::{error, Conn, Running};
+use super::conn::{error, Conn, Running};
 use super::{Outcome, RequestHead, ServerInterceptor, Shared};
 use crate::context::{self, CallContext};
 use crate::observe::metrics::{MethodObs, Refusal};

@@ -29,7 +29,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::mpsc;
 
-use super::connection::Conn;
+use super::conn::Conn;
 use super::dispatch;
 use super::http::HttpState;
 use crate::observe::trace::{TRACEPARENT, TRACESTATE};
@@ -160,7 +160,7 @@ pub(super) async fn call(
     };
     let timeout = timeout_of(query.timeout, &headers);
     let (tx, mut rx) = mpsc::channel(1);
-    let conn = Arc::new(Conn::virtual_for(peer, tx));
+    let conn = Arc::new(Conn::new(peer, tx));
     let request = Request {
         tid: 1,
         content_type,

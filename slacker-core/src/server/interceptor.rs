@@ -4,29 +4,12 @@
 //! run in reverse order once the outcome is known, for every request that reached the chain
 //! (including refused, failed and canceled ones), so metrics see everything.
 
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use crate::{ContentType, Extensions, ResultCode};
-
-/// The parts of a request an interceptor can read and edit (everything but the payload).
-#[derive(Debug, Clone)]
-pub struct RequestHead {
-    /// Namespace called.
-    pub namespace: String,
-    /// Function called.
-    pub function: String,
-    /// Content type of the arguments (and of the reply).
-    pub content_type: ContentType,
-    /// When the caller stops waiting, if it said.
-    pub deadline: Option<Instant>,
-    /// Request metadata; edits are visible to later interceptors and to the handler.
-    pub extensions: Extensions,
-    /// The caller's socket address.
-    pub peer: SocketAddr,
-}
+pub use crate::context::RequestHead;
+use crate::ResultCode;
 
 /// An interceptor's refusal: the result code and message the caller receives.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,6 +11,7 @@
 //! Every limit answers rather than queues: past `max_in_flight` a request gets `Overloaded`,
 //! past `max_connections` a new connection gets one `Overloaded` error frame and is closed.
 
+mod conn;
 mod connection;
 mod dispatch;
 pub mod gateway;
@@ -33,11 +34,8 @@ pub use interceptor::{Outcome, Reject, RequestHead, ServerInterceptor};
 
 use crate::inspect::{ClientInfo, InspectRequest, InspectResponse, NamespaceDesc, ServerStatus};
 use crate::observe::ServerMetrics;
-use crate::protocol::{DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION};
+use crate::protocol::{DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION, VERSION};
 use crate::{stream, Error, Result, Service};
-
-/// The slacker version servers and clients announce in their hello.
-pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Server limits and timeouts.
 #[derive(Debug, Clone)]
