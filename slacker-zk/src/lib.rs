@@ -93,12 +93,13 @@ pub mod manager;
 mod observe;
 pub mod paths;
 pub mod registry;
+mod server;
 pub mod session;
+mod znode;
 
 pub use client::{ClusterClient, ClusterOptions};
 pub use discovery::{Discovery, DiscoveryOptions, Membership, NamespaceView};
 pub use error::{Error, Result};
-pub use registry::{
-    ClusterServer, ClusterServerBuilder, Registration, RegistrationState, RegistryOptions,
-};
+pub use registry::{Registration, RegistrationState, RegistryOptions};
+pub use server::{ClusterServer, ClusterServerBuilder, DEFAULT_ROUTING_GRACE};
 pub use session::{ZkAuth, ZkOptions, ZkState};

@@ -22,7 +22,7 @@ use serde_json::Value;
 use slacker_core::server::{Reject, RequestHead, ServerInterceptor};
 use slacker_core::{remote, Client, ClientOptions, ResultCode, ServerAddr};
 
-use crate::registry::Inner;
+use crate::server::ManagedServer;
 use crate::Error;
 
 /// The manager's namespace.
@@ -104,15 +104,15 @@ pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(10);
 /// it never keeps a dropped server alive.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ServerManager {
-    server: Arc<OnceLock<Weak<Inner>>>,
+    server: Arc<OnceLock<Weak<dyn ManagedServer>>>,
 }
 
 impl ServerManager {
-    pub(crate) fn attach(&self, server: &Arc<Inner>) {
-        let _ = self.server.set(Arc::downgrade(server));
+    pub(crate) fn attach(&self, server: Weak<dyn ManagedServer>) {
+        let _ = self.server.set(server);
     }
 
-    fn server(&self) -> Result<Arc<Inner>, ManagerError> {
+    fn server(&self) -> Result<Arc<dyn ManagedServer>, ManagerError> {
         self.server
             .get()
             .and_then(Weak::upgrade)

@@ -8,22 +8,22 @@ use std::sync::{Arc, OnceLock, Weak};
 use prometheus::{IntGauge, IntGaugeVec, Opts, Registry};
 use slacker_core::server::HttpExtension;
 
-use crate::registry::Inner;
+use crate::server::ManagedServer;
 use crate::session::ZkState;
 
 /// A late-bound view of the registered server: the HTTP endpoint starts with the RPC port,
 /// before the registration exists, and answers "not registered" until then.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ServerView {
-    server: Arc<OnceLock<Weak<Inner>>>,
+    server: Arc<OnceLock<Weak<dyn ManagedServer>>>,
 }
 
 impl ServerView {
-    pub(crate) fn attach(&self, server: &Arc<Inner>) {
-        let _ = self.server.set(Arc::downgrade(server));
+    pub(crate) fn attach(&self, server: Weak<dyn ManagedServer>) {
+        let _ = self.server.set(server);
     }
 
-    fn server(&self) -> Option<Arc<Inner>> {
+    fn server(&self) -> Option<Arc<dyn ManagedServer>> {
         self.server.get().and_then(Weak::upgrade)
     }
 
