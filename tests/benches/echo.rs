@@ -136,10 +136,12 @@ async fn serve(kind: Kind) -> Result<(), BoxError> {
         Kind::SlackerBase => Err("slacker-base is served by the --baseline binary".into()),
         Kind::SlackerInfo | Kind::Slacker => {
             if kind == Kind::SlackerInfo {
-                // Spans and events at INFO go through a real subscriber (formatted, then
-                // written to a sink): the cost of observability as a user would switch it on.
+                // Spans and events at INFO go through a real subscriber (formatted without
+                // terminal colours, as for a log file, then written to a sink): the cost of
+                // observability as a user would switch it on.
                 tracing_subscriber::fmt()
                     .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+                    .with_ansi(false)
                     .with_writer(std::io::sink)
                     .init();
             }

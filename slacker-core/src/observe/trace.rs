@@ -9,8 +9,6 @@
 //! OpenTelemetry spans instead (see [`super::otel`]). A call made outside any trace sends no
 //! `traceparent`: the server starts a new trace.
 
-use std::fmt::Write as _;
-
 use crate::Extensions;
 
 /// Extension key of the W3C `traceparent`.
@@ -144,12 +142,29 @@ fn hex<const N: usize>(s: &str) -> Option<[u8; N]> {
     Some(out)
 }
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 fn to_hex(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        let _ = write!(s, "{b:02x}");
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0xf)]));
     }
     s
+}
+
+/// Writes a trace id as hex into a formatter without allocating (for span fields).
+pub(crate) struct TraceIdHex<'a>(pub(crate) &'a TraceContext);
+
+impl std::fmt::Display for TraceIdHex<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut buf = [0u8; 32];
+        for (i, b) in self.0.trace_id.iter().enumerate() {
+            buf[2 * i] = HEX[usize::from(b >> 4)];
+            buf[2 * i + 1] = HEX[usize::from(b & 0xf)];
+        }
+        f.write_str(std::str::from_utf8(&buf).unwrap_or_default())
+    }
 }
 
 #[cfg(test)]

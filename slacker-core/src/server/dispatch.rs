@@ -78,7 +78,10 @@ pub(super) fn start(shared: &Arc<Shared>, conn: &Arc<Conn>, req: Request) -> Opt
         code = tracing::field::Empty,
     );
     if !span.is_disabled() {
-        span.record("trace_id", trace.trace_id_hex());
+        span.record(
+            "trace_id",
+            tracing::field::display(crate::observe::trace::TraceIdHex(&trace)),
+        );
         #[cfg(feature = "otel")]
         if let Some(parent) = &incoming {
             crate::observe::otel::set_parent(&span, parent);
@@ -240,7 +243,7 @@ async fn run(job: Job) {
         Done::Failed(code, _) => *code,
         Done::Canceled => ResultCode::Canceled,
     };
-    tracing::Span::current().record("code", code.label());
+    tracing::Span::current().record("code", tracing::field::display(code.label()));
     if let Some(obs) = &obs {
         obs.record(code, received.elapsed());
     }
