@@ -244,12 +244,7 @@ async fn refresh_stats(console: &Console) {
 /// Runs the console on `listen` until Ctrl-C.
 pub async fn run(ctx: &Ctx, listen: SocketAddr) -> Result<(), Fail> {
     let client = crate::cluster::connect(ctx).await?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let (listener, local) = crate::listen(listen).await?;
     let (updates, _) = broadcast::channel(256);
     let console = Arc::new(Console {
         client: client.clone(),
@@ -386,44 +381,30 @@ async fn offline(
     State(console): State<Arc<Console>>,
     Json(t): Json<Target>,
 ) -> (StatusCode, Json<Value>) {
-    let m = match manager_of(&console, &t.addr).await {
-        Ok(m) => m,
-        Err(e) => return e,
-    };
-    console.log(
-        "action",
-        format!(
-            "offline {}{}",
-            t.addr,
-            t.ns.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()
-        ),
-    );
-    let r = match t.ns {
-        Some(ns) => m.offline_ns(ns).await,
-        None => m.offline().await,
-    };
-    outcome(r)
+    switch(&console, t, false).await
 }
 
 async fn online(
     State(console): State<Arc<Console>>,
     Json(t): Json<Target>,
 ) -> (StatusCode, Json<Value>) {
-    let m = match manager_of(&console, &t.addr).await {
+    switch(&console, t, true).await
+}
+
+/// Puts a server (or one of its namespaces) online or offline through its manager.
+async fn switch(console: &Console, t: Target, online: bool) -> (StatusCode, Json<Value>) {
+    let m = match manager_of(console, &t.addr).await {
         Ok(m) => m,
         Err(e) => return e,
     };
-    console.log(
-        "action",
-        format!(
-            "online {}{}",
-            t.addr,
-            t.ns.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()
-        ),
-    );
-    let r = match t.ns {
-        Some(ns) => m.online_ns(ns).await,
-        None => m.online().await,
+    let what = if online { "online" } else { "offline" };
+    let ns = t.ns.as_ref().map(|n| format!(" ({n})")).unwrap_or_default();
+    console.log("action", format!("{what} {}{ns}", t.addr));
+    let r = match (t.ns, online) {
+        (Some(ns), true) => m.online_ns(ns).await,
+        (Some(ns), false) => m.offline_ns(ns).await,
+        (None, true) => m.online().await,
+        (None, false) => m.offline().await,
     };
     outcome(r)
 }

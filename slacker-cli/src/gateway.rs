@@ -17,7 +17,7 @@ use axum::Router;
 use serde_json::{json, Value};
 use slacker_core::inspect::InspectRequest;
 use slacker_core::server::gateway::{
-    extensions_of, format_of, status_of_error, timeout_of, APPLICATION_ERROR_HEADER,
+    error, extensions_of, split_file, status_of_error, timeout_of, APPLICATION_ERROR_HEADER,
 };
 use slacker_core::{CallOptions, ContentType, Error, ResultCode};
 use slacker_zk::ClusterClient;
@@ -35,12 +35,7 @@ struct CallQuery {
 /// Runs the gateway on `listen` until Ctrl-C.
 pub async fn run(ctx: &Ctx, listen: SocketAddr) -> Result<(), Fail> {
     let client = crate::cluster::connect(ctx).await?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let (listener, local) = crate::listen(listen).await?;
     let router = router(client.clone());
     println!("gateway listening on http://{local}");
     let close = CancellationToken::new();
@@ -68,14 +63,6 @@ pub fn router(client: ClusterClient) -> Router {
         .with_state(Arc::new(client))
 }
 
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        axum::Json(json!({ "code": code, "message": message.into() })),
-    )
-        .into_response()
-}
-
 fn encode(content_type: ContentType, mime: &'static str, value: &Value) -> Response {
     let body = match content_type {
         ContentType::MessagePack => match rmp_serde::to_vec(value) {
@@ -101,19 +88,9 @@ async fn call(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some((function, suffix)) = file.rsplit_once('.') else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "unknown_function",
-            "call /<namespace>/<function>.json or .msgpack",
-        );
-    };
-    let Some((content_type, mime)) = format_of(suffix) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad_arguments",
-            format!("unknown format `.{suffix}`: use .json or .msgpack"),
-        );
+    let (function, content_type, mime) = match split_file(&file) {
+        Ok(parts) => parts,
+        Err(response) => return response,
     };
     let args: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!([])

@@ -405,6 +405,19 @@ fn manager_error(addr: &str, e: &slacker_core::Error) -> Fail {
     format!("{}{hint}", remote_error(addr, e))
 }
 
+/// Binds an HTTP command's listener (`gateway`, `console`); returns it and its address.
+async fn listen(
+    addr: std::net::SocketAddr,
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), Fail> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    Ok((listener, local))
+}
+
 fn parse_json(what: &str, text: &str) -> Result<Value, Fail> {
     serde_json::from_str(text).map_err(|e| format!("bad JSON in {what}: {e}"))
 }

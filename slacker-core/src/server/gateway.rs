@@ -52,7 +52,7 @@ pub(super) struct CallQuery {
 }
 
 /// A gateway error answer: status and `{"code", "message"}`.
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     (
         status,
         axum::Json(serde_json::json!({ "code": code, "message": message.into() })),
@@ -91,6 +91,28 @@ pub fn status_of_error(e: &crate::Error) -> (StatusCode, &'static str) {
             }),
         _ => (StatusCode::BAD_GATEWAY, "internal"),
     }
+}
+
+/// Splits the last path segment `function.json` / `function.msgpack` into the function, the
+/// content type and its MIME type; the error answer (404 without a suffix, 400 for an unknown
+/// one) otherwise.
+#[allow(clippy::result_large_err)]
+pub fn split_file(file: &str) -> Result<(&str, ContentType, &'static str), Response> {
+    let Some((function, suffix)) = file.rsplit_once('.') else {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "unknown_function",
+            "call /<namespace>/<function>.json or .msgpack",
+        ));
+    };
+    let Some((content_type, mime)) = format_of(suffix) else {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "bad_arguments",
+            format!("unknown format `.{suffix}`: use .json or .msgpack"),
+        ));
+    };
+    Ok((function, content_type, mime))
 }
 
 /// The content type a path suffix names, and its MIME type.
@@ -140,19 +162,9 @@ pub(super) async fn call(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some((function, suffix)) = file.rsplit_once('.') else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "unknown_function",
-            "call /<namespace>/<function>.json or .msgpack",
-        );
-    };
-    let Some((content_type, mime)) = format_of(suffix) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad_arguments",
-            format!("unknown format `.{suffix}`: use .json or .msgpack"),
-        );
+    let (function, content_type, mime) = match split_file(&file) {
+        Ok(parts) => parts,
+        Err(response) => return response,
     };
     let payload = match normalize_args(content_type, &body) {
         Ok(p) => p,
