@@ -235,6 +235,48 @@ impl TestProcess {
         Self::spawn(name, command)
     }
 
+    /// Starts the `cluster_server` example with `args` and waits for its `registered ADDR`
+    /// line; returns the process and the advertised address (an `http ADDR` line, printed
+    /// before it with `--http`, stays in [`TestProcess::stdout_lines`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`TestProcess::example`] and [`TestProcess::wait_for_line`].
+    pub async fn cluster_server<I, S>(args: I) -> Result<(Self, String), ProcessError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut p = Self::example("cluster_server", args).await?;
+        let line = p
+            .wait_for_line(crate::DEADLINE, |l| l.starts_with("registered "))
+            .await?;
+        let addr = line.trim_start_matches("registered ").trim().to_owned();
+        Ok((p, addr))
+    }
+
+    /// Starts the `slacker` command with `args` and waits for a stdout line starting with
+    /// `ready` (a long-running subcommand: `gateway`, `console`, `watch`); returns the process
+    /// and the rest of that line.
+    ///
+    /// # Errors
+    ///
+    /// As [`workspace_bin`], [`TestProcess::spawn`] and [`TestProcess::wait_for_line`].
+    pub async fn slacker<I, S>(args: I, ready: &str) -> Result<(Self, String), ProcessError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut command = Command::new(workspace_bin("slacker-cli", "slacker").await?);
+        command.args(args);
+        let mut p = Self::spawn("slacker", command)?;
+        let line = p
+            .wait_for_line(crate::DEADLINE, |l| l.starts_with(ready))
+            .await?;
+        let rest = line.trim_start_matches(ready).trim().to_owned();
+        Ok((p, rest))
+    }
+
     /// Starts `command` (stdin closed, stdout and stderr collected), labelled `name` in errors.
     ///
     /// # Errors

@@ -5,9 +5,7 @@
 //! server's result. A screenshot is saved (`target/console.png`, or `$SLACKER_SCREENSHOT`).
 
 use serde_json::Value;
-use slacker_tests::{
-    wait_for, wait_until, workspace_bin, Browser, Kazoo, LocalZooKeeper, TestProcess, DEADLINE,
-};
+use slacker_tests::{wait_for, wait_until, Browser, Kazoo, LocalZooKeeper, TestProcess, DEADLINE};
 use slacker_zk::paths::{ClusterPaths, DEFAULT_ROOT};
 
 const NS: &str = "slacker.example.api";
@@ -40,38 +38,31 @@ async fn the_console_shows_the_cluster_and_drives_the_manager() {
     let mut servers = Vec::new();
     let mut addrs = Vec::new();
     for _ in 0..3 {
-        let mut p = TestProcess::example(
-            "cluster_server",
-            ["--zk", &connect, "--cluster", "console", "--manager"],
-        )
-        .await
-        .expect("cluster_server");
-        let line = p
-            .wait_for_line(DEADLINE, |l| l.starts_with("registered "))
+        let args = [
+            "--zk",
+            connect.as_str(),
+            "--cluster",
+            "console",
+            "--manager",
+        ];
+        let (p, addr) = TestProcess::cluster_server(args)
             .await
-            .expect("registered");
-        addrs.push(line.trim_start_matches("registered ").trim().to_owned());
+            .expect("cluster_server");
+        addrs.push(addr);
         servers.push(p);
     }
-    let bin = workspace_bin("slacker-cli", "slacker")
-        .await
-        .expect("slacker");
-    let mut command = tokio::process::Command::new(bin);
-    command.args([
+    let args = [
         "--zk",
-        &connect,
+        connect.as_str(),
         "--cluster",
         "console",
         "console",
         "--listen",
         "127.0.0.1:0",
-    ]);
-    let mut console = TestProcess::spawn("slacker console", command).expect("console");
-    let line = console
-        .wait_for_line(DEADLINE, |l| l.starts_with("console on "))
+    ];
+    let (mut console, url) = TestProcess::slacker(args, "console on ")
         .await
         .expect("console listening");
-    let url = line.trim_start_matches("console on ").trim().to_owned();
 
     let browser = Browser::start()
         .await

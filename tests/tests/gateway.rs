@@ -192,7 +192,7 @@ async fn gateway_calls_in_json_and_msgpack_with_every_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cluster_gateway_routes_through_the_cluster_client() {
     use slacker_examples::cluster_api::{Example, ExampleApiServer};
-    use slacker_tests::{wait_until, workspace_bin, LocalZooKeeper, TestProcess};
+    use slacker_tests::{wait_until, LocalZooKeeper, TestProcess};
     use slacker_zk::ClusterServer;
 
     let zk = LocalZooKeeper::start().await.expect("zookeeper");
@@ -208,29 +208,19 @@ async fn the_cluster_gateway_routes_through_the_cluster_client() {
         api.set_addr(s.addr().to_string());
         servers.push(s);
     }
-    let bin = workspace_bin("slacker-cli", "slacker")
-        .await
-        .expect("slacker");
-    let mut command = tokio::process::Command::new(bin);
-    command.args([
+    let args = [
         "--zk",
-        &connect,
+        connect.as_str(),
         "--cluster",
         "gw",
         "gateway",
         "--listen",
         "127.0.0.1:0",
-    ]);
-    let mut gateway = TestProcess::spawn("slacker gateway", command).expect("gateway");
-    let line = gateway
-        .wait_for_line(DEADLINE, |l| l.starts_with("gateway listening on "))
+    ];
+    let (mut gateway, url) = TestProcess::slacker(args, "gateway listening on http://")
         .await
         .expect("listening");
-    let addr: SocketAddr = line
-        .trim_start_matches("gateway listening on http://")
-        .trim()
-        .parse()
-        .expect("address");
+    let addr: SocketAddr = url.parse().expect("address");
     wait_until(DEADLINE, || async {
         post(
             addr,

@@ -17,32 +17,23 @@ async fn prometheus_scrapes_two_servers_and_counts_the_calls() {
     let mut processes = Vec::new();
     let mut targets: Vec<SocketAddr> = Vec::new();
     for _ in 0..2 {
-        let mut p = TestProcess::example(
-            "cluster_server",
-            [
-                "--zk",
-                &connect,
-                "--cluster",
-                "scraped",
-                "--http",
-                "127.0.0.1:0",
-            ],
-        )
-        .await
-        .expect("cluster_server");
+        let args = [
+            "--zk",
+            connect.as_str(),
+            "--cluster",
+            "scraped",
+            "--http",
+            "127.0.0.1:0",
+        ];
+        let (p, _) = TestProcess::cluster_server(args)
+            .await
+            .expect("cluster_server");
         let http = p
-            .wait_for_line(DEADLINE, |l| l.starts_with("http "))
-            .await
-            .expect("http line");
-        targets.push(
-            http.trim_start_matches("http ")
-                .trim()
-                .parse()
-                .expect("addr"),
-        );
-        p.wait_for_line(DEADLINE, |l| l.starts_with("registered "))
-            .await
-            .expect("registered");
+            .stdout_lines()
+            .into_iter()
+            .find_map(|l| l.strip_prefix("http ").map(str::to_owned))
+            .expect("http line before registered");
+        targets.push(http.trim().parse().expect("addr"));
         processes.push(p);
     }
     let cluster = ClusterClient::connect("scraped", &connect, ClusterOptions::default())

@@ -145,27 +145,18 @@ async fn server_process(
     cluster: &str,
     session_ms: &str,
 ) -> (TestProcess, ServerAddr) {
-    let mut process = TestProcess::example(
-        "cluster_server",
-        [
-            "--zk",
-            connect,
-            "--cluster",
-            cluster,
-            "--bind",
-            "127.0.0.1",
-            "--session-timeout-ms",
-            session_ms,
-        ],
-    )
-    .await
-    .expect("cluster_server process");
-    let line = process
-        .wait_for_line(DEADLINE, |l| l.starts_with("registered "))
+    let args = [
+        "--zk",
+        connect,
+        "--cluster",
+        cluster,
+        "--session-timeout-ms",
+        session_ms,
+    ];
+    let (process, addr) = TestProcess::cluster_server(args)
         .await
-        .expect("registered");
-    let addr = ServerAddr::from(line.trim_start_matches("registered ").trim());
-    (process, addr)
+        .expect("cluster_server process");
+    (process, ServerAddr::from(addr))
 }
 
 /// One of three `cluster_server` processes is stopped with SIGSTOP (its sockets stay open, it
