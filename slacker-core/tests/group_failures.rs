@@ -131,6 +131,43 @@ async fn unavailable_value_stands_in_when_no_server_offers_the_namespace() {
     assert!(panicked(&err), "{err}");
 }
 
+/// A caller retrying in a tight loop while no server is available (each call fails at once,
+/// before any I/O) must still let the other tasks on its thread run: on a current-thread
+/// runtime they include the ZooKeeper session that would bring the servers back. Found as a
+/// 2-minute stall of discovery after a ZooKeeper restart under load.
+#[tokio::test(flavor = "current_thread")]
+async fn a_retry_loop_on_unavailable_calls_does_not_starve_its_thread() {
+    const BOUND: usize = 1_000_000;
+    let cluster = Cluster::new(ClusterOptions::default());
+    let client = cluster_lab::ProbeClient::new(cluster.clone());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let worker = tokio::spawn({
+        let (stop, calls) = (stop.clone(), calls.clone());
+        async move {
+            while !stop.load(Ordering::SeqCst) && calls.load(Ordering::SeqCst) < BOUND {
+                let err = client.whoami().await.expect_err("no server");
+                assert!(matches!(err, Error::Unavailable { .. }), "{err}");
+                calls.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    // Another task on the same thread: it runs (and stops the loop) only if the loop yields.
+    let bystander = tokio::spawn({
+        let (stop, calls) = (stop.clone(), calls.clone());
+        async move {
+            stop.store(true, Ordering::SeqCst);
+            calls.load(Ordering::SeqCst)
+        }
+    });
+    let seen = bystander.await.expect("bystander");
+    worker.await.expect("worker");
+    assert!(
+        seen < BOUND,
+        "the bystander ran only after the loop's {BOUND} calls had all been made"
+    );
+}
+
 #[tokio::test]
 async fn fan_out_is_bounded_by_the_deadline() {
     let lab = Lab::start(3, ClusterOptions::default()).await;

@@ -36,3 +36,15 @@ pub use prometheus::LocalPrometheus;
 pub use proxy::Proxy;
 pub use slacker_zk::local::{LocalEnsemble, LocalZkError, LocalZooKeeper, ZkMode};
 pub use wait::{wait_for, wait_until, TimedOut, DEADLINE};
+
+/// Shows the library's logs in a test's output when `RUST_LOG` is set (e.g.
+/// `RUST_LOG=slacker_zk=debug cargo test ... -- --nocapture`); does nothing otherwise, or when
+/// called twice.
+pub fn log_from_env() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}

@@ -331,6 +331,7 @@ async fn truth(kazoo: &Kazoo, paths: &ClusterPaths) -> (Vec<String>, Vec<String>
 /// and the client's membership both hold exactly the three servers, nothing stale.
 #[tokio::test]
 async fn zookeeper_outage_longer_than_session_timeout() {
+    slacker_tests::log_from_env();
     let mut zk = LocalZooKeeper::start().await.expect("zookeeper");
     let connect = zk.connect_string();
     let mut servers = Vec::new();
@@ -377,7 +378,12 @@ async fn zookeeper_outage_longer_than_session_timeout() {
             && m.servers_of(NS).iter().cloned().collect::<BTreeSet<_>>() == expected
     })
     .await
-    .expect("the client re-synced to all three servers");
+    .unwrap_or_else(|e| {
+        panic!(
+            "the client re-synced to all three servers: {e:?}; membership {:?}",
+            cluster.membership().borrow()
+        )
+    });
     let client_synced = restarted.elapsed();
     wait_until(DEADLINE, || async {
         truth(&kazoo, &paths).await == (expected_names.clone(), expected_names.clone())

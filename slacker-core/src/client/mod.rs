@@ -422,6 +422,9 @@ impl Client {
 
     /// Interceptors around the exchange, inside the caller's span.
     async fn call_in(&self, mut call: Call) -> Result<Response> {
+        // As in the cluster: a call refused at once (connection closed) still yields now and
+        // then, so a retry loop cannot starve its thread.
+        tokio::task::consume_budget().await;
         let interceptors = &self.shared().options.interceptors;
         for i in interceptors {
             i.before(&mut call).await?;

@@ -562,6 +562,10 @@ impl Caller for Cluster {
 impl Cluster {
     /// The call, inside its `slacker.call` span.
     async fn call_in(&self, call: Call) -> Result<Replies> {
+        // A call that fails before any I/O (no server, budget spent) would otherwise complete
+        // without ever yielding, so a caller retrying in a loop would starve every other task
+        // on its thread (ZooKeeper's included: membership could never come back).
+        tokio::task::consume_budget().await;
         let timeout = call.effective_timeout(self.inner.options.timeout);
         let deadline = Instant::now() + timeout;
         let grouping = call
