@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 mod addr;
+pub mod backoff;
 pub mod caller;
 pub mod client;
 pub mod cluster;

@@ -16,17 +16,23 @@
 //! `namespaces/<ns>/_leader/mutex`), when that participant is among the namespace's servers.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
+use futures::FutureExt;
 use serde_json::Value;
+use slacker_core::backoff::{self, Backoff};
 use slacker_core::membership::{Change, ServerInfo};
 use slacker_core::ServerAddr;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use zookeeper_client as zk;
 
 use crate::election::current_leader;
 use crate::paths::{is_server_child, ClusterPaths, Node, DEFAULT_ROOT};
-use crate::session::{Session, SessionEvent, ZkOptions, ZkState};
+use crate::session::{sleep_until, Session, SessionEvent, ZkOptions, ZkState};
 use crate::{Error, Result};
 
 /// Where to discover.
@@ -84,6 +90,7 @@ impl Membership {
 pub struct Discovery {
     view: watch::Receiver<Membership>,
     data_changes: broadcast::Sender<(ServerAddr, Value)>,
+    reads: Arc<AtomicU64>,
     task: JoinHandle<()>,
 }
 
@@ -110,6 +117,7 @@ impl Discovery {
             resyncs: 0,
         };
         let (view_tx, view) = watch::channel(empty.clone());
+        let reads = Arc::new(AtomicU64::new(0));
         let mut driver = Driver {
             paths,
             session,
@@ -118,6 +126,9 @@ impl Discovery {
             published: empty,
             resyncs: 0,
             stale: true,
+            resync_at: None,
+            rearm: false,
+            reads: reads.clone(),
             changes,
             view: view_tx,
             data_changes: data_changes.clone(),
@@ -129,6 +140,7 @@ impl Discovery {
             Self {
                 view,
                 data_changes,
+                reads,
                 task,
             },
             rx,
@@ -143,6 +155,14 @@ impl Discovery {
     /// Stops watching and closes the ZooKeeper session; the membership keeps its last value.
     pub fn stop(&self) {
         self.task.abort();
+    }
+
+    /// ZooKeeper read requests issued so far (a multi-read counts once, arming the watch
+    /// once). A membership change costs a handful, whatever the cluster's size; a full
+    /// re-list (start, reconnect, new session, a too-wide burst) about `namespaces * 3 +
+    /// servers / 256`.
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
     }
 
     /// Server-data changes of already known servers, as `(server, new data)`.
@@ -177,8 +197,13 @@ struct Driver {
     raw: Raw,
     published: Membership,
     resyncs: u64,
-    /// A full re-list is needed (events may have been lost, or a read failed).
+    /// A full re-list is needed (events may have been lost, or a read failed); it is
+    /// scheduled at `resync_at`.
     stale: bool,
+    resync_at: Option<Instant>,
+    /// The scheduled re-list arms the watch again first.
+    rearm: bool,
+    reads: Arc<AtomicU64>,
     changes: mpsc::UnboundedSender<Change>,
     view: watch::Sender<Membership>,
     data_changes: broadcast::Sender<(ServerAddr, Value)>,
@@ -187,27 +212,50 @@ struct Driver {
 enum Wake {
     Session(SessionEvent),
     Node(zk::WatchedEvent),
+    /// The scheduled re-list (after a reconnect, or a failed read) is due.
+    Resync,
 }
+
+/// The most distinct things (servers, namespaces, elections) one burst of watch events may
+/// touch and still be re-read one by one; beyond it one full re-list is cheaper.
+const REFRESH_CAP: usize = 64;
+
+/// The most events drained into one burst.
+const BURST: usize = 1024;
+
+/// The longest a re-list waits after a reconnect. Every client of a cluster loses ZooKeeper at
+/// the same instant (an ensemble restart), so each waits a random part of this before re-reading
+/// the whole tree: the herd is spread over a second instead of hitting ZooKeeper at once. The
+/// last known membership keeps routing meanwhile.
+pub const RESYNC_JITTER: Duration = Duration::from_secs(1);
 
 impl Driver {
     async fn run(mut self) {
+        let mut retry = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
         loop {
+            let due = self.resync_at;
             let wake = tokio::select! {
                 event = next_node_event(&mut self.watch) => Wake::Node(event),
                 event = self.session.next_event() => Wake::Session(event),
+                () = sleep_until(due), if due.is_some() => Wake::Resync,
             };
             match &wake {
                 Wake::Session(event) => tracing::debug!(?event, "discovery: session event"),
                 Wake::Node(event) => {
                     tracing::debug!(?event.event_type, ?event.session_state, path = event.path, "discovery: watch event")
                 }
+                Wake::Resync => tracing::debug!("discovery: re-listing"),
             }
             let result = match wake {
                 Wake::Session(SessionEvent::Disconnected) => Ok(()),
-                Wake::Session(SessionEvent::Reconnected) => self.resync(true).await,
+                Wake::Session(SessionEvent::Reconnected) => {
+                    self.schedule_resync(backoff::jitter(RESYNC_JITTER), true);
+                    Ok(())
+                }
                 Wake::Session(SessionEvent::NewSession) => {
                     self.watch = None;
-                    self.resync(false).await
+                    self.schedule_resync(backoff::jitter(RESYNC_JITTER), true);
+                    Ok(())
                 }
                 Wake::Session(SessionEvent::Closed) => {
                     self.publish();
@@ -220,27 +268,104 @@ impl Driver {
                     }
                     Ok(())
                 }
-                Wake::Node(event) if self.stale => {
-                    tracing::debug!(path = event.path, "re-listing after an earlier failure");
-                    self.resync(false).await
+                // A re-list is scheduled: it reads everything this event touched too.
+                Wake::Node(_) if self.stale => Ok(()),
+                Wake::Node(event) => self.refresh_burst(event).await,
+                Wake::Resync => {
+                    let rearm = std::mem::take(&mut self.rearm);
+                    self.resync(rearm).await
                 }
-                Wake::Node(event) => self.refresh(&event.path).await,
             };
-            if let Err(err) = result {
-                // Keep the last known state; re-list on the next reconnect or event.
-                tracing::warn!(error = %err, "discovery read failed; keeping the last known membership");
-                self.stale = true;
+            match result {
+                Ok(()) if !self.stale => {
+                    retry.reset();
+                }
+                Ok(()) => {}
+                Err(err) => {
+                    // Keep the last known state; re-list after a backoff (not only on the next
+                    // event: none may come, e.g. when the watch itself could not be armed).
+                    tracing::warn!(error = %err, "discovery read failed; keeping the last known membership");
+                    let rearm = self.watch.is_none() || self.rearm;
+                    self.schedule_resync(retry.next(), rearm);
+                }
             }
             self.publish();
         }
     }
 
+    /// Marks the view stale and schedules a full re-list `after` from now (an earlier one
+    /// already scheduled stands).
+    fn schedule_resync(&mut self, after: Duration, rearm: bool) {
+        self.stale = true;
+        self.rearm |= rearm;
+        let at = Instant::now() + after;
+        self.resync_at = Some(self.resync_at.map_or(at, |t| t.min(at)));
+    }
+
+    /// Applies `first` and every event already queued behind it: each thing they touched is
+    /// re-read once, or everything is re-listed when they touched more than [`REFRESH_CAP`].
+    async fn refresh_burst(&mut self, first: zk::WatchedEvent) -> Result<()> {
+        let mut paths = BTreeSet::from([first.path]);
+        while paths.len() < BURST {
+            let Some(watch) = self.watch.as_mut() else {
+                break;
+            };
+            match watch.changed().now_or_never() {
+                Some(event) if event.event_type == zk::EventType::Session => {
+                    if event.session_state.is_terminated() {
+                        self.watch = None;
+                    }
+                    break;
+                }
+                Some(event) => {
+                    paths.insert(event.path);
+                }
+                None => break,
+            }
+        }
+        let mut units = BTreeSet::new();
+        for path in &paths {
+            match self.paths.parse(path) {
+                Node::Base | Node::Servers | Node::Namespaces => return self.resync(false).await,
+                Node::Server(addr) => units.insert(Unit::Server(addr.to_owned())),
+                Node::Namespace(ns) | Node::NamespaceServer(ns, _) => {
+                    units.insert(Unit::Namespace(ns.to_owned()))
+                }
+                Node::Election(ns) => units.insert(Unit::Election(ns.to_owned())),
+                Node::Leader(_) | Node::Other => false,
+            };
+        }
+        // A namespace re-read includes its leader.
+        let namespaces: BTreeSet<String> = units
+            .iter()
+            .filter_map(|u| match u {
+                Unit::Namespace(ns) => Some(ns.clone()),
+                _ => None,
+            })
+            .collect();
+        units.retain(|u| !matches!(u, Unit::Election(ns) if namespaces.contains(ns)));
+        if units.len() > REFRESH_CAP {
+            tracing::debug!(
+                events = paths.len(),
+                touched = units.len(),
+                "discovery: burst too wide; re-listing"
+            );
+            return self.resync(false).await;
+        }
+        for unit in units {
+            self.refresh(unit).await?;
+        }
+        Ok(())
+    }
+
     /// Arms the watch (again, if `rearm` or it has none) and re-reads everything.
     async fn resync(&mut self, rearm: bool) -> Result<()> {
-        let client = self.session.client().clone();
         let base = self.paths.base().to_owned();
         if rearm || self.watch.is_none() {
-            let watcher = client
+            self.reads.fetch_add(1, Ordering::Relaxed);
+            let watcher = self
+                .session
+                .client()
                 .watch(&base, zk::AddWatchMode::PersistentRecursive)
                 .await
                 .map_err(|e| Error::zk("watch", base.clone(), e))?;
@@ -248,14 +373,14 @@ impl Driver {
             // not remove the server-side watch.
             self.watch = Some(watcher);
         }
+        let reader = self.reader();
         let mut raw = Raw::default();
-        for addr in children(&client, &self.paths.servers()).await? {
-            if let Some(data) = server_data(&client, &self.paths, &addr).await? {
-                raw.servers.insert(ServerAddr::new(addr), data);
-            }
+        let servers = reader.children(&self.paths.servers()).await?;
+        for (addr, data) in reader.servers_data(servers).await? {
+            raw.servers.insert(ServerAddr::new(addr), data);
         }
-        for ns in children(&client, &self.paths.namespaces()).await? {
-            if let Some(view) = read_namespace(&client, &self.paths, &ns).await? {
+        for ns in reader.children(&self.paths.namespaces()).await? {
+            if let Some(view) = reader.namespace(&ns).await? {
                 raw.namespaces.insert(ns, view);
             }
         }
@@ -265,12 +390,11 @@ impl Driver {
         Ok(())
     }
 
-    /// Re-reads what a watch event on `path` touched.
-    async fn refresh(&mut self, path: &str) -> Result<()> {
-        let client = self.session.client().clone();
-        match self.paths.parse(path) {
-            Node::Base | Node::Servers | Node::Namespaces => return self.resync(false).await,
-            Node::Server(addr) => match server_data(&client, &self.paths, addr).await? {
+    /// Re-reads one server, namespace or election.
+    async fn refresh(&mut self, unit: Unit) -> Result<()> {
+        let reader = self.reader();
+        match unit {
+            Unit::Server(addr) => match reader.server_data(&addr).await? {
                 Some(data) => {
                     self.raw.servers.insert(ServerAddr::from(addr), data);
                 }
@@ -278,25 +402,30 @@ impl Driver {
                     self.raw.servers.remove(&ServerAddr::from(addr));
                 }
             },
-            Node::Namespace(ns) | Node::NamespaceServer(ns, _) => {
-                match read_namespace(&client, &self.paths, ns).await? {
-                    Some(view) => {
-                        self.raw.namespaces.insert(ns.to_owned(), view);
-                    }
-                    None => {
-                        self.raw.namespaces.remove(ns);
-                    }
+            Unit::Namespace(ns) => match reader.namespace(&ns).await? {
+                Some(view) => {
+                    self.raw.namespaces.insert(ns, view);
                 }
-            }
-            Node::Election(ns) => {
-                let leader = read_leader(&client, &self.paths, ns).await?;
-                if let Some(view) = self.raw.namespaces.get_mut(ns) {
+                None => {
+                    self.raw.namespaces.remove(&ns);
+                }
+            },
+            Unit::Election(ns) => {
+                let leader = reader.leader(&ns).await?;
+                if let Some(view) = self.raw.namespaces.get_mut(&ns) {
                     view.leader = leader;
                 }
             }
-            Node::Leader(_) | Node::Other => {}
         }
         Ok(())
+    }
+
+    fn reader(&self) -> Reader {
+        Reader {
+            client: self.session.client().clone(),
+            paths: self.paths.clone(),
+            reads: self.reads.clone(),
+        }
     }
 
     /// Publishes the difference between the raw state and what was last published.
@@ -403,26 +532,117 @@ fn diff(old: &Membership, new: &Membership) -> Vec<Change> {
     out
 }
 
-/// Children of `path`; a missing node has none.
-async fn children(client: &zk::Client, path: &str) -> Result<Vec<String>> {
-    match client.list_children(path).await {
-        Ok(children) => Ok(children),
-        Err(zk::Error::NoNode) => Ok(Vec::new()),
-        Err(e) => Err(Error::zk("list_children", path, e)),
-    }
+/// One thing a watch event touched, re-read as a unit.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Unit {
+    Server(String),
+    Namespace(String),
+    Election(String),
 }
 
-/// The server-data of `addr`; `None` if it is not registered.
-async fn server_data(
-    client: &zk::Client,
-    paths: &ClusterPaths,
-    addr: &str,
-) -> Result<Option<Value>> {
-    let path = paths.server(addr);
-    match client.get_data(&path).await {
-        Ok((data, _)) => Ok(Some(parse_server_data(addr, &data))),
-        Err(zk::Error::NoNode) => Ok(None),
-        Err(e) => Err(Error::zk("get_data", path, e)),
+/// Server-data nodes read per multi-read request during a full re-list.
+const MULTI_READ: usize = 256;
+
+/// The driver's reads, each request counted (see [`Discovery::reads`]).
+struct Reader {
+    client: zk::Client,
+    paths: ClusterPaths,
+    reads: Arc<AtomicU64>,
+}
+
+impl Reader {
+    fn count(&self, requests: u64) {
+        self.reads.fetch_add(requests, Ordering::Relaxed);
+    }
+
+    /// Children of `path`; a missing node has none.
+    async fn children(&self, path: &str) -> Result<Vec<String>> {
+        self.count(1);
+        match self.client.list_children(path).await {
+            Ok(children) => Ok(children),
+            Err(zk::Error::NoNode) => Ok(Vec::new()),
+            Err(e) => Err(Error::zk("list_children", path, e)),
+        }
+    }
+
+    /// The server-data of `addr`; `None` if it is not registered.
+    async fn server_data(&self, addr: &str) -> Result<Option<Value>> {
+        let path = self.paths.server(addr);
+        self.count(1);
+        match self.client.get_data(&path).await {
+            Ok((data, _)) => Ok(Some(parse_server_data(addr, &data))),
+            Err(zk::Error::NoNode) => Ok(None),
+            Err(e) => Err(Error::zk("get_data", path, e)),
+        }
+    }
+
+    /// The server-data of each of `addrs` still registered, [`MULTI_READ`] per request.
+    async fn servers_data(&self, addrs: Vec<String>) -> Result<Vec<(String, Value)>> {
+        let mut out = Vec::with_capacity(addrs.len());
+        for chunk in addrs.chunks(MULTI_READ) {
+            let mut multi = self.client.new_multi_reader();
+            for addr in chunk {
+                let path = self.paths.server(addr);
+                multi
+                    .add_get_data(&path)
+                    .map_err(|e| Error::zk("get_data", path.clone(), e))?;
+            }
+            self.count(1);
+            let results = multi
+                .commit()
+                .await
+                .map_err(|e| Error::zk("multi_read", self.paths.servers(), e))?;
+            for (addr, result) in chunk.iter().zip(results) {
+                match result {
+                    zk::MultiReadResult::Data { data, .. } => {
+                        let data = parse_server_data(addr, &data);
+                        out.push((addr.clone(), data));
+                    }
+                    zk::MultiReadResult::Error {
+                        err: zk::Error::NoNode,
+                    } => {}
+                    zk::MultiReadResult::Error { err } => {
+                        return Err(Error::zk("get_data", self.paths.server(addr), err))
+                    }
+                    _ => {
+                        return Err(Error::zk(
+                            "get_data",
+                            self.paths.server(addr),
+                            zk::Error::UnexpectedError("children for a data read".into()),
+                        ))
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// One namespace's members and leader; `None` if the namespace node does not exist.
+    async fn namespace(&self, ns: &str) -> Result<Option<RawNamespace>> {
+        let path = self.paths.namespace(ns);
+        self.count(1);
+        let members = match self.client.list_children(&path).await {
+            Ok(children) => children
+                .into_iter()
+                .filter(|c| is_server_child(c))
+                .map(ServerAddr::new)
+                .collect(),
+            Err(zk::Error::NoNode) => return Ok(None),
+            Err(e) => return Err(Error::zk("list_children", path, e)),
+        };
+        let leader = self.leader(ns).await?;
+        Ok(Some(RawNamespace { members, leader }))
+    }
+
+    /// The current leader of `ns`: the participant id of the first lock node of its election
+    /// (a listing and one read).
+    async fn leader(&self, ns: &str) -> Result<Option<ServerAddr>> {
+        let mutex = self.paths.leader_mutex(ns);
+        self.count(2);
+        match current_leader(&self.client, &mutex).await {
+            Ok(id) => Ok(id.filter(|id| !id.is_empty()).map(ServerAddr::from)),
+            Err(e) => Err(Error::zk("current_leader", mutex, e)),
+        }
     }
 }
 
@@ -436,39 +656,6 @@ fn parse_server_data(addr: &str, data: &[u8]) -> Value {
         tracing::warn!(server = addr, error = %err, "server-data is not JSON; using null");
         Value::Null
     })
-}
-
-/// One namespace's members and leader; `None` if the namespace node does not exist.
-async fn read_namespace(
-    client: &zk::Client,
-    paths: &ClusterPaths,
-    ns: &str,
-) -> Result<Option<RawNamespace>> {
-    let path = paths.namespace(ns);
-    let members = match client.list_children(&path).await {
-        Ok(children) => children
-            .into_iter()
-            .filter(|c| is_server_child(c))
-            .map(ServerAddr::new)
-            .collect(),
-        Err(zk::Error::NoNode) => return Ok(None),
-        Err(e) => return Err(Error::zk("list_children", path, e)),
-    };
-    let leader = read_leader(client, paths, ns).await?;
-    Ok(Some(RawNamespace { members, leader }))
-}
-
-/// The current leader of `ns`: the participant id of the first lock node of its election.
-async fn read_leader(
-    client: &zk::Client,
-    paths: &ClusterPaths,
-    ns: &str,
-) -> Result<Option<ServerAddr>> {
-    let mutex = paths.leader_mutex(ns);
-    match current_leader(client, &mutex).await {
-        Ok(id) => Ok(id.filter(|id| !id.is_empty()).map(ServerAddr::from)),
-        Err(e) => Err(Error::zk("current_leader", mutex, e)),
-    }
 }
 
 #[cfg(test)]

@@ -24,14 +24,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
+use slacker_core::backoff::Backoff;
 use slacker_core::{NamespaceInfo, ServerAddr};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use zookeeper_client as zk;
 
 use crate::election::{Election, Leadership};
 use crate::paths::{check_name, ClusterPaths, DEFAULT_ROOT};
-use crate::session::{Session, SessionEvent, ZkOptions, ZkState};
+use crate::session::{sleep_until, Session, SessionEvent, ZkOptions, ZkState};
 use crate::znode::{delete_own, ensure_ephemeral, put_persistent};
 use crate::{Error, Result};
 
@@ -137,6 +139,8 @@ impl Registration {
             elections: BTreeMap::new(),
             leading: Arc::default(),
             in_sync: false,
+            retry_at: None,
+            retry: Backoff::new(Duration::from_millis(200), Duration::from_secs(5)),
         };
         let leading = driver.leading.clone();
         driver.create_directories(namespaces).await?;
@@ -287,6 +291,10 @@ struct Driver {
     /// The namespaces whose election this server leads now (shared with the leader terms).
     leading: Arc<Mutex<BTreeSet<String>>>,
     in_sync: bool,
+    /// When ZooKeeper is behind (a failed write), the next full write is tried then, by
+    /// `retry`'s schedule, besides on every reconnect.
+    retry_at: Option<Instant>,
+    retry: Backoff,
 }
 
 impl Driver {
@@ -354,6 +362,13 @@ impl Driver {
                         return;
                     }
                 },
+                () = sleep_until(self.retry_at), if self.retry_at.is_some() => {
+                    self.retry_at = None;
+                    if !self.in_sync {
+                        let result = self.sync_all().await;
+                        let _ = self.logged(result);
+                    }
+                }
             }
             state.send_replace(self.state());
         }
@@ -362,9 +377,18 @@ impl Driver {
     /// Logs a failed write and remembers that ZooKeeper is behind: the next reconnect (or new
     /// session) writes the whole current state.
     fn logged(&mut self, result: Result<()>) -> Result<()> {
-        if let Err(err) = &result {
-            self.in_sync = false;
-            tracing::warn!(addr = %self.addr, error = %err, "registration not in sync with ZooKeeper; retrying after reconnect");
+        match &result {
+            Err(err) => {
+                self.in_sync = false;
+                let after = self.retry.next();
+                self.retry_at = Some(Instant::now() + after);
+                tracing::warn!(addr = %self.addr, error = %err, retry_in = ?after, "registration not in sync with ZooKeeper; retrying");
+            }
+            Ok(()) if self.in_sync => {
+                self.retry.reset();
+                self.retry_at = None;
+            }
+            Ok(()) => {}
         }
         result
     }

@@ -10,6 +10,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use slacker_core::backoff::Backoff;
 use zookeeper_client as zk;
 
 use crate::{Error, Result};
@@ -221,7 +222,7 @@ impl Session {
     }
 
     async fn renew(&mut self) -> SessionEvent {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
         loop {
             match open(&self.options).await {
                 Ok(client) => {
@@ -237,11 +238,18 @@ impl Session {
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot open a new ZooKeeper session; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    backoff.wait().await;
                 }
             }
         }
+    }
+}
+
+/// Sleeps until `at`; never returns for `None` (a disabled retry timer in a driver's select).
+pub(crate) async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

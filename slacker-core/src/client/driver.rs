@@ -19,6 +19,7 @@ use tokio::time::Interval;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use super::{Link, Shared};
+use crate::backoff::Backoff;
 use crate::codec::{write_loop, PacketCodec};
 use crate::protocol::{Packet, VERSION};
 use crate::stream::{self, ReadHalf, WriteHalf};
@@ -32,9 +33,8 @@ type Writer = FramedWrite<WriteHalf, PacketCodec>;
 
 pub(super) async fn run(shared: Arc<Shared>) {
     let o = &shared.options;
-    // Never a hot loop, whatever the options say.
-    let min_backoff = o.reconnect_min.max(Duration::from_millis(1));
-    let mut backoff = min_backoff;
+    // Never a hot loop, whatever the options say (Backoff waits at least 1 ms).
+    let mut backoff = Backoff::new(o.reconnect_min, o.reconnect_max);
     loop {
         shared.set_link(Link::Connecting);
         let attempt = tokio::select! {
@@ -48,7 +48,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
             ),
             Ok(Err(e)) => e,
             Ok(Ok((reader, writer))) => {
-                backoff = min_backoff;
+                backoff.reset();
                 session(&shared, reader, writer).await
             }
         };
@@ -58,12 +58,10 @@ pub(super) async fn run(shared: Arc<Shared>) {
         tracing::info!(server = %shared.addr, error = %err, "disconnected; reconnecting");
         shared.set_link(Link::Down(err.clone()));
         shared.fail_all(&err);
-        let wait = backoff.mul_f64(0.5 + rand::random::<f64>() / 2.0);
         tokio::select! {
             _ = shared.close.cancelled() => break,
-            _ = tokio::time::sleep(wait) => {}
+            () = backoff.wait() => {}
         }
-        backoff = (backoff * 2).min(o.reconnect_max.max(min_backoff));
     }
     shared.set_link(Link::Closed);
     shared.fail_all(&Error::Closed);

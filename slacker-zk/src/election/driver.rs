@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
+use slacker_core::backoff::Backoff;
 use tokio::sync::{watch, Notify};
 use zookeeper_client as zk;
 use zookeeper_client::{Acls, CreateMode, EventType, OneshotWatcher, SessionState};
@@ -80,7 +81,7 @@ where
             sessions,
             mut leader,
         } = self;
-        let mut backoff = Backoff::new();
+        let mut backoff = retry_schedule();
         loop {
             ctx.set_phase(Phase::Joining);
             let mut stop = ctx.stop.clone();
@@ -106,7 +107,7 @@ where
                     continue;
                 }
             };
-            backoff = Backoff::new();
+            backoff = retry_schedule();
             let end = tokio::select! {
                 end = ctx.participate(&client, &mut leader) => end,
                 never = ctx.watch_participants(&client) => match never {},
@@ -177,7 +178,10 @@ impl Ctx {
     async fn join(&self, client: &zk::Client, protection: &str) -> Result<String, Exit> {
         let prefix = layout::node_prefix(&self.path, protection);
         let mode = CreateMode::EphemeralSequential.with_acls(Acls::anyone_all());
-        let mut backoff = Backoff::new();
+        let mut backoff = retry_schedule();
+        // Nodes of an earlier session go first, so that this participant does not stand in
+        // the queue twice (ZooKeeper may keep an old session alive for a while after a restart).
+        self.delete_leftovers(client).await;
         loop {
             let err = match client.create(&prefix, self.id.as_bytes(), &mode).await {
                 Ok((_, sequence)) => return Ok(layout::node_name(protection, sequence)),
@@ -257,7 +261,7 @@ impl Ctx {
         protection: &str,
     ) -> Result<Turn, Exit> {
         let own_path = layout::node_path(&self.path, node);
-        let mut backoff = Backoff::new();
+        let mut backoff = retry_schedule();
         loop {
             self.delete_leftovers(client).await;
             let children = match client.list_children(&self.path).await {
@@ -423,7 +427,7 @@ impl Ctx {
     /// took the node with it, but ZooKeeper may restore a session the client gave up on.
     async fn leave(&self, client: &zk::Client, node: &str) -> bool {
         let path = layout::node_path(&self.path, node);
-        let mut backoff = Backoff::new();
+        let mut backoff = retry_schedule();
         loop {
             match client.delete(&path, None).await {
                 Ok(()) | Err(zk::Error::NoNode) => return true,
@@ -441,7 +445,7 @@ impl Ctx {
     /// Keeps `view.participants` current from a child watch on the election path. Never returns:
     /// once the session is gone it waits to be dropped with the session's participation.
     async fn watch_participants(&self, client: &zk::Client) -> Infallible {
-        let mut backoff = Backoff::new();
+        let mut backoff = retry_schedule();
         loop {
             let result = match client.get_and_watch_children(&self.path).await {
                 Ok((children, _, watch)) => {
@@ -605,7 +609,7 @@ async fn node_loss(client: &zk::Client, path: &str, mut watch: OneshotWatcher) -
             return LeadershipEnd::NodeLost;
         }
         // Someone changed the node's data: keep watching while it is still ours.
-        let mut backoff = Backoff::new();
+        let mut backoff = retry_schedule();
         watch = loop {
             match client.get_and_watch_data(path).await {
                 Ok((_, stat, watch)) if stat.ephemeral_owner == client.session_id().0 => {
@@ -626,22 +630,7 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
 }
 
-/// Exponential backoff between retries of a failing step: 100 ms doubling up to 5 s.
-struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(100);
-    const MAX: Duration = Duration::from_secs(5);
-
-    fn new() -> Self {
-        Backoff { next: Self::FIRST }
-    }
-
-    fn next(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = (self.next * 2).min(Self::MAX);
-        delay
-    }
+/// The schedule between retries of a failing step: 100 ms doubling up to 5 s, jittered.
+fn retry_schedule() -> Backoff {
+    Backoff::new(Duration::from_millis(100), Duration::from_secs(5))
 }
