@@ -271,10 +271,7 @@ impl Driver {
                 // A re-list is scheduled: it reads everything this event touched too.
                 Wake::Node(_) if self.stale => Ok(()),
                 Wake::Node(event) => self.refresh_burst(event).await,
-                Wake::Resync => {
-                    let rearm = std::mem::take(&mut self.rearm);
-                    self.resync(rearm).await
-                }
+                Wake::Resync => self.resync(false).await,
             };
             match result {
                 Ok(()) if !self.stale => {
@@ -285,8 +282,7 @@ impl Driver {
                     // Keep the last known state; re-list after a backoff (not only on the next
                     // event: none may come, e.g. when the watch itself could not be armed).
                     tracing::warn!(error = %err, "discovery read failed; keeping the last known membership");
-                    let rearm = self.watch.is_none() || self.rearm;
-                    self.schedule_resync(retry.next(), rearm);
+                    self.schedule_resync(retry.next(), false);
                 }
             }
             self.publish();
@@ -360,15 +356,21 @@ impl Driver {
 
     /// Arms the watch (again, if `rearm` or it has none) and re-reads everything.
     async fn resync(&mut self, rearm: bool) -> Result<()> {
+        // This is the scheduled re-list, or replaces it; a failure schedules the next one.
+        self.resync_at = None;
+        let rearm = std::mem::take(&mut self.rearm) || rearm || self.watch.is_none();
         let base = self.paths.base().to_owned();
-        if rearm || self.watch.is_none() {
+        if rearm {
             self.reads.fetch_add(1, Ordering::Relaxed);
-            let watcher = self
+            let armed = self
                 .session
                 .client()
                 .watch(&base, zk::AddWatchMode::PersistentRecursive)
-                .await
-                .map_err(|e| Error::zk("watch", base.clone(), e))?;
+                .await;
+            let watcher = armed.map_err(|e| {
+                self.rearm = true;
+                Error::zk("watch", base.clone(), e)
+            })?;
             // The old watcher is dropped after the new one is registered, so dropping it does
             // not remove the server-side watch.
             self.watch = Some(watcher);

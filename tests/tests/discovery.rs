@@ -181,6 +181,9 @@ async fn outage_keeps_membership_and_new_session_resyncs() {
         .await
         .expect("c");
     until_change(&mut rx, lists("test.echo", &[&b, &c])).await;
+    // One re-list for the new session (a retry or two at most), not one per wake-up.
+    let after = view.borrow().resyncs;
+    assert!(after <= resyncs + 3, "{resyncs} -> {after} re-lists");
 }
 
 /// One of three ensemble members is killed: sessions move to another member, nothing is lost and
@@ -259,4 +262,74 @@ async fn zookeeper_restart_within_session() {
         .expect("b");
     let seen = until_change(&mut rx, lists("test.echo", &[&a, &b])).await;
     eprintln!("join after a ZooKeeper restart seen in {seen:?}");
+}
+
+/// What one membership change costs a discovering client does not grow with the cluster: a
+/// join, a server-data change and a leave each take the same handful of ZooKeeper reads with
+/// 5 servers registered and with 60 (the scale bench measures 1,000; SCALING.md).
+#[tokio::test]
+async fn reads_per_change_do_not_grow_with_the_cluster() {
+    let zk = LocalZooKeeper::start().await.expect("zookeeper");
+    let connect = zk.connect_string();
+    let mut per_size = Vec::new();
+    for size in [5usize, 60] {
+        let cluster = format!("reads-{size}");
+        let mut servers = Vec::new();
+        for i in 0..size {
+            let addr = ServerAddr::new(format!("127.0.0.3:{}", 30_000 + i));
+            let reg = Registration::start(registry(&cluster, &connect), addr, &[&ECHO])
+                .await
+                .expect("register");
+            servers.push(reg);
+        }
+        let (discovery, _changes) = Discovery::start(&cluster, self::discovery(&connect))
+            .await
+            .expect("discovery");
+        let view = discovery.membership();
+        wait_until(DEADLINE, || async { view.borrow().servers.len() == size })
+            .await
+            .expect("every server discovered");
+
+        let newcomer = ServerAddr::new("127.0.0.3:39999");
+        let before = discovery.reads();
+        let reg = Registration::start(registry(&cluster, &connect), newcomer.clone(), &[&ECHO])
+            .await
+            .expect("register the newcomer");
+        wait_until(DEADLINE, || async {
+            view.borrow().servers_of(ECHO.name).contains(&newcomer)
+        })
+        .await
+        .expect("the join is applied");
+        let join = discovery.reads() - before;
+
+        let before = discovery.reads();
+        reg.set_server_data(json!({"weight": 3})).await.expect("data");
+        wait_until(DEADLINE, || async {
+            view.borrow().servers.get(&newcomer) == Some(&json!({"weight": 3}))
+        })
+        .await
+        .expect("the data change is applied");
+        let data = discovery.reads() - before;
+
+        let before = discovery.reads();
+        reg.close().await.expect("leave");
+        wait_until(DEADLINE, || async {
+            !view.borrow().servers.contains_key(&newcomer)
+        })
+        .await
+        .expect("the leave is applied");
+        let leave = discovery.reads() - before;
+        eprintln!("{size} servers: reads per join {join}, per data change {data}, per leave {leave}");
+        per_size.push((join, data, leave));
+        for s in servers {
+            s.close().await.expect("close");
+        }
+    }
+    let (small, large) = (per_size[0], per_size[1]);
+    // A join touches the server's node, its namespace node and its election node: a few reads
+    // each (events may arrive one by one instead of in one burst). Never one per server.
+    for (what, n) in [("join", large.0), ("data", large.1), ("leave", large.2)] {
+        assert!(n <= 12, "{what} with 60 servers took {n} reads");
+    }
+    assert!(large.1 <= small.1.max(1), "data change: {small:?} vs {large:?}");
 }
