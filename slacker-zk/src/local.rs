@@ -444,6 +444,25 @@ impl LocalEnsemble {
         self.node_mut(i)?.restart(&java).await
     }
 
+    /// Stops every node that runs, starts them all again with the same config, ports and data,
+    /// and waits until they all serve: the whole ensemble restarting at once.
+    ///
+    /// # Errors
+    ///
+    /// [`LocalZkError::Io`] when a node cannot be stopped or spawned; [`LocalZkError::Exited`]
+    /// or [`LocalZkError::NotReady`] when they do not serve within 60 s.
+    pub async fn restart_all(&mut self) -> Result<()> {
+        for node in &mut self.nodes {
+            if node.is_running() {
+                node.stop().await?;
+            }
+        }
+        for node in &mut self.nodes {
+            node.spawn(&self.java)?;
+        }
+        wait_ready(&mut self.nodes, ENSEMBLE_READY_TIMEOUT).await
+    }
+
     fn node(&self, i: usize) -> Result<&Node> {
         let count = self.nodes.len();
         self.nodes

@@ -143,7 +143,7 @@ impl Session {
     /// # Cancel safety
     /// Cancel safe: nothing is left behind.
     pub async fn connect(options: ZkOptions) -> Result<Self> {
-        let client = open(&options).await?;
+        let client = open(&options, false).await?;
         let state = client.state_watcher();
         Ok(Self {
             options,
@@ -224,7 +224,10 @@ impl Session {
     async fn renew(&mut self) -> SessionEvent {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
         loop {
-            match open(&self.options).await {
+            // Each attempt gives up as soon as every host refused (instead of cycling through
+            // them for a whole session timeout), so the session is back within one backoff
+            // step of ZooKeeper's return.
+            match open(&self.options, true).await {
                 Ok(client) => {
                     tracing::info!(
                         old = format_args!("{:#x}", self.id()),
@@ -289,10 +292,15 @@ pub(crate) fn parse_connect(connect: &str) -> Result<ConnectString> {
     Ok(ConnectString { hosts, chroot })
 }
 
-async fn open(options: &ZkOptions) -> Result<zk::Client> {
+/// Opens a session; `eager`: fail once every host has been tried, rather than keep cycling
+/// through them for up to the session timeout.
+async fn open(options: &ZkOptions, eager: bool) -> Result<zk::Client> {
     let parsed = parse_connect(&options.connect)?;
     let hosts = parsed.hosts.join(",");
     let mut connector = zk::Client::connector().with_session_timeout(options.session_timeout);
+    if eager {
+        connector = connector.with_fail_eagerly();
+    }
     if let Some(auth) = &options.auth {
         let id = format!("{}:{}", auth.user, auth.secret);
         connector = connector.with_auth("digest", id.as_bytes());

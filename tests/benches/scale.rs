@@ -82,6 +82,7 @@ fn args() -> Result<Args, BoxError> {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), BoxError> {
     let args = args()?;
+    slacker_tests::log_from_env();
     procfs::ensure_open_files(16_384)?;
     let infos = namespaces();
     println!(
@@ -198,22 +199,26 @@ async fn run(
         let ns = namespaces_of(3, infos);
         let before = reads(&clients);
         let t0 = Instant::now();
+        let names: Vec<&str> = ns.iter().map(|i| i.name).collect();
         let (reg, times) = tokio::join!(
-            register(&cluster, &connect, addr.clone(), ns),
-            applied(&clients, t0, |v| v.servers.contains_key(&addr))
+            register(&cluster, &connect, addr.clone(), ns.clone()),
+            // Joined = routable in every namespace of the newcomer.
+            applied(&clients, t0, |v| names
+                .iter()
+                .all(|n| v.servers_of(n).contains(&addr)))
         );
         let reg = reg?;
         join.extend(times?);
         join_reads.extend(per_client(&before, &reads(&clients)));
 
         let value = json!({ "version": c });
+        let changed = &registrations[c % n];
         let before = reads(&clients);
         let t0 = Instant::now();
         let (set, times) = tokio::join!(
-            registrations[c % n].set_server_data(value.clone()),
-            applied(&clients, t0, |v| {
-                v.servers.get(&server_addr(c % n)) == Some(&value)
-            })
+            changed.set_server_data(value.clone()),
+            applied(&clients, t0, |v| v.servers.get(changed.addr())
+                == Some(&value))
         );
         set?;
         data.extend(times?);
@@ -223,7 +228,8 @@ async fn run(
         let t0 = Instant::now();
         let (closed, times) = tokio::join!(
             reg.close(),
-            applied(&clients, t0, |v| !v.servers.contains_key(&addr))
+            applied(&clients, t0, |v| !v.servers.contains_key(&addr)
+                && names.iter().all(|n| !v.servers_of(n).contains(&addr)))
         );
         closed?;
         leave.extend(times?);
@@ -369,9 +375,7 @@ async fn herd(
     tokio::time::sleep(SESSION_TIMEOUT.mul_f64(1.5)).await;
     let down_cpu = (cpu() - cpu0).as_secs_f64() / t0.elapsed().as_secs_f64();
 
-    for i in 0..ensemble.node_count() {
-        ensemble.restart(i).await?;
-    }
+    ensemble.restart_all().await?;
     let nodes = node_addrs(ensemble);
     let (cpu1, restarted) = (cpu(), Instant::now());
     let stop = Arc::new(AtomicBool::new(false));

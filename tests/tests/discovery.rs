@@ -303,7 +303,9 @@ async fn reads_per_change_do_not_grow_with_the_cluster() {
         let join = discovery.reads() - before;
 
         let before = discovery.reads();
-        reg.set_server_data(json!({"weight": 3})).await.expect("data");
+        reg.set_server_data(json!({"weight": 3}))
+            .await
+            .expect("data");
         wait_until(DEADLINE, || async {
             view.borrow().servers.get(&newcomer) == Some(&json!({"weight": 3}))
         })
@@ -319,7 +321,9 @@ async fn reads_per_change_do_not_grow_with_the_cluster() {
         .await
         .expect("the leave is applied");
         let leave = discovery.reads() - before;
-        eprintln!("{size} servers: reads per join {join}, per data change {data}, per leave {leave}");
+        eprintln!(
+            "{size} servers: reads per join {join}, per data change {data}, per leave {leave}"
+        );
         per_size.push((join, data, leave));
         for s in servers {
             s.close().await.expect("close");
@@ -331,5 +335,8 @@ async fn reads_per_change_do_not_grow_with_the_cluster() {
     for (what, n) in [("join", large.0), ("data", large.1), ("leave", large.2)] {
         assert!(n <= 12, "{what} with 60 servers took {n} reads");
     }
-    assert!(large.1 <= small.1.max(1), "data change: {small:?} vs {large:?}");
+    assert!(
+        large.1 <= small.1.max(1),
+        "data change: {small:?} vs {large:?}"
+    );
 }
