@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::FutureExt;
+use futures::{FutureExt, StreamExt};
 use serde_json::Value;
 use slacker_core::backoff::{self, Backoff};
 use slacker_core::membership::{Change, ServerInfo};
@@ -123,7 +123,6 @@ impl Discovery {
             session,
             watch: None,
             raw: Raw::default(),
-            published: empty,
             resyncs: 0,
             stale: true,
             resync_at: None,
@@ -195,7 +194,6 @@ struct Driver {
     session: Session,
     watch: Option<zk::PersistentWatcher>,
     raw: Raw,
-    published: Membership,
     resyncs: u64,
     /// A full re-list is needed (events may have been lost, or a read failed); it is
     /// scheduled at `resync_at`.
@@ -220,6 +218,10 @@ enum Wake {
 /// touch and still be re-read one by one; beyond it one full re-list is cheaper.
 const REFRESH_CAP: usize = 64;
 
+/// How long a re-list caused by a too-wide burst waits (plus up to as much again, random), so
+/// that the events that keep coming in a storm are read by it rather than each burst causing one.
+const STORM_DELAY: Duration = Duration::from_millis(200);
+
 /// The most events drained into one burst.
 const BURST: usize = 1024;
 
@@ -233,10 +235,16 @@ impl Driver {
     async fn run(mut self) {
         let mut retry = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
         loop {
-            let due = self.resync_at;
+            // A re-list needs a live session. While there is none the timer is off: it would
+            // fail anyway, and firing would cancel the session's renewal under way (renewing
+            // can take longer than a retry interval in a herd, and would never finish).
+            let due = self
+                .resync_at
+                .filter(|_| self.session.state() == ZkState::Connected);
             let wake = tokio::select! {
-                event = next_node_event(&mut self.watch) => Wake::Node(event),
+                biased;
                 event = self.session.next_event() => Wake::Session(event),
+                event = next_node_event(&mut self.watch) => Wake::Node(event),
                 () = sleep_until(due), if due.is_some() => Wake::Resync,
             };
             match &wake {
@@ -341,12 +349,15 @@ impl Driver {
             .collect();
         units.retain(|u| !matches!(u, Unit::Election(ns) if namespaces.contains(ns)));
         if units.len() > REFRESH_CAP {
+            // A storm (every server re-registering after an outage): one re-list shortly,
+            // covering this burst and every event until then, instead of one per burst.
             tracing::debug!(
                 events = paths.len(),
                 touched = units.len(),
-                "discovery: burst too wide; re-listing"
+                "discovery: burst too wide; re-listing shortly"
             );
-            return self.resync(false).await;
+            self.schedule_resync(STORM_DELAY + backoff::jitter(STORM_DELAY), false);
+            return Ok(());
         }
         for unit in units {
             self.refresh(unit).await?;
@@ -381,11 +392,21 @@ impl Driver {
         for (addr, data) in reader.servers_data(servers).await? {
             raw.servers.insert(ServerAddr::new(addr), data);
         }
-        for ns in reader.children(&self.paths.namespaces()).await? {
-            if let Some(view) = reader.namespace(&ns).await? {
+        // Namespaces are read concurrently (pipelined on the session): a re-list costs a few
+        // round trips, not three per namespace one after the other.
+        let namespaces = reader.children(&self.paths.namespaces()).await?;
+        let mut reads = futures::stream::iter(namespaces)
+            .map(|ns| {
+                let reader = &reader;
+                async move { reader.namespace(&ns).await.map(|view| (ns, view)) }
+            })
+            .buffer_unordered(PIPELINED_READS);
+        while let Some(read) = reads.next().await {
+            if let (ns, Some(view)) = read? {
                 raw.namespaces.insert(ns, view);
             }
         }
+        drop(reads);
         self.raw = raw;
         self.resyncs += 1;
         self.stale = false;
@@ -443,12 +464,15 @@ impl Driver {
                 .collect(),
             resyncs: self.resyncs,
         };
-        if next == self.published {
+        // What was published lives only in the watch (no second copy of a large cluster).
+        let view = self.view.clone();
+        let published = view.borrow();
+        if next == *published {
             return;
         }
-        for change in diff(&self.published, &next) {
+        for change in diff(&published, &next) {
             match &change {
-                Change::Insert(addr, info) if self.published.servers.contains_key(addr) => {
+                Change::Insert(addr, info) if published.servers.contains_key(addr) => {
                     tracing::info!(server = %addr, data = %info.data, "membership: server-data changed");
                 }
                 Change::Insert(addr, info) => {
@@ -467,14 +491,14 @@ impl Driver {
                 _ => {}
             }
             if let Change::Insert(addr, info) = &change {
-                if self.published.servers.contains_key(addr) {
+                if published.servers.contains_key(addr) {
                     let _ = self.data_changes.send((addr.clone(), info.data.clone()));
                 }
             }
             // The receiver may be gone (client closing); the view below still updates.
             let _ = self.changes.send(change);
         }
-        self.published = next.clone();
+        drop(published);
         self.view.send_replace(next);
     }
 }
@@ -541,6 +565,9 @@ enum Unit {
     Namespace(String),
     Election(String),
 }
+
+/// Namespaces read at once during a full re-list.
+const PIPELINED_READS: usize = 32;
 
 /// Server-data nodes read per multi-read request during a full re-list.
 const MULTI_READ: usize = 256;

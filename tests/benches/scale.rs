@@ -416,7 +416,19 @@ async fn herd(
                     }),
                 )
                 .await
-                .map_err(|_| "a client never re-synced")?
+                .map_err(|_| {
+                    let snapshot = c.membership();
+                    let v = snapshot.borrow();
+                    format!(
+                        "client {i} never re-synced: zk {:?}, resyncs {} (before {}), {} of {} \
+                         servers",
+                        v.zk,
+                        v.resyncs,
+                        resyncs[i],
+                        servers(&v).intersection(&expected).count(),
+                        expected.len()
+                    )
+                })?
                 .map_err(|_| "a discovery stopped")?;
                 Ok::<_, BoxError>(restarted.elapsed())
             }
@@ -453,6 +465,15 @@ async fn herd(
         .zip(&sessions)
         .filter(|(r, old)| r.state().borrow().session_id != **old)
         .count();
+    // Elections settle after the registrations: every namespace has a leader again in every
+    // client's view.
+    all_apply(clients, |v| {
+        v.namespaces
+            .values()
+            .all(|ns| ns.servers.is_empty() || ns.leader.is_some())
+    })
+    .await?;
+    let settled = restarted.elapsed();
     let (cpu2, t2) = (cpu(), Instant::now());
     // Idle after recovery: a quiet cluster should cost (almost) nothing.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -460,7 +481,7 @@ async fn herd(
     println!(
         "       herd: ensemble down {:?}; after restart every client exact in {exact:.1?}, every \
          registration in sync in {synced:.1?}, all exact {recovered:.1?} (target 2 x session \
-         timeout = {:?}); {renewed}/{} server sessions renewed; ZooKeeper peak {peak} requests/s; \
+         timeout = {:?}), every namespace led again {settled:.1?}; {renewed}/{} server sessions renewed; ZooKeeper peak {peak} requests/s; \
          this process's CPU: {:.0}% while ZooKeeper was down, {:.0}% recovering, {:.0}% idle after",
         SESSION_TIMEOUT.mul_f64(1.5),
         SESSION_TIMEOUT * 2,
