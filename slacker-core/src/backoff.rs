@@ -15,13 +15,13 @@ use std::time::Duration;
 /// use slacker_core::backoff::Backoff;
 ///
 /// let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
-/// let first = b.next();
+/// let first = b.next_delay();
 /// assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
 /// for _ in 0..10 {
-///     assert!(b.next() <= Duration::from_secs(2));
+///     assert!(b.next_delay() <= Duration::from_secs(2));
 /// }
 /// b.reset();
-/// assert!(b.next() <= Duration::from_millis(100));
+/// assert!(b.next_delay() <= Duration::from_millis(100));
 /// ```
 #[derive(Debug, Clone)]
 pub struct Backoff {
@@ -43,7 +43,7 @@ impl Backoff {
     }
 
     /// The next wait, jittered; the nominal delay doubles for the one after.
-    pub fn next(&mut self) -> Duration {
+    pub fn next_delay(&mut self) -> Duration {
         let nominal = self.nominal;
         self.nominal = (self.nominal * 2).min(self.max);
         nominal.mul_f64(0.5 + rand::random::<f64>() / 2.0)
@@ -54,9 +54,9 @@ impl Backoff {
         self.nominal = self.first;
     }
 
-    /// Sleeps for [`Backoff::next`].
+    /// Sleeps for [`Backoff::next_delay`].
     pub async fn wait(&mut self) {
-        tokio::time::sleep(self.next()).await;
+        tokio::time::sleep(self.next_delay()).await;
     }
 }
 
@@ -74,7 +74,7 @@ mod tests {
     fn doubles_within_jitter_and_caps() {
         let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(800));
         for nominal in [100u64, 200, 400, 800, 800, 800] {
-            let d = b.next();
+            let d = b.next_delay();
             let nominal = Duration::from_millis(nominal);
             assert!(d >= nominal / 2 && d <= nominal, "{d:?} for {nominal:?}");
         }
@@ -83,6 +83,6 @@ mod tests {
     #[test]
     fn never_zero() {
         let mut b = Backoff::new(Duration::ZERO, Duration::ZERO);
-        assert!(b.next() >= Duration::from_micros(500));
+        assert!(b.next_delay() >= Duration::from_micros(500));
     }
 }

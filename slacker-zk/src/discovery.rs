@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{FutureExt, StreamExt};
+use futures::FutureExt;
 use serde_json::Value;
 use slacker_core::backoff::{self, Backoff};
 use slacker_core::membership::{Change, ServerInfo};
@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use zookeeper_client as zk;
 
-use crate::election::current_leader;
+use crate::election::{current_leader, layout};
 use crate::paths::{is_server_child, ClusterPaths, Node, DEFAULT_ROOT};
 use crate::session::{sleep_until, Session, SessionEvent, ZkOptions, ZkState};
 use crate::{Error, Result};
@@ -126,6 +126,7 @@ impl Discovery {
             resyncs: 0,
             stale: true,
             resync_at: None,
+            dirty: true,
             rearm: false,
             reads: reads.clone(),
             changes,
@@ -199,6 +200,8 @@ struct Driver {
     /// scheduled at `resync_at`.
     stale: bool,
     resync_at: Option<Instant>,
+    /// `raw` may differ from what was published.
+    dirty: bool,
     /// The scheduled re-list arms the watch again first.
     rearm: bool,
     reads: Arc<AtomicU64>,
@@ -225,15 +228,19 @@ const STORM_DELAY: Duration = Duration::from_millis(200);
 /// The most events drained into one burst.
 const BURST: usize = 1024;
 
-/// The longest a re-list waits after a reconnect. Every client of a cluster loses ZooKeeper at
-/// the same instant (an ensemble restart), so each waits a random part of this before re-reading
-/// the whole tree: the herd is spread over a second instead of hitting ZooKeeper at once. The
-/// last known membership keeps routing meanwhile.
+/// The longest a re-list waits after a reconnect, plus 1 ms per known server. Every client of a
+/// cluster loses ZooKeeper at the same instant (an ensemble restart), so each waits a random
+/// part of this before re-reading the whole tree: the herd is spread instead of hitting
+/// ZooKeeper at once. The last known membership keeps routing meanwhile.
 pub const RESYNC_JITTER: Duration = Duration::from_secs(1);
 
 impl Driver {
     async fn run(mut self) {
         let mut retry = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+        // Re-lists failed since the last success: a reconnect then waits by the backoff too,
+        // so an overloaded ZooKeeper that keeps dropping connections is not re-listed ever
+        // faster (each drop would otherwise start a fresh 0-1 s jitter).
+        let mut failing = false;
         loop {
             // A re-list needs a live session. While there is none the timer is off: it would
             // fail anyway, and firing would cancel the session's renewal under way (renewing
@@ -257,12 +264,22 @@ impl Driver {
             let result = match wake {
                 Wake::Session(SessionEvent::Disconnected) => Ok(()),
                 Wake::Session(SessionEvent::Reconnected) => {
-                    self.schedule_resync(backoff::jitter(RESYNC_JITTER), true);
+                    let after = if failing {
+                        retry.next_delay()
+                    } else {
+                        self.resync_jitter()
+                    };
+                    self.schedule_resync(after, true);
                     Ok(())
                 }
                 Wake::Session(SessionEvent::NewSession) => {
                     self.watch = None;
-                    self.schedule_resync(backoff::jitter(RESYNC_JITTER), true);
+                    let after = if failing {
+                        retry.next_delay()
+                    } else {
+                        self.resync_jitter()
+                    };
+                    self.schedule_resync(after, true);
                     Ok(())
                 }
                 Wake::Session(SessionEvent::Closed) => {
@@ -278,23 +295,63 @@ impl Driver {
                 }
                 // A re-list is scheduled: it reads everything this event touched too.
                 Wake::Node(_) if self.stale => Ok(()),
-                Wake::Node(event) => self.refresh_burst(event).await,
-                Wake::Resync => self.resync(false).await,
+                Wake::Node(event) => {
+                    let deadline = self.read_deadline();
+                    let read = tokio::time::timeout(deadline, self.refresh_burst(event)).await;
+                    read.unwrap_or_else(|_| Err(self.timed_out("refresh", deadline)))
+                }
+                Wake::Resync => {
+                    let deadline = self.read_deadline();
+                    let read = tokio::time::timeout(deadline, self.resync(false)).await;
+                    read.unwrap_or_else(|_| {
+                        // It may have stopped before or while arming the watch.
+                        self.rearm = true;
+                        Err(self.timed_out("re-list", deadline))
+                    })
+                }
             };
             match result {
                 Ok(()) if !self.stale => {
                     retry.reset();
+                    failing = false;
                 }
                 Ok(()) => {}
                 Err(err) => {
                     // Keep the last known state; re-list after a backoff (not only on the next
                     // event: none may come, e.g. when the watch itself could not be armed).
                     tracing::warn!(error = %err, "discovery read failed; keeping the last known membership");
-                    self.schedule_resync(retry.next(), false);
+                    failing = true;
+                    self.schedule_resync(retry.next_delay(), false);
                 }
             }
             self.publish();
         }
+    }
+
+    /// The random wait before a re-list after a reconnect: within [`RESYNC_JITTER`] plus 1 ms
+    /// per known server (capped at 10 s), so that the crowd of clients of a large cluster,
+    /// whose re-lists are larger, is spread wider.
+    fn resync_jitter(&self) -> Duration {
+        let per_server = Duration::from_millis(self.raw.servers.len() as u64);
+        backoff::jitter((RESYNC_JITTER + per_server).min(Duration::from_secs(10)))
+    }
+
+    /// How long one refresh or re-list may take: a read that has not been answered within the
+    /// session timeout is treated as failed (and retried), so that no lost reply can wedge the
+    /// driver.
+    fn read_deadline(&self) -> Duration {
+        self.session
+            .options()
+            .session_timeout
+            .max(Duration::from_secs(1))
+    }
+
+    fn timed_out(&self, what: &str, after: Duration) -> Error {
+        Error::zk(
+            "read",
+            format!("{} ({what})", self.paths.base()),
+            zk::Error::UnexpectedError(format!("no answer within {after:?}")),
+        )
     }
 
     /// Marks the view stale and schedules a full re-list `after` from now (an earlier one
@@ -392,22 +449,10 @@ impl Driver {
         for (addr, data) in reader.servers_data(servers).await? {
             raw.servers.insert(ServerAddr::new(addr), data);
         }
-        // Namespaces are read concurrently (pipelined on the session): a re-list costs a few
-        // round trips, not three per namespace one after the other.
         let namespaces = reader.children(&self.paths.namespaces()).await?;
-        let mut reads = futures::stream::iter(namespaces)
-            .map(|ns| {
-                let reader = &reader;
-                async move { reader.namespace(&ns).await.map(|view| (ns, view)) }
-            })
-            .buffer_unordered(PIPELINED_READS);
-        while let Some(read) = reads.next().await {
-            if let (ns, Some(view)) = read? {
-                raw.namespaces.insert(ns, view);
-            }
-        }
-        drop(reads);
+        raw.namespaces = reader.namespaces(namespaces).await?;
         self.raw = raw;
+        self.dirty = true;
         self.resyncs += 1;
         self.stale = false;
         Ok(())
@@ -416,6 +461,7 @@ impl Driver {
     /// Re-reads one server, namespace or election.
     async fn refresh(&mut self, unit: Unit) -> Result<()> {
         let reader = self.reader();
+        self.dirty = true;
         match unit {
             Unit::Server(addr) => match reader.server_data(&addr).await? {
                 Some(data) => {
@@ -453,8 +499,16 @@ impl Driver {
 
     /// Publishes the difference between the raw state and what was last published.
     fn publish(&mut self) {
+        // Most wake-ups change nothing (events covered by a scheduled re-list, session
+        // events): building and comparing a large cluster's view for them would cost O(servers)
+        // each, the clients' main CPU cost in a storm.
+        let zk = self.session.state();
+        if !self.dirty && zk == self.view.borrow().zk {
+            return;
+        }
+        self.dirty = false;
         let next = Membership {
-            zk: self.session.state(),
+            zk,
             servers: self.raw.servers.clone(),
             namespaces: self
                 .raw
@@ -566,9 +620,6 @@ enum Unit {
     Election(String),
 }
 
-/// Namespaces read at once during a full re-list.
-const PIPELINED_READS: usize = 32;
-
 /// Server-data nodes read per multi-read request during a full re-list.
 const MULTI_READ: usize = 256;
 
@@ -640,6 +691,109 @@ impl Reader {
                             zk::Error::UnexpectedError("children for a data read".into()),
                         ))
                     }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `paths`' children (`None` for a missing node), [`MULTI_READ`] per request.
+    async fn children_of(&self, paths: &[String]) -> Result<Vec<Option<Vec<String>>>> {
+        let mut out = Vec::with_capacity(paths.len());
+        for chunk in paths.chunks(MULTI_READ) {
+            let mut multi = self.client.new_multi_reader();
+            for path in chunk {
+                multi
+                    .add_get_children(path)
+                    .map_err(|e| Error::zk("list_children", path.clone(), e))?;
+            }
+            self.count(1);
+            let results = multi
+                .commit()
+                .await
+                .map_err(|e| Error::zk("multi_read", self.paths.namespaces(), e))?;
+            for (path, result) in chunk.iter().zip(results) {
+                out.push(match result {
+                    zk::MultiReadResult::Children { children } => Some(children),
+                    zk::MultiReadResult::Error {
+                        err: zk::Error::NoNode,
+                    } => None,
+                    zk::MultiReadResult::Error { err } => {
+                        return Err(Error::zk("list_children", path.clone(), err))
+                    }
+                    _ => {
+                        return Err(Error::zk(
+                            "list_children",
+                            path.clone(),
+                            zk::Error::UnexpectedError("data for a children read".into()),
+                        ))
+                    }
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every namespace of `names` that exists, with its members and leader, in a few
+    /// multi-reads whatever their number: the children of every namespace node, the children
+    /// of every election, the head node of every election.
+    async fn namespaces(&self, names: Vec<String>) -> Result<BTreeMap<String, RawNamespace>> {
+        let node_paths: Vec<String> = names.iter().map(|ns| self.paths.namespace(ns)).collect();
+        let mutexes: Vec<String> = names.iter().map(|ns| self.paths.leader_mutex(ns)).collect();
+        let members = self.children_of(&node_paths).await?;
+        let queues = self.children_of(&mutexes).await?;
+        let mut out = BTreeMap::new();
+        let mut heads = Vec::new();
+        for ((ns, members), (mutex, queue)) in names
+            .into_iter()
+            .zip(members)
+            .zip(mutexes.iter().zip(queues))
+        {
+            let Some(members) = members else { continue };
+            let members = members
+                .into_iter()
+                .filter(|c| is_server_child(c))
+                .map(ServerAddr::new)
+                .collect();
+            if let Some(head) = queue.and_then(|q| layout::queue(q).into_iter().next()) {
+                heads.push((ns.clone(), layout::node_path(mutex, &head)));
+            }
+            out.insert(
+                ns,
+                RawNamespace {
+                    members,
+                    leader: None,
+                },
+            );
+        }
+        for chunk in heads.chunks(MULTI_READ) {
+            let mut multi = self.client.new_multi_reader();
+            for (_, path) in chunk {
+                multi
+                    .add_get_data(path)
+                    .map_err(|e| Error::zk("get_data", path.clone(), e))?;
+            }
+            self.count(1);
+            let results = multi
+                .commit()
+                .await
+                .map_err(|e| Error::zk("multi_read", self.paths.namespaces(), e))?;
+            for ((ns, path), result) in chunk.iter().zip(results) {
+                let leader = match result {
+                    zk::MultiReadResult::Data { data, .. } => Some(layout::id_of(&data))
+                        .filter(|id| !id.is_empty())
+                        .map(ServerAddr::from),
+                    // The head left between the listing and the read: ask again for this one.
+                    zk::MultiReadResult::Error {
+                        err: zk::Error::NoNode,
+                    } => self.leader(ns).await?,
+                    zk::MultiReadResult::Error { err } => {
+                        return Err(Error::zk("get_data", path.clone(), err))
+                    }
+                    _ => None,
+                };
+                if let Some(view) = out.get_mut(ns) {
+                    view.leader = leader;
                 }
             }
         }

@@ -80,7 +80,7 @@
 //! ```
 
 mod driver;
-mod layout;
+pub(crate) mod layout;
 
 use std::future::Future;
 use std::sync::Arc;

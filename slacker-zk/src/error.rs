@@ -51,6 +51,56 @@ impl Error {
         }
     }
 
+    /// True when the same request may succeed if made again later, unchanged: ZooKeeper was
+    /// unreachable or slow (connection loss, timeout, no host, throttled), or the session
+    /// expired (the drivers open a new one), or the request was not answered in time. The
+    /// framework's own loops retry these by themselves; a caller of, say,
+    /// [`crate::Registration::set_server_data`] may too.
+    pub fn is_retryable(&self) -> bool {
+        use zookeeper_client::Error as Zk;
+        match self {
+            Self::ZooKeeper { source, .. } => matches!(
+                source,
+                Zk::ConnectionLoss
+                    | Zk::Timeout
+                    | Zk::NoHosts
+                    | Zk::Throttled
+                    | Zk::SessionExpired
+                    | Zk::SessionMoved
+                    | Zk::UnexpectedError(_)
+            ),
+            Self::Io(_) => true,
+            Self::Core(core) => core.is_retryable(),
+            Self::Config(_) | Self::Closed => false,
+        }
+    }
+
+    /// True when retrying cannot help: a bad configuration or argument, a refused identity or
+    /// ACL (`NoAuth`, `AuthFailed`, `InvalidAcl`), a closed client or handle. Fix the cause
+    /// first. Errors that are neither retryable nor terminal (`NodeExists`, `BadVersion`, ...)
+    /// are answers about the tree's state.
+    pub fn is_terminal(&self) -> bool {
+        use zookeeper_client::Error as Zk;
+        match self {
+            Self::Config(_) | Self::Closed => true,
+            Self::ZooKeeper { source, .. } => matches!(
+                source,
+                Zk::NoAuth
+                    | Zk::AuthFailed
+                    | Zk::InvalidAcl
+                    | Zk::BadArguments(_)
+                    | Zk::ClientClosed
+                    | Zk::Unimplemented
+                    | Zk::MarshallingError
+            ),
+            Self::Core(core) => matches!(
+                core,
+                slacker_core::Error::Config(_) | slacker_core::Error::Closed
+            ),
+            Self::Io(_) => false,
+        }
+    }
+
     /// The ZooKeeper error underneath, if this is one.
     pub fn zk_source(&self) -> Option<&zookeeper_client::Error> {
         match self {
@@ -63,5 +113,34 @@ impl Error {
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         Self::Io(Arc::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zookeeper_client::Error as Zk;
+
+    #[test]
+    fn retryable_and_terminal_are_disjoint_and_sorted_right() {
+        let zk = |e| Error::zk("op", "/p", e);
+        for e in [
+            zk(Zk::ConnectionLoss),
+            zk(Zk::SessionExpired),
+            zk(Zk::Timeout),
+        ] {
+            assert!(e.is_retryable() && !e.is_terminal(), "{e}");
+        }
+        for e in [
+            zk(Zk::NoAuth),
+            zk(Zk::AuthFailed),
+            Error::Config("bad".into()),
+            Error::Closed,
+        ] {
+            assert!(e.is_terminal() && !e.is_retryable(), "{e}");
+        }
+        // An answer about the tree: neither.
+        let exists = zk(Zk::NodeExists);
+        assert!(!exists.is_retryable() && !exists.is_terminal());
     }
 }

@@ -383,7 +383,7 @@ impl Driver {
         match &result {
             Err(err) => {
                 self.in_sync = false;
-                let after = self.retry.next();
+                let after = self.retry.next_delay();
                 self.retry_at = Some(Instant::now() + after);
                 tracing::warn!(addr = %self.addr, error = %err, retry_in = ?after, "registration not in sync with ZooKeeper; retrying");
             }
@@ -462,11 +462,15 @@ impl Driver {
         let client = self.session.client().clone();
         // The online namespaces' nodes are written concurrently (ZooKeeper pipelines them on
         // the session): a server in ten namespaces joins in about one round trip, not ten.
-        let writes = self.online.iter().filter(|(_, online)| **online).map(|(ns, _)| {
-            let path = self.paths.namespace_server(ns, self.addr.as_str());
-            let (client, acls) = (&client, self.session.acls());
-            async move { ensure_ephemeral(client, &path, b"", acls).await }
-        });
+        let writes = self
+            .online
+            .iter()
+            .filter(|(_, online)| **online)
+            .map(|(ns, _)| {
+                let path = self.paths.namespace_server(ns, self.addr.as_str());
+                let (client, acls) = (&client, self.session.acls());
+                async move { ensure_ephemeral(client, &path, b"", acls).await }
+            });
         futures::future::try_join_all(writes).await?;
         let mut leaving = Vec::new();
         let mut offline = Vec::new();

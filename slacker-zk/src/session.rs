@@ -223,6 +223,7 @@ impl Session {
 
     async fn renew(&mut self) -> SessionEvent {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+        let mut attempts = 0u32;
         loop {
             // Each attempt gives up as soon as every host refused (instead of cycling through
             // them for a whole session timeout), so the session is back within one backoff
@@ -240,7 +241,13 @@ impl Session {
                     return SessionEvent::NewSession;
                 }
                 Err(err) => {
-                    tracing::warn!(error = %err, "cannot open a new ZooKeeper session; retrying");
+                    // Once at WARN; the retries (every 1-2 s while ZooKeeper is away) at DEBUG.
+                    if attempts == 0 {
+                        tracing::warn!(error = %err, "cannot open a new ZooKeeper session; retrying");
+                    } else {
+                        tracing::debug!(error = %err, attempts, "cannot open a new ZooKeeper session; retrying");
+                    }
+                    attempts += 1;
                     backoff.wait().await;
                 }
             }

@@ -433,10 +433,25 @@ async fn herd(
                 Ok::<_, BoxError>(restarted.elapsed())
             }
         });
-        let mut times: Vec<Duration> = futures::future::join_all(waits)
-            .await
-            .into_iter()
-            .collect::<Result<_, _>>()?;
+        let results = futures::future::join_all(waits).await;
+        let stragglers: Vec<String> = results
+            .iter()
+            .filter_map(|r| r.as_ref().err().map(|e| e.to_string()))
+            .collect();
+        if let Some(first) = stragglers.first() {
+            // A finding to report, not a reason to stop the other sizes.
+            println!(
+                "       herd: ensemble down {:?}; {} of {} clients NOT exact {STEP_DEADLINE:?} \
+                 after the restart (first: {first}); this process's CPU meanwhile {:.0}%",
+                SESSION_TIMEOUT.mul_f64(1.5),
+                stragglers.len(),
+                clients.len(),
+                (cpu() - cpu1).as_secs_f64() / restarted.elapsed().as_secs_f64() * 100.0,
+            );
+            stop.store(true, Ordering::SeqCst);
+            return Ok(());
+        }
+        let mut times: Vec<Duration> = results.into_iter().collect::<Result<_, _>>()?;
         quantile(&mut times, 1.0)
     };
     let in_sync = registrations.iter().map(|r| {

@@ -433,7 +433,7 @@ impl Ctx {
                 Ok(()) | Err(zk::Error::NoNode) => return true,
                 Err(err) if session_lost(&err) || client.state().is_terminated() => return false,
                 Err(zk::Error::ConnectionLoss) => {}
-                Err(err) if outcome_unknown(&err) => tokio::time::sleep(backoff.next()).await,
+                Err(err) if outcome_unknown(&err) => tokio::time::sleep(backoff.next_delay()).await,
                 Err(err) => {
                     tracing::error!(%path, %err, "election: could not delete own node; it stays until the session ends");
                     return false;
@@ -511,7 +511,7 @@ impl Ctx {
         tokio::select! {
             biased;
             () = stopped(&mut stop) => Err(Exit::Stopped),
-            () = tokio::time::sleep(backoff.next()) => Ok(()),
+            () = tokio::time::sleep(backoff.next_delay()) => Ok(()),
         }
     }
 
@@ -617,7 +617,7 @@ async fn node_loss(client: &zk::Client, path: &str, mut watch: OneshotWatcher) -
                 }
                 Err(err) if session_lost(&err) => return LeadershipEnd::SessionLost,
                 Err(zk::Error::ConnectionLoss) => {}
-                Err(err) if outcome_unknown(&err) => tokio::time::sleep(backoff.next()).await,
+                Err(err) if outcome_unknown(&err) => tokio::time::sleep(backoff.next_delay()).await,
                 Ok(_) | Err(_) => return LeadershipEnd::NodeLost,
             }
         };

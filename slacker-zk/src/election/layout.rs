@@ -134,7 +134,7 @@ pub(crate) async fn read_participants(
 }
 
 /// A participant id from node data; Curator writes UTF-8, anything else is shown lossily.
-fn id_of(data: &[u8]) -> String {
+pub(crate) fn id_of(data: &[u8]) -> String {
     String::from_utf8_lossy(data).into_owned()
 }
 
