@@ -38,8 +38,11 @@ enum Kind {
     Raw,
     Tarpc,
     Slacker,
-    /// slacker's server with a `tracing` subscriber at INFO (spans recorded, written nowhere).
+    /// slacker's server with a `tracing` subscriber at INFO (events recorded, written nowhere;
+    /// the per-request spans are at DEBUG, so off).
     SlackerInfo,
+    /// The same subscriber at DEBUG: every request's span recorded and formatted.
+    SlackerDebug,
     /// slacker's server from another build (`--baseline PATH`: that build's `echo` binary).
     SlackerBase,
 }
@@ -51,6 +54,7 @@ impl Kind {
             "tarpc" => Some(Self::Tarpc),
             "slacker" => Some(Self::Slacker),
             "slacker-info" => Some(Self::SlackerInfo),
+            "slacker-debug" => Some(Self::SlackerDebug),
             "slacker-base" => Some(Self::SlackerBase),
             _ => None,
         }
@@ -61,13 +65,14 @@ impl Kind {
             Self::Tarpc => "tarpc",
             Self::Slacker => "slacker",
             Self::SlackerInfo => "slacker-info",
+            Self::SlackerDebug => "slacker-debug",
             Self::SlackerBase => "slacker-base",
         }
     }
     /// The client side speaks slacker for every slacker variant.
     fn protocol(self) -> Self {
         match self {
-            Self::SlackerInfo | Self::SlackerBase => Self::Slacker,
+            Self::SlackerInfo | Self::SlackerDebug | Self::SlackerBase => Self::Slacker,
             k => k,
         }
     }
@@ -133,13 +138,14 @@ async fn serve(kind: Kind) -> Result<(), BoxError> {
             Ok(())
         }
         Kind::SlackerBase => Err("slacker-base is served by the --baseline binary".into()),
-        Kind::SlackerInfo | Kind::Slacker => {
-            if kind == Kind::SlackerInfo {
+        Kind::SlackerInfo | Kind::SlackerDebug | Kind::Slacker => {
+            if kind != Kind::Slacker {
+                let level = if kind == Kind::SlackerInfo { "info" } else { "debug" };
                 // Spans and events at INFO go through a real subscriber (formatted without
                 // terminal colours, as for a log file, then written to a sink): the cost of
                 // observability as a user would switch it on.
                 tracing_subscriber::fmt()
-                    .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+                    .with_env_filter(tracing_subscriber::EnvFilter::new(level))
                     .with_ansi(false)
                     .with_writer(std::io::sink)
                     .init();
@@ -239,7 +245,7 @@ impl Conn {
                 config.pending_request_buffer = 1_000;
                 Self::Tarpc(TarpcEchoClient::new(config, transport).spawn())
             }
-            Kind::Slacker | Kind::SlackerInfo | Kind::SlackerBase => {
+            Kind::Slacker | Kind::SlackerInfo | Kind::SlackerDebug | Kind::SlackerBase => {
                 let client = slacker_core::Client::connect(
                     addr.to_string(),
                     slacker_core::ClientOptions::default(),
@@ -482,7 +488,7 @@ async fn run(kinds: Vec<Kind>, seconds: f64, baseline: Option<String>) -> Result
                 );
             }
             if let Some(s) = get("slacker") {
-                for other in ["slacker-base", "slacker-info"] {
+                for other in ["slacker-base", "slacker-info", "slacker-debug"] {
                     if let Some(o) = get(other) {
                         println!(
                             "ratio {size} B c={concurrency}: {other}/slacker {:.3}",
@@ -535,6 +541,6 @@ fn main() -> Result<(), BoxError> {
             }
             rt.block_on(run(kinds, seconds, baseline))
         }
-        _ => Err("usage: echo run [--seconds N] [--only raw,tarpc,slacker,slacker-info,slacker-base] [--baseline PATH] | server KIND".into()),
+        _ => Err("usage: echo run [--seconds N] [--only raw,tarpc,slacker,slacker-info,slacker-debug,slacker-base] [--baseline PATH] | server KIND".into()),
     }
 }

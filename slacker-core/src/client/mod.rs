@@ -396,7 +396,7 @@ impl Client {
     /// # Cancel safety
     /// Dropping the future cancels the call: a cancel packet tells the server to abort it.
     pub async fn call_one(&self, call: Call) -> Result<Response> {
-        let span = tracing::info_span!(
+        let span = tracing::debug_span!(
             "slacker.call",
             server = %self.addr(),
             namespace = %call.namespace,
@@ -409,7 +409,7 @@ impl Client {
 
     /// One attempt of a cluster call: as [`Client::call_one`], in a `slacker.attempt` span.
     pub(crate) async fn attempt(&self, call: Call) -> Result<Response> {
-        let span = tracing::info_span!(
+        let span = tracing::debug_span!(
             "slacker.attempt",
             server = %self.addr(),
             namespace = %call.namespace,

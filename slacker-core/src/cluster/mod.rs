@@ -517,7 +517,7 @@ impl Caller for Cluster {
     }
 
     async fn call(&self, call: Call) -> Result<Replies> {
-        let span = tracing::info_span!(
+        let span = tracing::debug_span!(
             "slacker.call",
             namespace = %call.namespace,
             function = %call.function,

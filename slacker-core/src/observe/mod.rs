@@ -11,7 +11,11 @@
 //! | `slacker.attempt` | each server a cluster call goes to | `server`, `namespace`, `function`, `tid`, `code` |
 //! | `slacker.handle` | each request on a server; the handler runs inside it | `namespace`, `function`, `peer`, `tid`, `trace_id`, `code` |
 //!
-//! All at INFO. Without a subscriber they cost an atomic load each.
+//! All at DEBUG, as tower-http's `TraceLayer` makes its request spans: a log at INFO (membership
+//! changes, elections, ZooKeeper state, warnings) does not pay for formatting a span per request
+//! (BENCHMARKS.md: that costs a quarter of the throughput); turn them on with a filter such as
+//! `slacker_core=debug`, or give them to OpenTelemetry (which samples). Without a subscriber they
+//! cost an atomic load each.
 //!
 //! # Trace context
 //! See [`trace`]: `traceparent` / `tracestate` request extensions; with the `otel` feature the

@@ -67,7 +67,7 @@ pub(super) fn start(shared: &Arc<Shared>, conn: &Arc<Conn>, req: Request) -> Opt
     );
     // `parent: None`: the request's span hangs off the caller's (through the trace context),
     // never off whatever span happens to be current in this connection's task.
-    let span = tracing::info_span!(
+    let span = tracing::debug_span!(
         parent: None,
         "slacker.handle",
         namespace = %req.namespace,
