@@ -140,7 +140,11 @@ async fn serve(kind: Kind) -> Result<(), BoxError> {
         Kind::SlackerBase => Err("slacker-base is served by the --baseline binary".into()),
         Kind::SlackerInfo | Kind::SlackerDebug | Kind::Slacker => {
             if kind != Kind::Slacker {
-                let level = if kind == Kind::SlackerInfo { "info" } else { "debug" };
+                let level = if kind == Kind::SlackerInfo {
+                    "info"
+                } else {
+                    "debug"
+                };
                 // Spans and events at INFO go through a real subscriber (formatted without
                 // terminal colours, as for a log file, then written to a sink): the cost of
                 // observability as a user would switch it on.
