@@ -623,6 +623,28 @@ enum Unit {
 /// Server-data nodes read per multi-read request during a full re-list.
 const MULTI_READ: usize = 256;
 
+/// What one read of a multi-read asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadOp {
+    Data,
+    Children,
+}
+
+impl ReadOp {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Data => "get_data",
+            Self::Children => "list_children",
+        }
+    }
+}
+
+/// One answer of a multi-read.
+enum Read {
+    Data(Vec<u8>),
+    Children(Vec<String>),
+}
+
 /// The driver's reads, each request counted (see [`Discovery::reads`]).
 struct Reader {
     client: zk::Client,
@@ -656,82 +678,78 @@ impl Reader {
         }
     }
 
-    /// The server-data of each of `addrs` still registered, [`MULTI_READ`] per request.
-    async fn servers_data(&self, addrs: Vec<String>) -> Result<Vec<(String, Value)>> {
-        let mut out = Vec::with_capacity(addrs.len());
-        for chunk in addrs.chunks(MULTI_READ) {
-            let mut multi = self.client.new_multi_reader();
-            for addr in chunk {
-                let path = self.paths.server(addr);
-                multi
-                    .add_get_data(&path)
-                    .map_err(|e| Error::zk("get_data", path.clone(), e))?;
-            }
-            self.count(1);
-            let results = multi
-                .commit()
-                .await
-                .map_err(|e| Error::zk("multi_read", self.paths.servers(), e))?;
-            for (addr, result) in chunk.iter().zip(results) {
-                match result {
-                    zk::MultiReadResult::Data { data, .. } => {
-                        let data = parse_server_data(addr, &data);
-                        out.push((addr.clone(), data));
-                    }
-                    zk::MultiReadResult::Error {
-                        err: zk::Error::NoNode,
-                    } => {}
-                    zk::MultiReadResult::Error { err } => {
-                        return Err(Error::zk("get_data", self.paths.server(addr), err))
-                    }
-                    _ => {
-                        return Err(Error::zk(
-                            "get_data",
-                            self.paths.server(addr),
-                            zk::Error::UnexpectedError("children for a data read".into()),
-                        ))
-                    }
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// `paths`' children (`None` for a missing node), [`MULTI_READ`] per request.
-    async fn children_of(&self, paths: &[String]) -> Result<Vec<Option<Vec<String>>>> {
+    /// One read per path (data or children), [`MULTI_READ`] per request; `None` for a node
+    /// that does not exist.
+    async fn multi_read(&self, paths: &[String], op: ReadOp) -> Result<Vec<Option<Read>>> {
         let mut out = Vec::with_capacity(paths.len());
         for chunk in paths.chunks(MULTI_READ) {
             let mut multi = self.client.new_multi_reader();
             for path in chunk {
-                multi
-                    .add_get_children(path)
-                    .map_err(|e| Error::zk("list_children", path.clone(), e))?;
+                let added = match op {
+                    ReadOp::Data => multi.add_get_data(path),
+                    ReadOp::Children => multi.add_get_children(path),
+                };
+                added.map_err(|e| Error::zk(op.name(), path.clone(), e))?;
             }
             self.count(1);
-            let results = multi
-                .commit()
-                .await
-                .map_err(|e| Error::zk("multi_read", self.paths.namespaces(), e))?;
+            let results = multi.commit().await.map_err(|e| {
+                let first = chunk.first().cloned().unwrap_or_default();
+                Error::zk("multi_read", first, e)
+            })?;
             for (path, result) in chunk.iter().zip(results) {
                 out.push(match result {
-                    zk::MultiReadResult::Children { children } => Some(children),
+                    zk::MultiReadResult::Data { data, .. } if op == ReadOp::Data => {
+                        Some(Read::Data(data))
+                    }
+                    zk::MultiReadResult::Children { children } if op == ReadOp::Children => {
+                        Some(Read::Children(children))
+                    }
                     zk::MultiReadResult::Error {
                         err: zk::Error::NoNode,
                     } => None,
                     zk::MultiReadResult::Error { err } => {
-                        return Err(Error::zk("list_children", path.clone(), err))
+                        return Err(Error::zk(op.name(), path.clone(), err))
                     }
                     _ => {
                         return Err(Error::zk(
-                            "list_children",
+                            op.name(),
                             path.clone(),
-                            zk::Error::UnexpectedError("data for a children read".into()),
+                            zk::Error::UnexpectedError("a reply of the other kind".into()),
                         ))
                     }
                 });
             }
         }
         Ok(out)
+    }
+
+    /// The server-data of each of `addrs` still registered.
+    async fn servers_data(&self, addrs: Vec<String>) -> Result<Vec<(String, Value)>> {
+        let paths: Vec<String> = addrs.iter().map(|a| self.paths.server(a)).collect();
+        let reads = self.multi_read(&paths, ReadOp::Data).await?;
+        Ok(addrs
+            .into_iter()
+            .zip(reads)
+            .filter_map(|(addr, read)| match read {
+                Some(Read::Data(data)) => {
+                    let value = parse_server_data(&addr, &data);
+                    Some((addr, value))
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// `paths`' children (`None` for a missing node).
+    async fn children_of(&self, paths: &[String]) -> Result<Vec<Option<Vec<String>>>> {
+        let reads = self.multi_read(paths, ReadOp::Children).await?;
+        Ok(reads
+            .into_iter()
+            .map(|read| match read {
+                Some(Read::Children(children)) => Some(children),
+                _ => None,
+            })
+            .collect())
     }
 
     /// Every namespace of `names` that exists, with its members and leader, in a few
@@ -758,43 +776,21 @@ impl Reader {
             if let Some(head) = queue.and_then(|q| layout::queue(q).into_iter().next()) {
                 heads.push((ns.clone(), layout::node_path(mutex, &head)));
             }
-            out.insert(
-                ns,
-                RawNamespace {
-                    members,
-                    leader: None,
-                },
-            );
+            let leader = None;
+            out.insert(ns, RawNamespace { members, leader });
         }
-        for chunk in heads.chunks(MULTI_READ) {
-            let mut multi = self.client.new_multi_reader();
-            for (_, path) in chunk {
-                multi
-                    .add_get_data(path)
-                    .map_err(|e| Error::zk("get_data", path.clone(), e))?;
-            }
-            self.count(1);
-            let results = multi
-                .commit()
-                .await
-                .map_err(|e| Error::zk("multi_read", self.paths.namespaces(), e))?;
-            for ((ns, path), result) in chunk.iter().zip(results) {
-                let leader = match result {
-                    zk::MultiReadResult::Data { data, .. } => Some(layout::id_of(&data))
-                        .filter(|id| !id.is_empty())
-                        .map(ServerAddr::from),
-                    // The head left between the listing and the read: ask again for this one.
-                    zk::MultiReadResult::Error {
-                        err: zk::Error::NoNode,
-                    } => self.leader(ns).await?,
-                    zk::MultiReadResult::Error { err } => {
-                        return Err(Error::zk("get_data", path.clone(), err))
-                    }
-                    _ => None,
-                };
-                if let Some(view) = out.get_mut(ns) {
-                    view.leader = leader;
-                }
+        let head_paths: Vec<String> = heads.iter().map(|(_, path)| path.clone()).collect();
+        let reads = self.multi_read(&head_paths, ReadOp::Data).await?;
+        for ((ns, _), read) in heads.iter().zip(reads) {
+            let leader = match read {
+                Some(Read::Data(data)) => Some(layout::id_of(&data))
+                    .filter(|id| !id.is_empty())
+                    .map(ServerAddr::from),
+                // The head left between the listing and the read: ask again for this one.
+                _ => self.leader(ns).await?,
+            };
+            if let Some(view) = out.get_mut(ns) {
+                view.leader = leader;
             }
         }
         Ok(out)
