@@ -263,17 +263,10 @@ impl Driver {
             }
             let result = match wake {
                 Wake::Session(SessionEvent::Disconnected) => Ok(()),
-                Wake::Session(SessionEvent::Reconnected) => {
-                    let after = if failing {
-                        retry.next_delay()
-                    } else {
-                        self.resync_jitter()
-                    };
-                    self.schedule_resync(after, true);
-                    Ok(())
-                }
-                Wake::Session(SessionEvent::NewSession) => {
-                    self.watch = None;
+                Wake::Session(event @ (SessionEvent::Reconnected | SessionEvent::NewSession)) => {
+                    if event == SessionEvent::NewSession {
+                        self.watch = None;
+                    }
                     let after = if failing {
                         retry.next_delay()
                     } else {
