@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio::time::Interval;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
-use super::{Link, Shared};
+use super::shared::{Link, Shared};
 use crate::backoff::Backoff;
 use crate::codec::{write_loop, PacketCodec};
 use crate::protocol::{Packet, VERSION};

@@ -20,6 +20,9 @@
 
 mod driver;
 mod interceptor;
+mod json;
+mod options;
+mod shared;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -33,113 +36,20 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 pub use interceptor::ClientInterceptor;
+pub(crate) use json::{decode_json_response, encode_json_args};
+pub use options::ClientOptions;
+#[cfg(feature = "tls")]
+pub use options::ClientTls;
+use shared::{Link, PendingGuard, Shared};
 
 use crate::inspect::{InspectRequest, InspectResponse};
 use crate::observe::trace::TRACEPARENT;
 use crate::observe::TraceContext;
-use crate::protocol::{check_request, Packet, Request, DEFAULT_MAX_FRAME_LEN, FLAG_NO_REPLY};
+use crate::protocol::{check_request, Packet, Request, FLAG_NO_REPLY};
 use crate::{
-    serialization, Call, CallOptions, Caller, ContentType, Error, Extensions, Replies, Reply,
-    Response, Result, ResultCode, ServerAddr,
+    serialization, Call, CallOptions, Caller, ContentType, Error, Replies, Reply, Response, Result,
+    ResultCode, ServerAddr,
 };
-
-/// Client settings. `Default` gives the documented defaults.
-#[derive(Clone)]
-pub struct ClientOptions {
-    /// Name sent in the hello; shows up in the server's inspect. Default empty.
-    pub name: String,
-    /// Content type stubs encode arguments in. Default MessagePack.
-    pub content_type: ContentType,
-    /// Call timeout when neither the call nor the method sets one. Default 10 s.
-    pub timeout: Duration,
-    /// Bound on one connection attempt, handshake included. Default 5 s.
-    pub connect_timeout: Duration,
-    /// Most calls pending at once; beyond it calls fail with [`Error::Backlog`]. Default 5 000.
-    pub max_pending: usize,
-    /// How often the connection's liveness is checked (at least four times per
-    /// `heartbeat_timeout`); a check that finds the connection quiet sends a ping. Zero
-    /// disables heartbeats. Default 500 ms.
-    pub heartbeat_interval: Duration,
-    /// A connection that receives nothing (no reply, no pong) for this long is presumed dead:
-    /// its pending calls fail with [`Error::Connection`] and it reconnects. Default 1.5 s, well
-    /// under the default call timeout, so a hung server (stopped, swapping, wedged) costs its
-    /// callers 1.5 s, not their whole timeout.
-    pub heartbeat_timeout: Duration,
-    /// First reconnect delay, doubled per failed attempt. Default 100 ms.
-    pub reconnect_min: Duration,
-    /// Cap of the reconnect delay. Default 10 s.
-    pub reconnect_max: Duration,
-    /// Largest frame sent or accepted. Default 16 MiB.
-    pub max_frame_len: usize,
-    /// Extensions sent with every call (a call's own extensions win).
-    pub extensions: Extensions,
-    /// Interceptors, `before` in this order, `after` in reverse.
-    pub interceptors: Vec<Arc<dyn ClientInterceptor>>,
-    /// Speak TLS to the server (feature `tls`). Default `None`: plain TCP.
-    #[cfg(feature = "tls")]
-    pub tls: Option<ClientTls>,
-}
-
-/// TLS settings of a client (feature `tls`): the rustls configuration (trusted roots, client
-/// certificate if any) and the name the server's certificate must carry.
-#[cfg(feature = "tls")]
-#[derive(Debug, Clone)]
-pub struct ClientTls {
-    /// The rustls client configuration.
-    pub config: Arc<rustls::ClientConfig>,
-    /// The name checked against the server's certificate (a DNS name or an IP address).
-    pub server_name: rustls::pki_types::ServerName<'static>,
-}
-
-impl Default for ClientOptions {
-    fn default() -> Self {
-        Self {
-            name: String::new(),
-            content_type: ContentType::MessagePack,
-            timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(5),
-            max_pending: 5_000,
-            heartbeat_interval: Duration::from_millis(500),
-            heartbeat_timeout: Duration::from_millis(1500),
-            reconnect_min: Duration::from_millis(100),
-            reconnect_max: Duration::from_secs(10),
-            max_frame_len: DEFAULT_MAX_FRAME_LEN,
-            extensions: Extensions::new(),
-            interceptors: Vec::new(),
-            #[cfg(feature = "tls")]
-            tls: None,
-        }
-    }
-}
-
-impl ClientOptions {
-    /// Adds an interceptor.
-    pub fn interceptor(mut self, i: impl ClientInterceptor) -> Self {
-        self.interceptors.push(Arc::new(i));
-        self
-    }
-}
-
-impl std::fmt::Debug for ClientOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut d = f.debug_struct("ClientOptions");
-        d.field("name", &self.name)
-            .field("content_type", &self.content_type)
-            .field("timeout", &self.timeout)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("max_pending", &self.max_pending)
-            .field("heartbeat_interval", &self.heartbeat_interval)
-            .field("heartbeat_timeout", &self.heartbeat_timeout)
-            .field("reconnect_min", &self.reconnect_min)
-            .field("reconnect_max", &self.reconnect_max)
-            .field("max_frame_len", &self.max_frame_len)
-            .field("extensions", &self.extensions)
-            .field("interceptors", &self.interceptors.len());
-        #[cfg(feature = "tls")]
-        d.field("tls", &self.tls);
-        d.finish()
-    }
-}
 
 /// The connection state of a [`Client`], as published by [`Client::state`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -154,91 +64,6 @@ pub enum ConnState {
     Disconnected,
     /// [`Client::close`] was called or every handle was dropped.
     Closed,
-}
-
-/// What calls need from the driver: the current connection's writer, or why there is none.
-#[derive(Debug, Clone)]
-enum Link {
-    Connecting,
-    Up(mpsc::Sender<Packet>),
-    Down(Error),
-    Closed,
-}
-
-impl Link {
-    fn state(&self) -> ConnState {
-        match self {
-            Self::Connecting => ConnState::Connecting,
-            Self::Up(_) => ConnState::Connected,
-            Self::Down(_) => ConnState::Disconnected,
-            Self::Closed => ConnState::Closed,
-        }
-    }
-}
-
-type PendingMap = HashMap<u64, oneshot::Sender<Result<Response>>>;
-
-/// State shared by handles, in-flight calls and the driver.
-struct Shared {
-    addr: ServerAddr,
-    options: ClientOptions,
-    next_tid: AtomicU64,
-    /// Largest request frame to send: ours and the server's limit (from its hello).
-    frame_limit: AtomicUsize,
-    pending: Mutex<PendingMap>,
-    /// Frames read from the server so far, on any connection (a liveness probe's witness).
-    frames_read: AtomicU64,
-    link: watch::Sender<Link>,
-    state: watch::Sender<ConnState>,
-    close: CancellationToken,
-}
-
-impl Shared {
-    fn pending(&self) -> std::sync::MutexGuard<'_, PendingMap> {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn set_link(&self, link: Link) {
-        let state = link.state();
-        self.link.send_replace(link);
-        self.state
-            .send_if_modified(|s| std::mem::replace(s, state) != state);
-    }
-
-    /// Completes the pending call `tid`, if it is still waiting.
-    fn complete(&self, tid: u64, result: Result<Response>) {
-        let slot = self.pending().remove(&tid);
-        if let Some(slot) = slot {
-            let _ = slot.send(result);
-        }
-    }
-
-    /// Fails every pending call with `err`; returns their tids.
-    fn fail_all(&self, err: &Error) -> Vec<u64> {
-        let drained: Vec<_> = self.pending().drain().collect();
-        if !drained.is_empty() {
-            tracing::debug!(server = %self.addr, calls = drained.len(), error = %err, "failing pending calls");
-        }
-        drained
-            .into_iter()
-            .map(|(tid, slot)| {
-                let _ = slot.send(Err(err.clone()));
-                tid
-            })
-            .collect()
-    }
-
-    /// Fails every pending call with `err` while the connection stays up, and asks the server
-    /// to cancel them (best effort: with a full queue the server's own deadline ends them).
-    fn abandon_all(&self, err: &Error) -> usize {
-        let tids = self.fail_all(err);
-        if let Link::Up(tx) = &*self.link.borrow() {
-            for tid in &tids {
-                let _ = tx.try_send(Packet::Cancel { tid: *tid });
-            }
-        }
-        tids.len()
-    }
 }
 
 /// Closes the client when the last [`Client`] clone is dropped.
@@ -679,67 +504,6 @@ fn outgoing_trace() -> Option<TraceContext> {
         }
     }
     crate::context::current().map(|c| c.trace().child())
-}
-
-/// Removes a call that stopped waiting (timeout or dropped future) from the pending map and
-/// tells the server to abort it.
-struct PendingGuard<'a> {
-    shared: &'a Shared,
-    tx: &'a mpsc::Sender<Packet>,
-    tid: u64,
-    armed: bool,
-}
-
-impl Drop for PendingGuard<'_> {
-    fn drop(&mut self) {
-        if self.armed && self.shared.pending().remove(&self.tid).is_some() {
-            // Best effort: with a full queue the server's own deadline ends the call.
-            let _ = self.tx.try_send(Packet::Cancel { tid: self.tid });
-        }
-    }
-}
-
-/// Encodes call-by-name arguments: a JSON array (one element per argument) or `null` for none.
-pub(crate) fn encode_json_args(
-    content_type: ContentType,
-    args: serde_json::Value,
-) -> Result<bytes::Bytes> {
-    let args = match args {
-        serde_json::Value::Null => serde_json::Value::Array(Vec::new()),
-        a @ serde_json::Value::Array(_) => a,
-        _ => {
-            return Err(Error::Config(
-                "call-by-name arguments must be a JSON array (or null for none)".into(),
-            ))
-        }
-    };
-    serialization::encode_value(content_type, &args).map_err(|e| Error::Codec {
-        server: None,
-        message: format!("arguments: {e}").into(),
-    })
-}
-
-/// Decodes a call-by-name response into JSON; an application error becomes [`Error::Remote`]
-/// with code `ApplicationError` and the error value's JSON text as message.
-pub(crate) fn decode_json_response(
-    server: &ServerAddr,
-    response: Response,
-) -> Result<serde_json::Value> {
-    let value =
-        serialization::decode_value(response.content_type, &response.payload).map_err(|e| {
-            Error::Codec {
-                server: Some(server.clone()),
-                message: format!("result: {e}").into(),
-            }
-        })?;
-    match response.code {
-        ResultCode::Success => Ok(value),
-        code => Err(Error::Remote {
-            server: server.clone(),
-            code,
-            message: value.to_string(),
-        }),
-    }
 }
 
 impl Caller for Client {

@@ -1,0 +1,118 @@
+//! What the handles, the calls in flight and the driver task share: the link to the current
+//! connection, the pending map (tid -> the caller's oneshot) and the guard that takes a call
+//! out of it when the caller stops waiting. Previous hop: `mod.rs` (a call parks itself here);
+//! next hop: `driver.rs` (the reader completes it).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::Mutex;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::{ClientOptions, ConnState};
+use crate::protocol::Packet;
+use crate::{Error, Response, Result, ServerAddr};
+
+/// What calls need from the driver: the current connection's writer, or why there is none.
+#[derive(Debug, Clone)]
+pub(super) enum Link {
+    Connecting,
+    Up(mpsc::Sender<Packet>),
+    Down(Error),
+    Closed,
+}
+
+impl Link {
+    pub(super) fn state(&self) -> ConnState {
+        match self {
+            Self::Connecting => ConnState::Connecting,
+            Self::Up(_) => ConnState::Connected,
+            Self::Down(_) => ConnState::Disconnected,
+            Self::Closed => ConnState::Closed,
+        }
+    }
+}
+
+pub(super) type PendingMap = HashMap<u64, oneshot::Sender<Result<Response>>>;
+
+/// State shared by handles, in-flight calls and the driver.
+pub(super) struct Shared {
+    pub(super) addr: ServerAddr,
+    pub(super) options: ClientOptions,
+    pub(super) next_tid: AtomicU64,
+    /// Largest request frame to send: ours and the server's limit (from its hello).
+    pub(super) frame_limit: AtomicUsize,
+    pub(super) pending: Mutex<PendingMap>,
+    /// Frames read from the server so far, on any connection (a liveness probe's witness).
+    pub(super) frames_read: AtomicU64,
+    pub(super) link: watch::Sender<Link>,
+    pub(super) state: watch::Sender<ConnState>,
+    pub(super) close: CancellationToken,
+}
+
+impl Shared {
+    pub(super) fn pending(&self) -> std::sync::MutexGuard<'_, PendingMap> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn set_link(&self, link: Link) {
+        let state = link.state();
+        self.link.send_replace(link);
+        self.state
+            .send_if_modified(|s| std::mem::replace(s, state) != state);
+    }
+
+    /// Completes the pending call `tid`, if it is still waiting.
+    pub(super) fn complete(&self, tid: u64, result: Result<Response>) {
+        let slot = self.pending().remove(&tid);
+        if let Some(slot) = slot {
+            let _ = slot.send(result);
+        }
+    }
+
+    /// Fails every pending call with `err`; returns their tids.
+    pub(super) fn fail_all(&self, err: &Error) -> Vec<u64> {
+        let drained: Vec<_> = self.pending().drain().collect();
+        if !drained.is_empty() {
+            tracing::debug!(server = %self.addr, calls = drained.len(), error = %err, "failing pending calls");
+        }
+        drained
+            .into_iter()
+            .map(|(tid, slot)| {
+                let _ = slot.send(Err(err.clone()));
+                tid
+            })
+            .collect()
+    }
+
+    /// Fails every pending call with `err` while the connection stays up, and asks the server
+    /// to cancel them (best effort: with a full queue the server's own deadline ends them).
+    pub(super) fn abandon_all(&self, err: &Error) -> usize {
+        let tids = self.fail_all(err);
+        if let Link::Up(tx) = &*self.link.borrow() {
+            for tid in &tids {
+                let _ = tx.try_send(Packet::Cancel { tid: *tid });
+            }
+        }
+        tids.len()
+    }
+}
+
+/// Removes a call that stopped waiting (timeout or dropped future) from the pending map and
+/// tells the server to abort it.
+pub(super) struct PendingGuard<'a> {
+    pub(super) shared: &'a Shared,
+    pub(super) tx: &'a mpsc::Sender<Packet>,
+    pub(super) tid: u64,
+    pub(super) armed: bool,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed && self.shared.pending().remove(&self.tid).is_some() {
+            // Best effort: with a full queue the server's own deadline ends the call.
+            let _ = self.tx.try_send(Packet::Cancel { tid: self.tid });
+        }
+    }
+}
