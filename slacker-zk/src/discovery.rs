@@ -262,7 +262,7 @@ impl Driver {
                 Wake::Resync => tracing::debug!("discovery: re-listing"),
             }
             let result = match wake {
-                Wake::Session(SessionEvent::Disconnected) => Ok(()),
+                Wake::Session(SessionEvent::Disconnected | SessionEvent::Expired) => Ok(()),
                 Wake::Session(event @ (SessionEvent::Reconnected | SessionEvent::NewSession)) => {
                     if event == SessionEvent::NewSession {
                         self.watch = None;

@@ -345,7 +345,8 @@ impl Driver {
                     None => return,
                 },
                 event = self.session.next_event() => match event {
-                    SessionEvent::Disconnected => {}
+                    // Published below; the next call opens a new session.
+                    SessionEvent::Disconnected | SessionEvent::Expired => {}
                     SessionEvent::Reconnected => {
                         if !self.in_sync {
                             let result = self.sync_all().await;

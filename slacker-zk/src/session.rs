@@ -118,6 +118,9 @@ pub enum SessionEvent {
     Disconnected,
     /// Connected again within the same session. Watch events may have been lost in the gap.
     Reconnected,
+    /// The session expired: ZooKeeper has deleted its ephemerals and watches. Reported once,
+    /// before the next call opens a new session (so owners can publish the expiry meanwhile).
+    Expired,
     /// The old session expired and a new one is open: every ephemeral and watch is gone.
     NewSession,
     /// The session was closed, or authentication failed: there will be no further events.
@@ -131,6 +134,8 @@ pub struct Session {
     client: zk::Client,
     state: zk::StateWatcher,
     sessions: u64,
+    /// This session's expiry has been returned as [`SessionEvent::Expired`]; the next call renews.
+    expiry_reported: bool,
 }
 
 impl Session {
@@ -150,6 +155,7 @@ impl Session {
             client,
             state,
             sessions: 1,
+            expiry_reported: false,
         })
     }
 
@@ -183,14 +189,19 @@ impl Session {
         zk_state(self.state.peek_state())
     }
 
-    /// Waits for the next state change. On expiry it opens a new session, retrying with backoff
-    /// until it succeeds, and returns [`SessionEvent::NewSession`].
+    /// Waits for the next state change. On expiry it returns [`SessionEvent::Expired`] once;
+    /// the call after that opens a new session, retrying with backoff until it succeeds, and
+    /// returns [`SessionEvent::NewSession`].
     ///
     /// # Cancel safety
     /// Cancel safe: if cancelled while re-opening after expiry, the next call starts over.
     pub async fn next_event(&mut self) -> SessionEvent {
         loop {
             match self.state.peek_state() {
+                zk::SessionState::Expired if !self.expiry_reported => {
+                    self.expiry_reported = true;
+                    return SessionEvent::Expired;
+                }
                 zk::SessionState::Expired => return self.renew().await,
                 zk::SessionState::Closed | zk::SessionState::AuthFailed => {
                     return SessionEvent::Closed
@@ -238,6 +249,7 @@ impl Session {
                     self.state = client.state_watcher();
                     self.client = client;
                     self.sessions += 1;
+                    self.expiry_reported = false;
                     return SessionEvent::NewSession;
                 }
                 Err(err) => {

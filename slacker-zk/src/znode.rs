@@ -51,15 +51,18 @@ pub(crate) async fn ensure_ephemeral(
 }
 
 /// Deletes `path` if it is an ephemeral of our session (never another server's node).
+///
+/// An expired session has nothing left to delete: ZooKeeper removed its ephemerals when it
+/// expired it, so [`zk::Error::SessionExpired`] counts as done, like `NoNode`.
 pub(crate) async fn delete_own(client: &zk::Client, path: &str) -> Result<()> {
     match client.check_stat(path).await {
         Ok(Some(stat)) if stat.ephemeral_owner == client.session_id().0 => {
             match client.delete(path, Some(stat.version)).await {
-                Ok(()) | Err(zk::Error::NoNode) => Ok(()),
+                Ok(()) | Err(zk::Error::NoNode | zk::Error::SessionExpired) => Ok(()),
                 Err(e) => Err(Error::zk("delete", path, e)),
             }
         }
-        Ok(_) => Ok(()),
+        Ok(_) | Err(zk::Error::SessionExpired) => Ok(()),
         Err(e) => Err(Error::zk("check_stat", path, e)),
     }
 }

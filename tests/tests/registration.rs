@@ -299,6 +299,38 @@ async fn expiry_reregisters_current_state() {
     assert_eq!(other_mutex, Some(vec![]));
 }
 
+/// Closing a registration whose session ZooKeeper has just expired succeeds: the expiry already
+/// deleted its ephemerals, so there is nothing left to deregister (it used to fail with
+/// `SessionExpired` from the first read of the deregistration).
+#[tokio::test]
+async fn close_after_the_session_expired_succeeds() {
+    let zk = LocalZooKeeper::start().await.expect("zookeeper");
+    let kazoo = Kazoo::new(zk.connect_string());
+    let proxy = Proxy::start(zk.addr()).await.expect("proxy");
+    let reg = Registration::start(
+        options("closed-expired", &proxy.addr().to_string()),
+        ServerAddr::from("127.0.0.1:7105"),
+        &[&ECHO],
+    )
+    .await
+    .expect("registered");
+    let server = "/slacker/cluster/closed-expired/servers/127.0.0.1:7105";
+    assert!(kazoo.node(server).await.expect("kazoo").is_some());
+
+    proxy.reset();
+    wait_until(DEADLINE, || async {
+        reg.state().borrow().zk == ZkState::Expired
+    })
+    .await
+    .expect("the client saw its session expire");
+    reg.close()
+        .await
+        .expect("closing an expired registration succeeds");
+    assert!(kazoo.node(server).await.expect("kazoo").is_none());
+    let ns = "/slacker/cluster/closed-expired/namespaces/test.echo/127.0.0.1:7105";
+    assert!(kazoo.node(ns).await.expect("kazoo").is_none());
+}
+
 /// A ZooKeeper restart within the session timeout loses nothing: same session, same nodes.
 #[tokio::test]
 async fn zookeeper_restart_within_session_loses_nothing() {
