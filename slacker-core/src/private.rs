@@ -27,6 +27,21 @@ pub use std::sync::Arc;
 pub use std::time::Duration;
 pub use std::vec::Vec;
 
+/// What every argument and result type of a `#[remote]` method must be: serde both ways. The
+/// macro asserts it once per type, spanned on the type as written, so a type that cannot travel
+/// is reported there (and with this message) rather than inside the generated code.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot travel as a #[remote] argument or result: it must implement serde's `Serialize` and `Deserialize`",
+    label = "not `Serialize + DeserializeOwned`",
+    note = "derive both: `#[derive(serde::Serialize, serde::Deserialize)]`"
+)]
+pub trait Wire: Serialize + DeserializeOwned {}
+
+impl<T: Serialize + DeserializeOwned> Wire for T {}
+
+/// The static assertion behind [`Wire`].
+pub const fn assert_wire<T: Wire>() {}
+
 /// The argument tuple of a method with no arguments: an empty array on the wire (JSON `[]`),
 /// and tolerant of `null` when decoding.
 #[derive(Debug, Clone, Copy, Default)]

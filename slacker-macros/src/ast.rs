@@ -11,7 +11,6 @@ use syn::{
 use crate::attr::{self, ExceptionsOpt, GroupingOpt, ResultsOpt};
 use crate::ctxt::Ctxt;
 use crate::names::{self, Names};
-use crate::valid;
 
 /// A `#[remote]` trait.
 pub struct Remote {
@@ -76,27 +75,17 @@ pub struct Output {
 }
 
 impl Remote {
-    /// Builds the model, or returns every error found.
-    pub fn from_syn(args: TokenStream, item: &ItemTrait) -> syn::Result<Self> {
-        let mut cx = Ctxt::default();
-        let trait_attrs = attr::trait_attrs(&mut cx, args);
-        valid::trait_is_not_generic(&mut cx, item);
-
+    /// Builds the model from a trait that passed [`valid::syntax`](crate::valid::syntax)
+    /// (option errors go to `cx`). `None` when there is nothing to build from (no valid
+    /// namespace; its error is recorded).
+    pub fn from_syn(cx: &mut Ctxt, args: TokenStream, item: &ItemTrait) -> Option<Self> {
+        let trait_attrs = attr::trait_attrs(cx, args);
         let mut methods = Vec::new();
         for trait_item in &item.items {
             let TraitItem::Fn(f) = trait_item else {
-                valid::item_is_a_method(&mut cx, trait_item);
                 continue;
             };
-            valid::method_is_async(&mut cx, &f.sig);
-            valid::method_is_plain(&mut cx, &f.sig);
-            valid::method_has_no_generics(&mut cx, &f.sig);
-            valid::receiver_is_shared_ref(&mut cx, &f.sig);
-            valid::args_are_identifiers(&mut cx, &f.sig);
-            valid::types_are_owned(&mut cx, &f.sig);
-            valid::name_is_not_reserved(&mut cx, &f.sig.ident);
-
-            let opts = attr::method_attrs(&mut cx, &f.attrs);
+            let opts = attr::method_attrs(cx, &f.attrs);
             let args = f
                 .sig
                 .inputs
@@ -137,19 +126,15 @@ impl Remote {
                 retries: opts.retries.unwrap_or(if opts.idempotent { 2 } else { 0 }),
             });
         }
-        valid::remote_names_are_unique(&mut cx, &methods);
-        cx.check()?;
-
-        let namespace = trait_attrs
-            .namespace
-            .ok_or_else(|| syn::Error::new_spanned(&item.ident, "missing `namespace`"))?;
+        // A missing or invalid namespace is already recorded by `attr::trait_attrs`.
+        let namespace = trait_attrs.namespace?;
         let mut user_code = TokenStream::new();
         for m in &methods {
             user_code.extend(m.args.iter().map(|a| a.ty.to_token_stream()));
             user_code.extend(m.output.ty.to_token_stream());
             user_code.extend(m.unavailable_value.to_token_stream());
         }
-        Ok(Self {
+        Some(Self {
             item: strip_remote_attrs(item),
             namespace,
             doc: doc_of(&item.attrs),

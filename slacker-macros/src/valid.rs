@@ -1,18 +1,42 @@
 //! Every semantic rule a `#[remote]` trait must follow, one function each, with the reason for
 //! the rule. Each records its error (spanned on the offending token) and returns, so that all
-//! problems are reported in one compile.
+//! problems are reported in one compile. Two phases, run in order by `expand/mod.rs`:
+//! [`syntax`] on the trait as written (before the model is built), [`model`] on the model.
 
 use std::collections::BTreeMap;
 
 use syn::{FnArg, ItemTrait, Pat, ReturnType, Signature, TraitItem, Type};
 
-use crate::ast::Method;
+use crate::ast::{Method, Remote};
 use crate::ctxt::Ctxt;
 use crate::names::RESERVED_CLIENT_METHODS;
 
+/// Phase 1: the rules on the trait as written.
+pub fn syntax(cx: &mut Ctxt, item: &ItemTrait) {
+    trait_is_not_generic(cx, item);
+    for trait_item in &item.items {
+        let TraitItem::Fn(f) = trait_item else {
+            item_is_a_method(cx, trait_item);
+            continue;
+        };
+        method_is_async(cx, &f.sig);
+        method_is_plain(cx, &f.sig);
+        method_has_no_generics(cx, &f.sig);
+        receiver_is_shared_ref(cx, &f.sig);
+        args_are_identifiers(cx, &f.sig);
+        types_are_owned(cx, &f.sig);
+        name_is_not_reserved(cx, &f.sig.ident);
+    }
+}
+
+/// Phase 3: the rules on the model built from a trait (and its options).
+pub fn model(cx: &mut Ctxt, remote: &Remote) {
+    remote_names_are_unique(cx, &remote.methods);
+}
+
 /// The server is one `Service` per trait and the client stub one type per trait: there is no
 /// way to pick a type parameter at the other end of the wire.
-pub fn trait_is_not_generic(cx: &mut Ctxt, item: &ItemTrait) {
+fn trait_is_not_generic(cx: &mut Ctxt, item: &ItemTrait) {
     if !item.generics.params.is_empty() {
         cx.error_spanned(&item.generics, "a #[remote] trait cannot be generic");
     } else if let Some(w) = &item.generics.where_clause {
@@ -21,7 +45,7 @@ pub fn trait_is_not_generic(cx: &mut Ctxt, item: &ItemTrait) {
 }
 
 /// Only methods can be called remotely; associated types and consts have no wire meaning.
-pub fn item_is_a_method(cx: &mut Ctxt, item: &TraitItem) {
+fn item_is_a_method(cx: &mut Ctxt, item: &TraitItem) {
     cx.error_spanned(
         item,
         "a #[remote] trait may only contain `async fn` methods",
@@ -29,7 +53,7 @@ pub fn item_is_a_method(cx: &mut Ctxt, item: &TraitItem) {
 }
 
 /// A remote call is asynchronous; writing `async fn` says so in the trait, where readers look.
-pub fn method_is_async(cx: &mut Ctxt, sig: &Signature) {
+fn method_is_async(cx: &mut Ctxt, sig: &Signature) {
     if sig.asyncness.is_none() {
         cx.error_spanned(
             sig.fn_token,
@@ -39,7 +63,7 @@ pub fn method_is_async(cx: &mut Ctxt, sig: &Signature) {
 }
 
 /// `const`, `unsafe`, `extern` and variadic functions cannot be called over the wire.
-pub fn method_is_plain(cx: &mut Ctxt, sig: &Signature) {
+fn method_is_plain(cx: &mut Ctxt, sig: &Signature) {
     if let Some(t) = sig.constness {
         cx.error_spanned(t, "a remote method cannot be `const`");
     }
@@ -55,7 +79,7 @@ pub fn method_is_plain(cx: &mut Ctxt, sig: &Signature) {
 }
 
 /// The server must decode arguments into one concrete type chosen at compile time.
-pub fn method_has_no_generics(cx: &mut Ctxt, sig: &Signature) {
+fn method_has_no_generics(cx: &mut Ctxt, sig: &Signature) {
     if !sig.generics.params.is_empty() {
         cx.error_spanned(
             &sig.generics,
@@ -71,7 +95,7 @@ pub fn method_has_no_generics(cx: &mut Ctxt, sig: &Signature) {
 
 /// The server shares one implementation (`Arc<T>`) between concurrent calls, so a method gets
 /// `&self`: never `self` (it would be consumed by the first call) nor `&mut self`.
-pub fn receiver_is_shared_ref(cx: &mut Ctxt, sig: &Signature) {
+fn receiver_is_shared_ref(cx: &mut Ctxt, sig: &Signature) {
     match sig.receiver() {
         Some(r) if r.reference.is_some() && r.mutability.is_none() && r.colon_token.is_none() => {
             if let Some((_, Some(lt))) = &r.reference {
@@ -94,7 +118,7 @@ pub fn receiver_is_shared_ref(cx: &mut Ctxt, sig: &Signature) {
 
 /// Arguments are named on the wire description (`MethodInfo::args`) and re-bound by the
 /// generated client; a pattern has no single name.
-pub fn args_are_identifiers(cx: &mut Ctxt, sig: &Signature) {
+fn args_are_identifiers(cx: &mut Ctxt, sig: &Signature) {
     for arg in &sig.inputs {
         if let FnArg::Typed(t) = arg {
             match &*t.pat {
@@ -110,7 +134,7 @@ pub fn args_are_identifiers(cx: &mut Ctxt, sig: &Signature) {
 
 /// Arguments are decoded on the server, and results on the client, into owned values
 /// (`DeserializeOwned`): `String`, not `&str`; a concrete type, not `impl Trait`.
-pub fn types_are_owned(cx: &mut Ctxt, sig: &Signature) {
+fn types_are_owned(cx: &mut Ctxt, sig: &Signature) {
     let args = sig.inputs.iter().filter_map(|arg| match arg {
         FnArg::Typed(t) => Some(&*t.ty),
         FnArg::Receiver(_) => None,
@@ -136,7 +160,7 @@ pub fn types_are_owned(cx: &mut Ctxt, sig: &Signature) {
 
 /// The generated client has inherent methods of its own; a remote method with the same name
 /// would be unreachable.
-pub fn name_is_not_reserved(cx: &mut Ctxt, ident: &syn::Ident) {
+fn name_is_not_reserved(cx: &mut Ctxt, ident: &syn::Ident) {
     let name = ident.to_string();
     if RESERVED_CLIENT_METHODS.contains(&name.as_str()) {
         cx.error_spanned(
@@ -150,7 +174,7 @@ pub fn name_is_not_reserved(cx: &mut Ctxt, ident: &syn::Ident) {
 
 /// The server dispatches on the remote name: two methods with one name would make one of them
 /// unreachable.
-pub fn remote_names_are_unique(cx: &mut Ctxt, methods: &[Method]) {
+fn remote_names_are_unique(cx: &mut Ctxt, methods: &[Method]) {
     let mut seen: BTreeMap<String, &Method> = BTreeMap::new();
     for m in methods {
         let name = m.remote_name.value();

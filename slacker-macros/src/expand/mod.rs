@@ -1,6 +1,8 @@
-//! Turns the model into code: the rewritten trait here, then the statics
+//! The macro's phases in order (check the syntax, build the model, check the model: [`expand`]),
+//! then the model into code: the rewritten trait here, then the statics
 //! ([`messages`]), the server dispatch ([`server`]) and the client stub ([`client`]).
 
+mod checks;
 mod client;
 mod messages;
 mod server;
@@ -10,6 +12,8 @@ use quote::quote;
 use syn::{ItemTrait, ReturnType, TraitItem};
 
 use crate::ast::{self, Remote};
+use crate::ctxt::Ctxt;
+use crate::valid;
 
 /// The whole expansion of `#[remote(args)] item`. On error, the trait is emitted unchanged
 /// (minus the methods' `#[remote]` attributes) next to one `compile_error!` per problem.
@@ -26,14 +30,26 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             return out;
         }
     };
-    match Remote::from_syn(args, &trait_item) {
+    // Check the syntax, build the model, check the model: every error of all three is reported.
+    let mut cx = Ctxt::default();
+    valid::syntax(&mut cx, &trait_item);
+    let remote = Remote::from_syn(&mut cx, args, &trait_item);
+    if let Some(remote) = &remote {
+        valid::model(&mut cx, remote);
+    }
+    let checked = cx.check().and_then(|()| {
+        remote.ok_or_else(|| syn::Error::new_spanned(&trait_item.ident, "invalid #[remote] trait"))
+    });
+    match checked {
         Ok(remote) => {
+            let checks = checks::expand(&remote);
             let rewritten = rewrite_trait(&remote);
             let messages = messages::expand(&remote);
             let server = server::expand(&remote);
             let client = client::expand(&remote);
             quote! {
                 #rewritten
+                #checks
                 #messages
                 #server
                 #client

@@ -11,6 +11,11 @@ pub trait Calc: ::core::marker::Send + ::core::marker::Sync + 'static {
     ) -> impl ::core::future::Future<Output = String> + ::core::marker::Send;
     fn reset(&self) -> impl ::core::future::Future<Output = ()> + ::core::marker::Send;
 }
+const _: () = ::slacker_core::__private::assert_wire::<i64>();
+const _: () = ::slacker_core::__private::assert_wire::<i64>();
+const _: () = ::slacker_core::__private::assert_wire::<i64>();
+const _: () = ::slacker_core::__private::assert_wire::<String>();
+const _: () = ::slacker_core::__private::assert_wire::<()>();
 /// The `example.calc` namespace: what [`Calc`] offers remotely (names, arguments, options).
 pub static CALC_NAMESPACE: ::slacker_core::NamespaceInfo = ::slacker_core::NamespaceInfo {
     name: "example.calc",

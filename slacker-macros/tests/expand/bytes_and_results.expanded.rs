@@ -17,6 +17,15 @@ pub trait Blobs: ::core::marker::Send + ::core::marker::Sync + 'static {
         data: Vec<u8>,
     ) -> impl ::core::future::Future<Output = Vec<u8>> + ::core::marker::Send;
 }
+const _: () = ::slacker_core::__private::assert_wire::<String>();
+const _: () = ::slacker_core::__private::assert_wire::<Vec<u8>>();
+const _: () = ::slacker_core::__private::assert_wire::<u64>();
+const _: () = ::slacker_core::__private::assert_wire::<StoreError>();
+const _: () = ::slacker_core::__private::assert_wire::<String>();
+const _: () = ::slacker_core::__private::assert_wire::<Vec<u8>>();
+const _: () = ::slacker_core::__private::assert_wire::<StoreError>();
+const _: () = ::slacker_core::__private::assert_wire::<Vec<u8>>();
+const _: () = ::slacker_core::__private::assert_wire::<Vec<u8>>();
 /// The `example.blobs` namespace: what [`Blobs`] offers remotely (names, arguments, options).
 pub static BLOBS_NAMESPACE: ::slacker_core::NamespaceInfo = ::slacker_core::NamespaceInfo {
     name: "example.blobs",

@@ -12,6 +12,12 @@ pub(crate) trait Stats: ::core::marker::Send + ::core::marker::Sync + 'static {
     ) -> impl ::core::future::Future<Output = f64> + ::core::marker::Send;
     fn flush(&self) -> impl ::core::future::Future<Output = ()> + ::core::marker::Send;
 }
+const _: () = ::slacker_core::__private::assert_wire::<u32>();
+const _: () = ::slacker_core::__private::assert_wire::<f64>();
+const _: () = ::slacker_core::__private::assert_wire::<f64>();
+const _: () = ::slacker_core::__private::assert_wire::<String>();
+const _: () = ::slacker_core::__private::assert_wire::<f64>();
+const _: () = ::slacker_core::__private::assert_wire::<()>();
 /// The `example.stats` namespace: what [`Stats`] offers remotely (names, arguments, options).
 pub(crate) static STATS_NAMESPACE: ::slacker_core::NamespaceInfo = ::slacker_core::NamespaceInfo {
     name: "example.stats",
