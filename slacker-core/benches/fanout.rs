@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use slacker_core::cluster::{Cluster, ClusterOptions};
 use slacker_core::membership::{Change, ServerInfo};
-use slacker_core::{remote, CallOptions, Client, ClientOptions, Grouping, RunningServer, Server};
+use slacker_core::{remote, CallOptions, Client, ClientOptions, Grouping, Server};
 
 #[remote(namespace = "bench.fanout")]
 pub trait Bench {
@@ -57,7 +57,7 @@ fn row(name: &str, h: &Histogram<u64>, base_p50: u64) {
     );
 }
 
-fn cluster_of(servers: &[RunningServer]) -> Cluster {
+fn cluster_of(servers: &[Server]) -> Cluster {
     let cluster = Cluster::new(ClusterOptions::default());
     let addrs: Vec<_> = servers.iter().map(|s| s.local_addr().into()).collect();
     for addr in &addrs {

@@ -57,7 +57,7 @@ pub use meta::{
     ArgInfo, ExceptionsPolicy, FunctionDesc, GroupOutcome, Grouping, GroupingFn, GroupingInput,
     MethodInfo, NamespaceInfo, ResultsMode, Selection, ServerView,
 };
-pub use server::{RunningServer, Server, ServerOptions};
+pub use server::{Server, ServerOptions};
 pub use service::{DispatchError, HandlerFuture, HandlerOutput, Service};
 
 pub use slacker_macros::remote;

@@ -4,8 +4,7 @@
 use std::time::{Duration, Instant};
 
 use slacker_core::{
-    remote, CallOptions, Client, ClientOptions, ContentType, Error, ResultCode, RunningServer,
-    Server,
+    remote, CallOptions, Client, ClientOptions, ContentType, Error, ResultCode, Server,
 };
 
 #[remote(namespace = "test.tcp")]
@@ -50,7 +49,7 @@ pub trait FilesSkewed {
     async fn make_from_text(&self, len: String) -> Vec<u8>;
 }
 
-async fn serve() -> RunningServer {
+async fn serve() -> Server {
     Server::builder()
         .service(FilesServer::new(FilesImpl))
         .bind("127.0.0.1:0")
@@ -58,7 +57,7 @@ async fn serve() -> RunningServer {
         .expect("bind")
 }
 
-async fn connect(server: &RunningServer, content_type: ContentType) -> Client {
+async fn connect(server: &Server, content_type: ContentType) -> Client {
     let options = ClientOptions {
         content_type,
         ..ClientOptions::default()

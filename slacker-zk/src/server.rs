@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 use slacker_core::server::{ServerBuilder, ServerInterceptor};
 use slacker_core::{
-    Client, ClientOptions, NamespaceInfo, RunningServer, Server, ServerAddr, ServerOptions, Service,
+    Client, ClientOptions, NamespaceInfo, Server, ServerAddr, ServerOptions, Service,
 };
 use tokio::net::ToSocketAddrs;
 use tokio::sync::watch;
@@ -197,12 +197,12 @@ pub struct ClusterServer {
 }
 
 /// What [`ClusterServer`] and the manager's `shutdown` share: whichever stops the server first
-/// takes the [`RunningServer`]; the other waits for `stopped`.
+/// takes the [`Server`]; the other waits for `stopped`.
 #[derive(Debug)]
 pub(crate) struct Inner {
     local_addr: SocketAddr,
     http_addr: Option<SocketAddr>,
-    server: Mutex<Option<RunningServer>>,
+    server: Mutex<Option<Server>>,
     registration: Registration,
     routing_grace: Duration,
     stopped: watch::Sender<bool>,
@@ -219,7 +219,7 @@ impl ManagedServer for Inner {
 }
 
 impl Inner {
-    fn server(&self) -> std::sync::MutexGuard<'_, Option<RunningServer>> {
+    fn server(&self) -> std::sync::MutexGuard<'_, Option<Server>> {
         self.server.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -273,10 +273,7 @@ impl ClusterServer {
 
     /// Requests running now (0 once stopped).
     pub fn in_flight(&self) -> usize {
-        self.inner
-            .server()
-            .as_ref()
-            .map_or(0, RunningServer::in_flight)
+        self.inner.server().as_ref().map_or(0, Server::in_flight)
     }
 
     /// The registration: `set_server_data`, `offline_ns`, `online_ns`, `offline`, `online`, and

@@ -1,7 +1,11 @@
 //! Harness shared by the integration tests: real processes, a real ZooKeeper, real sockets.
 //!
-//! * [`wait`]: [`wait_until`] / [`wait_for`], the only sanctioned way to wait for a condition
-//!   (poll under a generous deadline; never sleep and hope).
+//! * [`wait`]: [`wait_until`] / [`wait_for`] (poll a condition under a generous deadline; never
+//!   sleep and hope) and [`within`] (bound one awaited event by the same deadline).
+//! * [`lab`]: the point-to-point fixtures of the core's suites (the hand-written `lab`
+//!   namespace, its server and stub, a raw frame connection).
+//! * [`cluster_lab`]: servers on loopback behind a `Cluster` fed by hand (no ZooKeeper), for the
+//!   grouping and failover suites.
 //! * [`proxy`]: [`Proxy`], a loopback TCP proxy that injects faults between a client and
 //!   ZooKeeper or a slacker server: connection resets and silent partitions.
 //! * [`process`]: [`TestProcess`], example binaries run as real child processes (located or built
@@ -19,8 +23,10 @@
 //!   an ensemble on free loopback ports.
 
 pub mod browser;
+pub mod cluster_lab;
 pub mod http;
 pub mod kazoo;
+pub mod lab;
 pub mod probe;
 pub mod process;
 pub mod procfs;
@@ -35,7 +41,7 @@ pub use process::{example_bin, workspace_bin, TestProcess};
 pub use prometheus::LocalPrometheus;
 pub use proxy::Proxy;
 pub use slacker_zk::local::{LocalEnsemble, LocalZkError, LocalZooKeeper, ZkMode};
-pub use wait::{wait_for, wait_until, TimedOut, DEADLINE};
+pub use wait::{wait_for, wait_until, within, TimedOut, DEADLINE};
 
 /// Shows the library's logs in a test's output when `RUST_LOG` is set (e.g.
 /// `RUST_LOG=slacker_zk=debug cargo test ... -- --nocapture`); does nothing otherwise, or when

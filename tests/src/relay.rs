@@ -1,7 +1,7 @@
 //! The `observability.relay` namespace: a handler that reports where it runs in its trace and
 //! relays to a next hop, for the trace-context tests (two hops: client -> A -> B).
 
-use slacker_core::{remote, Client, ClientOptions, RunningServer, Server};
+use slacker_core::{remote, Client, ClientOptions, Server};
 
 /// Says where it runs in the trace, and relays to the next hop if it has one.
 #[remote(namespace = "observability.relay")]
@@ -36,7 +36,7 @@ impl Relay for RelayImpl {
 ///
 /// # Errors
 /// When the next hop cannot be reached or the port cannot be bound.
-pub async fn relay(next: Option<&RunningServer>) -> slacker_core::Result<RunningServer> {
+pub async fn relay(next: Option<&Server>) -> slacker_core::Result<Server> {
     let next = match next {
         Some(s) => Some(RelayClient::new(
             Client::connect(s.local_addr(), ClientOptions::default()).await?,

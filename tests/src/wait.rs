@@ -74,6 +74,18 @@ where
     }
 }
 
+/// Bounds `future` by [`DEADLINE`], so that a broken test fails naming `what` instead of
+/// hanging. For awaiting one event (a reply, a state change); poll conditions with
+/// [`wait_until`].
+///
+/// # Panics
+/// When `future` is not ready within [`DEADLINE`].
+pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
+    tokio::time::timeout(DEADLINE, future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {DEADLINE:?}: {what}"))
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};

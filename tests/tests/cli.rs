@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use slacker_core::{remote, RunningServer, Server};
+use slacker_core::{remote, Server};
 use slacker_tests::{wait_until, workspace_bin, LocalZooKeeper, TestProcess, DEADLINE};
 use slacker_zk::{ClusterClient, ClusterOptions, ClusterServer};
 
@@ -94,7 +94,7 @@ fn failed(o: &Output) -> String {
     lines[0].to_owned()
 }
 
-async fn calc_server() -> RunningServer {
+async fn calc_server() -> Server {
     let calc = CalcImpl::default();
     let _ = calc.0.set("solo".into());
     Server::builder()

@@ -29,9 +29,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use slacker_core::codec::PacketCodec;
 use slacker_core::inspect::InspectRequest;
 use slacker_core::protocol::{Malformed, Packet, Request, FLAG_NO_REPLY};
-use slacker_core::{
-    Client, ClientOptions, ContentType, Extensions, ResultCode, RunningServer, Server,
-};
+use slacker_core::{Client, ClientOptions, ContentType, Extensions, ResultCode, Server};
 use slacker_tests::probe::{replies_until_closed, Bystander, ProbeImpl, ProbeServer};
 use slacker_tests::{wait_until, DEADLINE};
 use tokio::io::AsyncWriteExt;
@@ -303,7 +301,7 @@ fn check_codec(case: &Case) -> Result<(), TestCaseError> {
 }
 
 /// The server-side properties for one case, on a fresh connection.
-async fn check_server(server: &RunningServer, case: &Case) -> Result<(), TestCaseError> {
+async fn check_server(server: &Server, case: &Case) -> Result<(), TestCaseError> {
     let panics = SERVER_PANICS.load(Ordering::SeqCst);
     let mut stream = TcpStream::connect(server.local_addr())
         .await

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use slacker_core::server::gateway::APPLICATION_ERROR_HEADER;
-use slacker_core::{remote, RunningServer, Server};
+use slacker_core::{remote, Server};
 use slacker_tests::http::{self, HttpResponse};
 use slacker_tests::DEADLINE;
 
@@ -54,7 +54,7 @@ impl Calc for CalcImpl {
     }
 }
 
-async fn server() -> (RunningServer, SocketAddr) {
+async fn server() -> (Server, SocketAddr) {
     let server = Server::builder()
         .service(CalcServer::new(CalcImpl))
         .http("127.0.0.1:0".parse().expect("addr"))

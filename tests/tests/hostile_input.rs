@@ -16,8 +16,7 @@ use slacker_core::codec::PacketCodec;
 use slacker_core::inspect::InspectRequest;
 use slacker_core::protocol::{Packet, PROTOCOL_VERSION};
 use slacker_core::{
-    CallOptions, Client, ClientOptions, ContentType, Error, ResultCode, RunningServer, Server,
-    ServerOptions,
+    CallOptions, Client, ClientOptions, ContentType, Error, ResultCode, Server, ServerOptions,
 };
 use slacker_tests::probe::{raw_frame, replies_until_closed, Bystander, ProbeImpl, ProbeServer};
 use slacker_tests::{wait_until, DEADLINE};
@@ -28,7 +27,7 @@ use tokio_util::codec::Framed;
 
 const NS: &str = "slacker.probe";
 
-async fn server(options: ServerOptions) -> RunningServer {
+async fn server(options: ServerOptions) -> Server {
     Server::builder()
         .service(ProbeServer::new(ProbeImpl))
         .options(options)
@@ -435,4 +434,181 @@ async fn every_unknown_version_and_packet_type_gets_a_protocol_error_for_its_tid
     assert!(matches!(framed.next().await, Some(Ok(Ok(Packet::Pong)))));
     println!("unknown version/type: {count} frames, {count} ProtocolErrors, connection alive");
     assert_unaffected("unknown version and type", bystander).await;
+}
+
+/// Frame-level bad input (formerly `malformed_input.rs`): an attributable bad frame gets a
+/// typed `ProtocolError` for its tid and the connection survives; a half frame is cut off; a
+/// server speaking another version fails the client's handshake.
+mod frames {
+
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use bytes::{BufMut, BytesMut};
+    use slacker_core::protocol::{Packet, PROTOCOL_VERSION};
+    use slacker_core::{Client, ClientOptions, ResultCode, Server, ServerOptions};
+    use slacker_tests::lab::{lab_server, LabClient, Raw};
+    use slacker_tests::within;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn frame(version: u8, ty: u8, ct: u8, tid: u64, body: &[u8]) -> Vec<u8> {
+        let mut b = BytesMut::new();
+        b.put_u32((11 + body.len()) as u32);
+        b.put_u8(version);
+        b.put_u8(ty);
+        b.put_u8(ct);
+        b.put_u64(tid);
+        b.put_slice(body);
+        b.to_vec()
+    }
+
+    /// Writes `bytes` on a fresh connection and returns the connection, read side intact.
+    async fn raw_bytes(addr: SocketAddr, bytes: &[u8]) -> Raw {
+        let mut raw = Raw::connect(addr).await;
+        raw.0.get_mut().write_all(bytes).await.expect("write");
+        raw
+    }
+
+    /// Waits until the server closes the connection (EOF or reset).
+    async fn assert_closed(raw: Raw) {
+        let mut stream = raw.0.into_inner();
+        let mut buf = [0u8; 256];
+        loop {
+            match within("server closes the connection", stream.read(&mut buf)).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {} // a final error frame may precede the close
+            }
+        }
+    }
+
+    async fn expect_protocol_error(raw: &mut Raw, tid: u64) -> String {
+        match raw.next().await {
+            Some(Ok(Packet::Error {
+                tid: t,
+                code: ResultCode::ProtocolError,
+                message,
+            })) if t == tid => message,
+            other => panic!("expected ProtocolError for tid {tid}, got {other:?}"),
+        }
+    }
+
+    async fn bystander(server: &Server) -> LabClient<Client> {
+        let client = Client::connect(server.local_addr(), ClientOptions::default())
+            .await
+            .expect("connect");
+        let lab = LabClient::new(client);
+        assert_eq!(lab.add(1, 1).await.expect("bystander works"), 2);
+        lab
+    }
+
+    #[tokio::test]
+    async fn attributable_bad_frames_get_typed_replies_and_the_connection_survives() {
+        let (server, _) = lab_server(ServerOptions::default()).await;
+        let other = bystander(&server).await;
+        let addr = server.local_addr();
+        let mut raw = raw_bytes(addr, &frame(9, 1, 1, 77, b"")).await;
+        let msg = expect_protocol_error(&mut raw, 77).await;
+        assert!(msg.contains("version 9"), "{msg}");
+
+        let cases: [(Vec<u8>, u64, &str); 5] = [
+            (
+                frame(PROTOCOL_VERSION, 200, 1, 78, b""),
+                78,
+                "packet type 200",
+            ),
+            (
+                frame(PROTOCOL_VERSION, 1, 42, 79, b""),
+                79,
+                "content type 42",
+            ),
+            // A request whose namespace length runs past the end of the frame.
+            (
+                frame(
+                    PROTOCOL_VERSION,
+                    1,
+                    1,
+                    80,
+                    &[0, 0, 0, 0, 0, 0xff, 0xff, b'x'],
+                ),
+                80,
+                "truncated",
+            ),
+            // Response packets are not for servers.
+            (frame(PROTOCOL_VERSION, 2, 1, 81, &[0]), 81, "not accepted"),
+            // Invalid UTF-8 in the function name.
+            (
+                frame(
+                    PROTOCOL_VERSION,
+                    1,
+                    1,
+                    82,
+                    &[0, 0, 0, 0, 0, 0, 1, b'a', 0, 1, 0xff, 0],
+                ),
+                82,
+                "UTF-8",
+            ),
+        ];
+        for (bytes, tid, needle) in cases {
+            raw.0.get_mut().write_all(&bytes).await.expect("write");
+            let msg = expect_protocol_error(&mut raw, tid).await;
+            assert!(msg.contains(needle), "{needle}: {msg}");
+        }
+        // A hello from a client speaking another protocol version is refused with tid 0.
+        raw.0
+            .get_mut()
+            .write_all(&frame(2, 9, 0, 0, &[0, 0, 0, 1, b'9']))
+            .await
+            .expect("write");
+        let msg = expect_protocol_error(&mut raw, 0).await;
+        assert!(msg.contains("version 2"), "{msg}");
+        // The same connection still serves a well-formed ping.
+        raw.send(Packet::Ping).await;
+        assert_eq!(raw.next().await, Some(Ok(Packet::Pong)));
+        assert_eq!(other.add(2, 2).await.expect("bystander"), 4);
+    }
+
+    #[tokio::test]
+    async fn half_a_frame_then_silence_is_disconnected() {
+        let options = ServerOptions {
+            read_timeout: Duration::from_millis(200),
+            ..ServerOptions::default()
+        };
+        let (server, _) = lab_server(options).await;
+        let other = bystander(&server).await;
+        // Opened first, so it has been idle longer than the stalled one was stalled.
+        let mut idle = Raw::connect(server.local_addr()).await;
+        let mut half = frame(PROTOCOL_VERSION, 4, 0, 0, &[0; 100]);
+        half.truncate(40);
+        let started = tokio::time::Instant::now();
+        let raw = raw_bytes(server.local_addr(), &half).await;
+        assert_closed(raw).await;
+        println!("stalled peer closed after {:?}", started.elapsed());
+        // An idle connection (no partial frame) is not closed by the same timeout.
+        idle.send(Packet::Ping).await;
+        assert_eq!(idle.next().await, Some(Ok(Packet::Pong)));
+        assert_eq!(other.add(4, 4).await.expect("bystander"), 8);
+    }
+
+    #[tokio::test]
+    async fn a_server_speaking_another_version_fails_the_handshake() {
+        // A fake server answering every hello with a frame of protocol version 2.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let _ = s.write_all(&frame(2, 10, 0, 0, &[0, 1, b'9'])).await;
+                let mut buf = [0u8; 64];
+                let _ = s.read(&mut buf).await;
+            }
+        });
+        match Client::connect(addr, ClientOptions::default()).await {
+            Err(slacker_core::Error::Protocol { server, message }) => {
+                assert_eq!(server.as_str(), addr.to_string());
+                assert!(message.contains("version 2"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::json;
 use slacker_core::inspect::InspectRequest;
 use slacker_core::observe::TraceContext;
-use slacker_core::{CallOptions, Client, ClientOptions, RunningServer, Server};
+use slacker_core::{CallOptions, Client, ClientOptions, Server};
 use slacker_examples::cluster_api::{Example, ExampleApiClient, ExampleApiServer};
 use slacker_tests::http::{self, HttpResponse};
 use slacker_tests::probe::{Bystander, ProbeImpl, ProbeServer};
@@ -71,7 +71,7 @@ async fn promtool(text: &str) -> Result<(), String> {
     }
 }
 
-async fn example_server() -> RunningServer {
+async fn example_server() -> Server {
     let api = Example::new();
     api.set_addr("in-process");
     Server::builder()

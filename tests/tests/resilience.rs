@@ -24,7 +24,7 @@ use slacker_core::codec::PacketCodec;
 use slacker_core::protocol::{Packet, Request, DEFAULT_MAX_FRAME_LEN};
 use slacker_core::{
     remote, serialization, CallOptions, Client, ClientOptions, ContentType, Error, Extensions,
-    Grouping, ResultCode, RunningServer, Server, ServerAddr,
+    Grouping, ResultCode, Server, ServerAddr,
 };
 use slacker_examples::cluster_api::{Example, ExampleApiClient, ExampleApiServer};
 use slacker_tests::{
@@ -257,7 +257,7 @@ async fn a_hung_server_does_not_stall_the_cluster() {
 }
 
 /// A test server on loopback with default options, serving the example API.
-async fn example_server() -> RunningServer {
+async fn example_server() -> Server {
     let api = Example::new();
     api.set_addr("in-process");
     Server::builder()

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use slacker_core::ServerOptions;
-use slacker_core::{remote, Client, ClientOptions, ClientTls, Error, RunningServer, Server};
+use slacker_core::{remote, Client, ClientOptions, ClientTls, Error, Server};
 
 #[remote(namespace = "test.tls")]
 pub trait Echo {
@@ -32,7 +32,7 @@ fn self_signed() -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
     (cert.cert.der().clone(), key.into())
 }
 
-async fn tls_server(cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) -> RunningServer {
+async fn tls_server(cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) -> Server {
     let config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .expect("protocol versions")

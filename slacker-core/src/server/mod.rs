@@ -78,10 +78,6 @@ impl Default for ServerOptions {
     }
 }
 
-/// Entry point: `Server::builder()`.
-#[derive(Debug)]
-pub struct Server;
-
 impl Server {
     /// A builder with no services, no interceptors and default options.
     pub fn builder() -> ServerBuilder {
@@ -143,7 +139,7 @@ impl ServerBuilder {
 
     /// Also serves HTTP on `addr` (port 0 for a free one): `GET /metrics` in the Prometheus
     /// text format and `GET /health` (200 while serving, 503 with a JSON reason while draining
-    /// or when a health check fails). See [`RunningServer::http_addr`].
+    /// or when a health check fails). See [`Server::http_addr`].
     pub fn http(mut self, addr: SocketAddr) -> Self {
         self.http = Some(addr);
         self
@@ -160,7 +156,7 @@ impl ServerBuilder {
     /// # Errors
     /// [`Error::Config`] when two services share a namespace or a limit is zero;
     /// [`Error::Io`] when the address cannot be bound.
-    pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<RunningServer> {
+    pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<Server> {
         let o = &self.options;
         if o.max_connections == 0
             || o.max_in_flight == 0
@@ -213,7 +209,7 @@ impl ServerBuilder {
             addr
         });
         tracing::info!(%local_addr, ?http_addr, "slacker server listening");
-        Ok(RunningServer {
+        Ok(Server {
             local_addr,
             http_addr,
             shared,
@@ -223,10 +219,10 @@ impl ServerBuilder {
     }
 }
 
-/// A bound, serving server. Dropping it closes every connection at once; prefer
-/// [`RunningServer::shutdown`].
+/// A bound, serving server: what [`Server::builder`]`()...bind(addr)` returns and what you
+/// hold. Dropping it closes every connection at once; prefer [`Server::shutdown`].
 #[derive(Debug)]
-pub struct RunningServer {
+pub struct Server {
     local_addr: SocketAddr,
     http_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
@@ -234,7 +230,7 @@ pub struct RunningServer {
     accept: Option<JoinHandle<()>>,
 }
 
-impl RunningServer {
+impl Server {
     /// The bound address (useful after binding port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
@@ -296,7 +292,7 @@ impl RunningServer {
     }
 }
 
-impl Drop for RunningServer {
+impl Drop for Server {
     fn drop(&mut self) {
         self.stop_accept.cancel();
         self.shared.close.cancel();

@@ -1,13 +1,12 @@
 //! Calls that succeed: both content types, typed stubs and call-by-name, fire-and-forget,
 //! several namespaces on one port, and the call context a handler sees.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{lab_server, within, LabClient};
 use serde_json::json;
 use slacker_core::{CallOptions, Client, ClientOptions, ContentType, ServerOptions};
+use slacker_tests::lab::{lab_server, LabClient};
+use slacker_tests::{wait_until, within, DEADLINE};
 
 async fn round_trip_in(content_type: ContentType) {
     let (server, _) = lab_server(ServerOptions::default()).await;
@@ -82,10 +81,11 @@ async fn fire_and_forget_runs_without_a_reply() {
         .expect("notify");
     assert_eq!(sent, json!(null));
     let typed = LabClient::new(client.clone());
-    common::eventually("the notified call ran", || {
+    wait_until(DEADLINE, || async {
         probe.ran.load(std::sync::atomic::Ordering::SeqCst) == 1
     })
-    .await;
+    .await
+    .expect("the notified call ran");
     assert_eq!(client.in_flight(), 0);
     assert_eq!(typed.count().await.expect("count"), 2);
 }
@@ -127,12 +127,13 @@ async fn timeout_precedence_is_call_then_method_then_client() {
             )
             .expect("call");
             let r = client.call_one(call).await.expect("whoami");
-            let me: common::Whoami =
+            let me: slacker_tests::lab::Whoami =
                 slacker_core::serialization::decode(r.content_type, &r.payload).expect("decode");
             me.deadline_ms.expect("deadline sent")
         }
     };
-    let client_default = deadline_seen(CallOptions::new(), &common::LAB_METHODS[5]).await;
+    let client_default =
+        deadline_seen(CallOptions::new(), &slacker_tests::lab::LAB_METHODS[5]).await;
     assert!((3000..=4000).contains(&client_default), "{client_default}");
     let per_method = deadline_seen(CallOptions::new(), &WHOAMI_WITH_TIMEOUT).await;
     assert!((500..=1500).contains(&per_method), "{per_method}");

@@ -1,14 +1,12 @@
 //! Inspect: a server describes its namespaces, functions, clients and call statistics.
 
-mod common;
-
 use bytes::Bytes;
-use common::{Lab, LabClient};
 use slacker_core::inspect::InspectRequest;
 use slacker_core::{
     Client, ClientOptions, ContentType, DispatchError, HandlerFuture, NamespaceInfo, Server,
     Service,
 };
+use slacker_tests::lab::{Lab, LabClient};
 
 static GREETER: NamespaceInfo = NamespaceInfo {
     name: "greeter",

@@ -1,12 +1,9 @@
 //! Every way a call can fail on the server side arrives as a typed error naming the server,
 //! and the server keeps serving afterwards.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use common::{eventually, lab_server, within, Lab, LabClient, Raw};
 use futures::future::BoxFuture;
 use serde_json::json;
 use slacker_core::protocol::{Packet, Request};
@@ -15,8 +12,10 @@ use slacker_core::{
     CallOptions, Client, ClientOptions, ContentType, Error, Extensions, ResultCode, Server,
     ServerOptions,
 };
+use slacker_tests::lab::{lab_server, Lab, LabClient, Raw};
+use slacker_tests::{wait_until, within, DEADLINE};
 
-async fn connect(server: &slacker_core::RunningServer) -> Client {
+async fn connect(server: &slacker_core::Server) -> Client {
     Client::connect(server.local_addr(), ClientOptions::default())
         .await
         .expect("connect")
@@ -162,10 +161,11 @@ async fn handler_running_past_its_deadline_is_aborted() {
         other => panic!("{other:?}"),
     }
     assert_eq!(probe.started.load(Ordering::SeqCst), 1);
-    eventually("the handler was dropped", || {
+    wait_until(DEADLINE, || async {
         probe.aborted.load(Ordering::SeqCst) == 1
     })
-    .await;
+    .await
+    .expect("the handler was dropped");
 }
 
 /// Refuses calls without the right `token` extension.
@@ -265,10 +265,11 @@ async fn in_flight_limits_answer_overloaded() {
             tokio::spawn(async move { a.hold().await })
         })
         .collect();
-    eventually("two holds run", || {
+    wait_until(DEADLINE, || async {
         probe.started.load(Ordering::SeqCst) == 2
     })
-    .await;
+    .await
+    .expect("two holds run");
     assert_eq!(
         code(a.count().await),
         ResultCode::Overloaded,
@@ -278,10 +279,11 @@ async fn in_flight_limits_answer_overloaded() {
         let b = b.clone();
         tokio::spawn(async move { b.hold().await })
     };
-    eventually("three holds run", || {
+    wait_until(DEADLINE, || async {
         probe.started.load(Ordering::SeqCst) == 3
     })
-    .await;
+    .await
+    .expect("three holds run");
     assert_eq!(code(b.count().await), ResultCode::Overloaded, "per server");
     assert_eq!(probe.ran.load(Ordering::SeqCst), 0);
     probe.gate.add_permits(3);
@@ -309,7 +311,9 @@ async fn full_backlog_fails_fast_without_sending() {
             tokio::spawn(async move { lab.hold().await })
         })
         .collect();
-    eventually("two calls pending", || client.in_flight() == 2).await;
+    wait_until(DEADLINE, || async { client.in_flight() == 2 })
+        .await
+        .expect("two calls pending");
     match lab.count().await {
         Err(Error::Backlog { server, limit: 2 }) => assert_eq!(&server, client.addr()),
         other => panic!("{other:?}"),

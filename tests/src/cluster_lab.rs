@@ -1,7 +1,6 @@
 //! A three-server lab for the cluster tests: real slacker servers on loopback, each hosting a
 //! `test.grouping` namespace whose methods report the server's address, sleep, fail on demand,
 //! hold until released and count calls; a `Cluster` fed by explicit membership changes.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -9,11 +8,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use crate::{wait_until, DEADLINE};
 use slacker_core::cluster::{Cluster, ClusterOptions};
 use slacker_core::membership::{Change, ServerInfo};
 use slacker_core::{
-    remote, ConnState, Error, GroupOutcome, GroupingInput, RunningServer, Selection, Server,
-    ServerAddr,
+    remote, ConnState, Error, GroupOutcome, GroupingInput, Selection, Server, ServerAddr,
 };
 use tokio::sync::Semaphore;
 
@@ -250,7 +249,7 @@ impl Probe for ProbeImpl {
 pub struct Node {
     pub addr: ServerAddr,
     pub behavior: Arc<Behavior>,
-    pub server: Option<RunningServer>,
+    pub server: Option<Server>,
 }
 
 impl Node {
@@ -341,10 +340,11 @@ impl Lab {
 
     pub async fn wait_state(&self, addr: &ServerAddr, state: ConnState) {
         let cluster = &self.cluster;
-        eventually(&format!("{addr} is {state:?}"), || {
+        wait_until(DEADLINE, || async {
             cluster.snapshot().servers.get(addr).map(|s| s.state) == Some(state)
         })
-        .await;
+        .await
+        .unwrap_or_else(|_| panic!("{addr} is {state:?}"));
     }
 
     /// Which server answered, per address, over `calls` sequential calls of `f`.
@@ -369,8 +369,3 @@ pub fn timed_out(err: &Error, after: Duration) -> bool {
     matches!(err, Error::Timeout { after: a, .. } if *a == after)
         || err.code() == Some(slacker_core::ResultCode::DeadlineExceeded)
 }
-
-#[path = "../wait.rs"]
-mod wait;
-#[allow(unused_imports)] // each test binary uses a different subset
-pub use wait::{eventually, within};

@@ -1,11 +1,10 @@
 //! Many concurrent calls over one connection are all answered, each with its own result.
 
-mod common;
-
 use std::time::Instant;
 
-use common::{lab_server, within, LabClient};
 use slacker_core::{Client, ClientOptions, ServerOptions};
+use slacker_tests::lab::{lab_server, LabClient};
+use slacker_tests::within;
 
 const CALLS: i64 = 10_000;
 

@@ -1,7 +1,7 @@
-//! Shared test fixtures: a hand-written `lab` namespace (what `#[remote]` will generate for a
-//! trait, written out by hand until the macro lands), a typed stub over any `Caller`, a raw
-//! frame-level connection, and condition polling.
-#![allow(dead_code)]
+//! The point-to-point fixtures of slacker-core's tests: a hand-written `lab` namespace (what
+//! `#[remote]` generates, written out so the core is tested without the macro), a typed stub
+//! over any `Caller` ([`LabClient`]), a server hosting it ([`lab_server`]) and a frame-level
+//! connection ([`Raw`]) for bytes no real client would send.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,8 +15,7 @@ use slacker_core::codec::PacketCodec;
 use slacker_core::protocol::{Malformed, Packet};
 use slacker_core::{
     ArgInfo, CallOptions, Caller, ContentType, DispatchError, Error, ExceptionsPolicy,
-    HandlerFuture, MethodInfo, NamespaceInfo, ResultsMode, RunningServer, Server, ServerOptions,
-    Service,
+    HandlerFuture, MethodInfo, NamespaceInfo, ResultsMode, Server, ServerOptions, Service,
 };
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
@@ -302,7 +301,7 @@ impl<C: Caller> LabClient<C> {
 }
 
 /// A server hosting `lab` on a free loopback port.
-pub async fn lab_server(options: ServerOptions) -> (RunningServer, Arc<Probe>) {
+pub async fn lab_server(options: ServerOptions) -> (Server, Arc<Probe>) {
     let lab = Lab::default();
     let probe = lab.probe.clone();
     let server = Server::builder()
@@ -314,10 +313,7 @@ pub async fn lab_server(options: ServerOptions) -> (RunningServer, Arc<Probe>) {
     (server, probe)
 }
 
-#[path = "../wait.rs"]
-mod wait;
-#[allow(unused_imports)] // each test binary uses a different subset
-pub use wait::{eventually, within};
+use crate::within;
 
 /// A frame-level connection, for feeding a server bytes no real client would send.
 pub struct Raw(pub Framed<TcpStream, PacketCodec>);
@@ -337,11 +333,4 @@ impl Raw {
             .await
             .map(|r| r.expect("io"))
     }
-}
-
-pub fn tracing_init() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
 }

@@ -3,15 +3,14 @@
 //! deadline, and failover (idempotent methods move to another server on connection loss,
 //! others only when the request provably never ran).
 
-mod cluster_lab;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cluster_lab::{eventually, timed_out, within, Lab, NS};
 use slacker_core::cluster::{Cluster, ClusterOptions, PartialFailure};
 use slacker_core::{CallOptions, Error, Grouping, ResultCode};
+use slacker_tests::cluster_lab::{timed_out, Lab, NS};
+use slacker_tests::{wait_until, within, DEADLINE};
 use tokio::sync::broadcast;
 
 fn panicked(e: &Error) -> bool {
@@ -111,7 +110,7 @@ async fn a_custom_exceptions_policy_decides() {
 #[tokio::test]
 async fn unavailable_value_stands_in_when_no_server_offers_the_namespace() {
     let cluster = Cluster::new(ClusterOptions::default());
-    let client = cluster_lab::ProbeClient::new(cluster.clone());
+    let client = slacker_tests::cluster_lab::ProbeClient::new(cluster.clone());
     assert_eq!(client.maybe().await.expect("unavailable value"), "nobody");
     let err = client.whoami().await.expect_err("no unavailable value");
     assert!(
@@ -139,7 +138,7 @@ async fn unavailable_value_stands_in_when_no_server_offers_the_namespace() {
 async fn a_retry_loop_on_unavailable_calls_does_not_starve_its_thread() {
     const BOUND: usize = 1_000_000;
     let cluster = Cluster::new(ClusterOptions::default());
-    let client = cluster_lab::ProbeClient::new(cluster.clone());
+    let client = slacker_tests::cluster_lab::ProbeClient::new(cluster.clone());
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let calls = Arc::new(AtomicUsize::new(0));
     let worker = tokio::spawn({
@@ -198,10 +197,11 @@ async fn fan_out_is_bounded_by_the_deadline() {
 
     // The slow server's abandoned call was canceled: nothing stays pending on it.
     let cluster = &lab.cluster;
-    eventually("the slow call is no longer pending", || {
+    wait_until(DEADLINE, || async {
         cluster.snapshot().servers[&slow].in_flight == 0
     })
-    .await;
+    .await
+    .expect("the slow call is no longer pending");
 }
 
 /// Holds one call on the first sorted server, kills that server while the call runs, and
@@ -218,10 +218,11 @@ async fn kill_during(method: &'static str) -> (Lab, Result<String, Error>) {
         }
     });
     let behavior = lab.nodes[0].behavior.clone();
-    eventually("the call is running on the first server", || {
+    wait_until(DEADLINE, || async {
         behavior.held.load(Ordering::SeqCst) == 1
     })
-    .await;
+    .await
+    .expect("the call is running on the first server");
     // The next servers would answer at once.
     for node in &lab.nodes[1..] {
         node.behavior.gate.add_permits(1);
@@ -265,10 +266,11 @@ async fn any_call_is_retried_when_the_request_provably_never_ran() {
         .with_options(CallOptions::new().server(draining.clone()));
     let held = tokio::spawn(async move { pinned.hold().await });
     let behavior = lab.nodes[0].behavior.clone();
-    eventually("a call is held on the first server", || {
+    wait_until(DEADLINE, || async {
         behavior.held.load(Ordering::SeqCst) == 1
     })
-    .await;
+    .await
+    .expect("a call is held on the first server");
     let server = lab.nodes[0].server.take().expect("running");
     let shutdown = tokio::spawn(server.shutdown(Duration::from_secs(30)));
 
@@ -344,10 +346,11 @@ async fn idempotent_calls_survive_a_server_killed_mid_stream() {
             })
         })
         .collect();
-    eventually("a third of the calls are done", || {
+    wait_until(DEADLINE, || async {
         done.load(Ordering::SeqCst) >= CALLS / 3
     })
-    .await;
+    .await
+    .expect("a third of the calls are done");
     lab.nodes[1].kill();
     let mut failed = Vec::new();
     for w in workers {
@@ -385,10 +388,11 @@ async fn a_server_that_keeps_timing_out_is_ejected_and_its_calls_fail_at_once() 
         tokio::spawn(async move { pinned.nap(0).await })
     };
     let cluster = &lab.cluster;
-    eventually("the long call is pending on the bad server", || {
+    wait_until(DEADLINE, || async {
         cluster.snapshot().servers[&bad].in_flight == 1
     })
-    .await;
+    .await
+    .expect("the long call is pending on the bad server");
     let hasty = pinned.with_options(
         CallOptions::new()
             .server(bad.clone())

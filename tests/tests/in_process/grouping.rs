@@ -2,19 +2,18 @@
 //! option wins, and how membership changes and connection health steer routing. Three slacker
 //! servers on loopback, a `Cluster` fed by explicit membership changes (no ZooKeeper).
 
-mod cluster_lab;
-
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cluster_lab::{eventually, timed_out, within, Lab, Node, NS};
 use slacker_core::cluster::{ClusterOptions, NamespaceRoute};
 use slacker_core::membership::{Change, ServerInfo};
 use slacker_core::{
     CallOptions, ClientOptions, ConnState, Error, Grouping, GroupingFn, Selection, ServerAddr,
 };
+use slacker_tests::cluster_lab::{timed_out, Lab, Node, NS};
+use slacker_tests::{wait_until, within, DEADLINE};
 
 fn share(seen: &BTreeMap<String, usize>, addr: &ServerAddr) -> f64 {
     let total: usize = seen.values().sum();
@@ -31,10 +30,11 @@ async fn first_is_the_first_sorted_server_that_is_up() {
     // Its connection drops: out of routing at once, while still registered.
     lab.nodes[0].kill();
     let dead = lab.addr(0);
-    eventually("the dead server leaves routing", || {
+    wait_until(DEADLINE, || async {
         !lab.cluster.routable(NS).contains(&dead)
     })
-    .await;
+    .await
+    .expect("the dead server leaves routing");
     let seen = lab.tally(30, || client.first()).await;
     assert_eq!(seen[lab.addr(1).as_str()], 30, "{seen:?}");
     assert!(lab.cluster.snapshot().servers.contains_key(&dead));
@@ -163,10 +163,11 @@ async fn least_in_flight_steers_away_from_a_busy_server() {
         })
         .collect();
     let behavior = lab.nodes[0].behavior.clone();
-    eventually("four calls held on the busy server", || {
+    wait_until(DEADLINE, || async {
         behavior.held.load(Ordering::SeqCst) == 4
     })
-    .await;
+    .await
+    .expect("four calls held on the busy server");
     assert_eq!(lab.cluster.snapshot().servers[&busy].in_flight, 4);
 
     let seen = lab.tally(200, || client.least_in_flight()).await;
@@ -441,10 +442,11 @@ async fn a_server_back_from_the_dead_is_routed_to_again() {
     let client = lab.client();
     let dead = lab.addr(1);
     lab.nodes[1].kill();
-    eventually("the dead server leaves routing", || {
+    wait_until(DEADLINE, || async {
         !lab.cluster.routable(NS).contains(&dead)
     })
-    .await;
+    .await
+    .expect("the dead server leaves routing");
     let seen = lab.tally(30, || client.round_robin()).await;
     assert_eq!(seen[dead.as_str()], 0, "{seen:?}");
 
@@ -465,10 +467,11 @@ async fn when_every_connection_is_down_the_error_is_a_connection_error() {
     }
     for addr in lab.addrs() {
         let cluster = &lab.cluster;
-        eventually("every connection is down", || {
+        wait_until(DEADLINE, || async {
             cluster.snapshot().servers[&addr].state != ConnState::Connected
         })
-        .await;
+        .await
+        .expect("every connection is down");
     }
     let err = client.random().await.expect_err("down");
     assert!(matches!(err, Error::Connection { .. }), "{err}");

@@ -1,15 +1,14 @@
 //! A call the client stops waiting for is aborted on the server: the handler future is
 //! dropped, whether the caller dropped its future or timed out.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{eventually, Lab, LabClient};
 use futures::future::BoxFuture;
 use slacker_core::server::{Reject, RequestHead, ServerInterceptor};
-use slacker_core::{CallOptions, Client, ClientOptions, Error, RunningServer, Server};
+use slacker_core::{CallOptions, Client, ClientOptions, Error, Server};
+use slacker_tests::lab::{Lab, LabClient};
+use slacker_tests::{wait_until, DEADLINE};
 
 /// Drops the request's deadline, so only a cancel packet can stop the handler.
 struct IgnoreDeadline;
@@ -21,7 +20,7 @@ impl ServerInterceptor for IgnoreDeadline {
     }
 }
 
-async fn server() -> (RunningServer, std::sync::Arc<common::Probe>) {
+async fn server() -> (Server, std::sync::Arc<slacker_tests::lab::Probe>) {
     let lab = Lab::default();
     let probe = lab.probe.clone();
     let server = Server::builder()
@@ -41,15 +40,17 @@ async fn dropping_the_call_future_aborts_the_handler() {
         .expect("connect");
     let lab = LabClient::new(client.clone());
     let call = tokio::spawn(async move { lab.hold().await });
-    eventually("the handler started", || {
+    wait_until(DEADLINE, || async {
         probe.started.load(Ordering::SeqCst) == 1
     })
-    .await;
+    .await
+    .expect("the handler started");
     call.abort();
-    eventually("the handler was aborted", || {
+    wait_until(DEADLINE, || async {
         probe.aborted.load(Ordering::SeqCst) == 1
     })
-    .await;
+    .await
+    .expect("the handler was aborted");
     assert_eq!(client.in_flight(), 0);
     assert_eq!(server.in_flight(), 0);
 }
@@ -72,9 +73,10 @@ async fn client_timeout_aborts_the_handler() {
         }
         other => panic!("{other:?}"),
     }
-    eventually("the handler was aborted", || {
+    wait_until(DEADLINE, || async {
         probe.aborted.load(Ordering::SeqCst) == 1
     })
-    .await;
+    .await
+    .expect("the handler was aborted");
     assert_eq!(client.in_flight(), 0);
 }

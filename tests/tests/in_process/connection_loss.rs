@@ -2,15 +2,14 @@
 //! in the background, heartbeats find a peer that went silent without closing, and the client
 //! lifecycle (`connect`, `lazy`, `close`) behaves.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{eventually, lab_server, within, Lab, LabClient};
 use slacker_core::{Client, ClientOptions, ConnState, Error, Server, ServerOptions};
+use slacker_tests::lab::{lab_server, Lab, LabClient};
+use slacker_tests::{wait_until, within, DEADLINE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -42,10 +41,11 @@ async fn lost_connection_fails_every_pending_call_at_once_naming_the_server() {
             tokio::spawn(async move { lab.hold().await })
         })
         .collect();
-    eventually("five handlers run", || {
+    wait_until(DEADLINE, || async {
         probe.started.load(Ordering::SeqCst) == 5
     })
-    .await;
+    .await
+    .expect("five handlers run");
     drop(server);
     let mut messages = Vec::new();
     for call in calls {
@@ -192,10 +192,11 @@ async fn lazy_client_connects_in_the_background_and_close_fails_pending_calls() 
         let lab = lab.clone();
         tokio::spawn(async move { lab.hold().await })
     };
-    eventually("the call is pending", || {
+    wait_until(DEADLINE, || async {
         probe.started.load(Ordering::SeqCst) == 1
     })
-    .await;
+    .await
+    .expect("the call is pending");
     within("close", client.close()).await;
     assert!(matches!(
         within("pending", pending).await.expect("join"),

@@ -1,13 +1,12 @@
 //! Graceful shutdown: running calls finish within the grace period, new calls get
 //! `ShuttingDown`, then connections close; past the grace period running calls are aborted.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{eventually, lab_server, within, LabClient};
 use slacker_core::{Client, ClientOptions, Error, ResultCode, ServerOptions};
+use slacker_tests::lab::{lab_server, LabClient};
+use slacker_tests::{wait_until, within, DEADLINE};
 
 #[tokio::test]
 async fn graceful_shutdown_lets_an_in_flight_call_finish() {
@@ -21,10 +20,11 @@ async fn graceful_shutdown_lets_an_in_flight_call_finish() {
         let lab = lab.clone();
         tokio::spawn(async move { lab.hold().await })
     };
-    eventually("the call runs", || {
+    wait_until(DEADLINE, || async {
         probe.started.load(Ordering::SeqCst) == 1
     })
-    .await;
+    .await
+    .expect("the call runs");
     let shutdown = tokio::spawn(server.shutdown(Duration::from_secs(20)));
 
     // New work is refused while draining.
@@ -67,17 +67,19 @@ async fn calls_running_past_the_grace_period_are_cut_off() {
         let lab = lab.clone();
         tokio::spawn(async move { lab.hold().await })
     };
-    eventually("the call runs", || {
+    wait_until(DEADLINE, || async {
         probe.started.load(Ordering::SeqCst) == 1
     })
-    .await;
+    .await
+    .expect("the call runs");
     within("shutdown", server.shutdown(Duration::from_millis(50))).await;
     assert!(matches!(
         within("call", running).await.expect("join"),
         Err(Error::Connection { .. })
     ));
-    eventually("the handler was aborted", || {
+    wait_until(DEADLINE, || async {
         probe.aborted.load(Ordering::SeqCst) == 1
     })
-    .await;
+    .await
+    .expect("the handler was aborted");
 }
