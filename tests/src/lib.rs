@@ -6,6 +6,8 @@
 //!   namespace, its server and stub, a raw frame connection).
 //! * [`cluster_lab`]: servers on loopback behind a `Cluster` fed by hand (no ZooKeeper), for the
 //!   grouping and failover suites.
+//! * [`load`]: [`Load`], workers calling one function in a loop under a changing cluster (who
+//!   answered when, every failure).
 //! * [`proxy`]: [`Proxy`], a loopback TCP proxy that injects faults between a client and
 //!   ZooKeeper or a slacker server: connection resets and silent partitions.
 //! * [`process`]: [`TestProcess`], example binaries run as real child processes (located or built
@@ -27,6 +29,7 @@ pub mod cluster_lab;
 pub mod http;
 pub mod kazoo;
 pub mod lab;
+pub mod load;
 pub mod probe;
 pub mod process;
 pub mod procfs;
@@ -37,6 +40,7 @@ pub mod wait;
 
 pub use browser::Browser;
 pub use kazoo::{Kazoo, ZNode};
+pub use load::{Load, Report};
 pub use process::{example_bin, workspace_bin, TestProcess};
 pub use prometheus::LocalPrometheus;
 pub use proxy::Proxy;

@@ -7,16 +7,13 @@
 //! Latencies are printed (run with `--nocapture`), never asserted.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::json;
 use slacker_core::{Call, CallOptions, Caller, ContentType, Error, ServerAddr};
 use slacker_examples::cluster_api::{Example, ExampleApiClient, ExampleApiServer};
-use slacker_tests::{wait_for, wait_until, LocalZooKeeper, Proxy, TestProcess, DEADLINE};
+use slacker_tests::{wait_for, wait_until, Load, LocalZooKeeper, Proxy, TestProcess, DEADLINE};
 use slacker_zk::{ClusterClient, ClusterOptions, ClusterServer};
 
 const NS: &str = "slacker.example.api";
@@ -43,100 +40,19 @@ async fn client(cluster: &str, connect: &str) -> ClusterClient {
         .expect("cluster client")
 }
 
-/// Calls answered by one server; times are when the calls *started*.
-#[derive(Debug, Clone, Copy, Default)]
-struct Seen {
-    first: Option<Instant>,
-    last: Option<Instant>,
-    count: usize,
-}
-
-/// Workers calling the example API in a loop (bounded in calls and time), recording which
-/// server answered when, and every failure.
-struct Load {
-    stop: Arc<AtomicBool>,
-    total: Arc<AtomicUsize>,
-    seen: Arc<Mutex<HashMap<String, Seen>>>,
-    failures: Arc<Mutex<Vec<String>>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Load {
-    fn start(api: &ExampleApiClient<ClusterClient>, workers: usize, slow_ms: u64) -> Self {
-        let load = Self {
-            stop: Arc::default(),
-            total: Arc::default(),
-            seen: Arc::default(),
-            failures: Arc::default(),
-            tasks: Vec::new(),
-        };
-        let tasks = (0..workers)
-            .map(|_| {
-                let (api, stop, total) = (api.clone(), load.stop.clone(), load.total.clone());
-                let (seen, failures) = (load.seen.clone(), load.failures.clone());
-                tokio::spawn(async move {
-                    let deadline = Instant::now() + Duration::from_secs(90);
-                    // Bounded by time (the deadline above); the count only guards a runaway loop.
-                    for _ in 0..50_000_000u64 {
-                        if stop.load(Ordering::SeqCst) || Instant::now() > deadline {
-                            break;
-                        }
-                        let started = Instant::now();
-                        let result = if slow_ms > 0 {
-                            api.slow(slow_ms).await
-                        } else {
-                            api.whoami().await
-                        };
-                        match result {
-                            Ok(server) => {
-                                let mut seen = seen.lock().expect("lock");
-                                let s = seen.entry(server).or_default();
-                                s.first.get_or_insert(started);
-                                s.last = Some(started.max(s.last.unwrap_or(started)));
-                                s.count += 1;
-                            }
-                            Err(e) => failures.lock().expect("lock").push(e.to_string()),
-                        }
-                        total.fetch_add(1, Ordering::SeqCst);
-                    }
-                })
-            })
-            .collect();
-        Self { tasks, ..load }
-    }
-
-    fn total(&self) -> usize {
-        self.total.load(Ordering::SeqCst)
-    }
-
-    fn seen(&self, server: &ServerAddr) -> Seen {
-        self.seen
-            .lock()
-            .expect("lock")
-            .get(server.as_str())
-            .copied()
-            .unwrap_or_default()
-    }
-
-    fn failures(&self) -> Vec<String> {
-        self.failures.lock().expect("lock").clone()
-    }
-
-    /// Waits until `n` more calls have completed.
-    async fn advance(&self, n: usize) {
-        let target = self.total() + n;
-        wait_until(DEADLINE, || async { self.total() >= target })
-            .await
-            .expect("calls keep completing");
-    }
-
-    async fn stop(self) -> Vec<String> {
-        self.stop.store(true, Ordering::SeqCst);
-        for task in self.tasks {
-            task.await.expect("worker");
+/// Workers calling the example API in a loop: `whoami`, or `slow(slow_ms)` when non-zero.
+fn load(api: &ExampleApiClient<ClusterClient>, workers: usize, slow_ms: u64) -> Load {
+    let api = api.clone();
+    Load::start(workers, move || {
+        let api = api.clone();
+        async move {
+            if slow_ms > 0 {
+                api.slow(slow_ms).await
+            } else {
+                api.whoami().await
+            }
         }
-        self.failures.lock().expect("lock").clone()
-    }
+    })
 }
 
 /// Registration -> first call routed there; deregistration -> last call routed there.
@@ -150,7 +66,7 @@ async fn join_and_leave_reach_routing_under_load() {
     let api = ExampleApiClient::new(cluster.clone());
     // Routed at once: discovery's first full read is applied before connect returns.
     api.whoami().await.expect("first call right after connect");
-    let load = Load::start(&api, 4, 0);
+    let load = load(&api, 4, 0);
     load.advance(200).await;
     assert!(load.seen(a.addr()).count > 0 && load.seen(b.addr()).count > 0);
 
@@ -182,7 +98,7 @@ async fn join_and_leave_reach_routing_under_load() {
         "leave: offline done -> last call routed there: {:?}",
         last.saturating_duration_since(offline)
     );
-    let failures = load.stop().await;
+    let failures = load.stop().await.failures;
     assert!(failures.is_empty(), "{failures:?}");
     for s in [a, b, c] {
         s.shutdown(Duration::from_secs(5)).await.expect("shutdown");
@@ -202,7 +118,7 @@ async fn graceful_stop_under_steady_load_fails_no_call() {
         .await
         .expect("3 servers connected");
     // Slow calls, so some are in flight on the stopping server when it stops.
-    let load = Load::start(&api, 12, 20);
+    let load = load(&api, 12, 20);
     load.advance(300).await;
     let stopped = b.addr().clone();
     assert!(load.seen(&stopped).count > 0);
@@ -214,7 +130,7 @@ async fn graceful_stop_under_steady_load_fails_no_call() {
     let done = Instant::now();
     load.advance(300).await;
     let last = load.seen(&stopped).last.expect("calls reached it");
-    let failures = load.stop().await;
+    let failures = load.stop().await.failures;
     assert!(
         failures.is_empty(),
         "failed calls during a graceful stop: {failures:?}"
@@ -256,7 +172,7 @@ async fn killed_server_leaves_routing() {
     let victim = ServerAddr::from(line.trim_start_matches("registered ").trim());
     let cluster = client("killed", &connect).await;
     let api = ExampleApiClient::new(cluster.clone());
-    let load = Load::start(&api, 4, 0);
+    let load = load(&api, 4, 0);
     wait_until(DEADLINE, || async { load.seen(&victim).count > 0 })
         .await
         .expect("calls reach the process");
@@ -277,7 +193,7 @@ async fn killed_server_leaves_routing() {
     .expect("out of the membership by session expiry");
     let by_session = killed.elapsed();
     load.advance(300).await;
-    let failures = load.stop().await;
+    let failures = load.stop().await.failures;
     eprintln!(
         "SIGKILL: out of routing after {by_connection:?} (connection loss), out of the membership \
          after {by_session:?} (session timeout 4 s); {failed} calls in flight failed"
@@ -320,7 +236,7 @@ async fn server_process_sigterm_fails_no_call() {
     let stopping = ServerAddr::from(line.trim_start_matches("registered ").trim());
     let cluster = client("sigterm", &connect).await;
     let api = ExampleApiClient::new(cluster.clone());
-    let load = Load::start(&api, 8, 20);
+    let load = load(&api, 8, 20);
     wait_until(DEADLINE, || async { load.seen(&stopping).count > 0 })
         .await
         .expect("calls reach the process");
@@ -329,7 +245,7 @@ async fn server_process_sigterm_fails_no_call() {
     assert!(status.success(), "{}", process.output_tail());
     assert!(process.stdout_lines().iter().any(|l| l == "stopped"));
     load.advance(200).await;
-    let failures = load.stop().await;
+    let failures = load.stop().await.failures;
     assert!(failures.is_empty(), "{failures:?}");
     a.shutdown(Duration::from_secs(5)).await.expect("shutdown");
 }
@@ -345,7 +261,7 @@ async fn server_session_expiry_and_comeback() {
     let b = server("comeback", &proxy.addr().to_string()).await;
     let cluster = client("comeback", &connect).await;
     let api = ExampleApiClient::new(cluster.clone());
-    let load = Load::start(&api, 2, 0);
+    let load = load(&api, 2, 0);
     wait_until(DEADLINE, || async { load.seen(b.addr()).count > 0 })
         .await
         .expect("calls reach b");
@@ -376,7 +292,7 @@ async fn server_session_expiry_and_comeback() {
         healed.elapsed()
     );
     assert_eq!(cluster.server_data(b.addr()), Some(json!({"epoch": 2})));
-    let failures = load.stop().await;
+    let failures = load.stop().await.failures;
     assert!(failures.is_empty(), "{failures:?}");
     for s in [a, b] {
         s.shutdown(Duration::from_secs(5)).await.expect("shutdown");
@@ -441,7 +357,7 @@ async fn broken_connection_leaves_routing_and_comes_back() {
     api_b.set_addr(b.addr().to_string());
     let cluster = client("conn", &connect).await;
     let api = ExampleApiClient::new(cluster.clone());
-    let load = Load::start(&api, 2, 0);
+    let load = load(&api, 2, 0);
     wait_until(DEADLINE, || async { load.seen(b.addr()).count > 0 })
         .await
         .expect("calls reach b through the proxy");
@@ -476,7 +392,7 @@ async fn broken_connection_leaves_routing_and_comes_back() {
         "connection healed -> calls routed to it again: {:?}",
         healed.elapsed()
     );
-    let failures = load.stop().await;
+    let failures = load.stop().await.failures;
     assert!(
         failures.iter().all(|f| f.contains(b.addr().as_str())),
         "{failures:?}"
@@ -496,7 +412,7 @@ async fn ensemble_member_killed_calls_continue() {
     let b = server("ensemble", &connect).await;
     let cluster = client("ensemble", &connect).await;
     let api = ExampleApiClient::new(cluster.clone());
-    let load = Load::start(&api, 4, 0);
+    let load = load(&api, 4, 0);
     load.advance(200).await;
 
     let leader = ensemble.leader_index().await.expect("leader");
@@ -509,7 +425,7 @@ async fn ensemble_member_killed_calls_continue() {
     wait_until(DEADLINE, || async { load.seen(c.addr()).count > 0 })
         .await
         .expect("a server joining after the kill gets calls");
-    let failures = load.stop().await;
+    let failures = load.stop().await.failures;
     assert!(failures.is_empty(), "{failures:?}");
     for s in [a, b, c] {
         s.shutdown(Duration::from_secs(5)).await.expect("shutdown");

@@ -13,15 +13,17 @@
 //! Counts, times and RSS are printed (run with `--nocapture`) and written down in
 //! RELIABILITY.md; only outcomes are asserted.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use slacker_core::{Client, ClientOptions, ServerAddr};
 use slacker_examples::cluster_api::{Example, ExampleApiClient, ExampleApiServer};
-use slacker_tests::{wait_until, Kazoo, LocalZooKeeper, Proxy, TestProcess, DEADLINE};
+use slacker_tests::{
+    wait_until, Kazoo, Load, LocalZooKeeper, Proxy, Report, TestProcess, DEADLINE,
+};
 use slacker_zk::paths::{is_server_child, ClusterPaths, DEFAULT_ROOT};
 use slacker_zk::{election, ClusterClient, ClusterOptions, ClusterServer, ZkState};
 use zookeeper_client as zk;
@@ -57,88 +59,13 @@ fn port_of(addr: &ServerAddr) -> u16 {
     port.parse().expect("port")
 }
 
-/// Workers calling `whoami` in a loop (bounded in time), counting calls per answering server and
-/// recording every failure.
-struct Load {
-    stop: Arc<AtomicBool>,
-    attempted: Arc<AtomicUsize>,
-    answered: Arc<Mutex<HashMap<String, usize>>>,
-    failures: Arc<Mutex<Vec<String>>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Load {
-    fn start(api: &ExampleApiClient<ClusterClient>, workers: usize) -> Self {
-        let (stop, attempted) = (Arc::<AtomicBool>::default(), Arc::<AtomicUsize>::default());
-        let answered = Arc::<Mutex<HashMap<String, usize>>>::default();
-        let failures = Arc::<Mutex<Vec<String>>>::default();
-        let tasks = (0..workers)
-            .map(|_| {
-                let (api, stop, attempted) = (api.clone(), stop.clone(), attempted.clone());
-                let (answered, failures) = (answered.clone(), failures.clone());
-                tokio::spawn(async move {
-                    let deadline = Instant::now() + Duration::from_secs(150);
-                    while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
-                        match api.whoami().await {
-                            Ok(server) => {
-                                *answered.lock().expect("lock").entry(server).or_default() += 1;
-                            }
-                            Err(e) => failures.lock().expect("lock").push(e.to_string()),
-                        }
-                        attempted.fetch_add(1, Ordering::SeqCst);
-                    }
-                })
-            })
-            .collect();
-        Self {
-            stop,
-            attempted,
-            answered,
-            failures,
-            tasks,
-        }
-    }
-
-    fn attempted(&self) -> usize {
-        self.attempted.load(Ordering::SeqCst)
-    }
-
-    fn answered_by(&self, server: &ServerAddr) -> usize {
-        let answered = self.answered.lock().expect("lock");
-        answered.get(server.as_str()).copied().unwrap_or(0)
-    }
-
-    fn failures(&self) -> Vec<String> {
-        self.failures.lock().expect("lock").clone()
-    }
-
-    /// Waits until `n` more calls have completed.
-    async fn advance(&self, n: usize) {
-        let target = self.attempted() + n;
-        wait_until(DEADLINE, || async { self.attempted() >= target })
-            .await
-            .expect("calls keep completing");
-    }
-
-    /// Keeps the load running for `period` (a fault's duration, not a wait for an event),
-    /// checking that calls keep completing all along.
-    async fn run_for(&self, period: Duration) {
-        let start = Instant::now();
-        while start.elapsed() < period {
-            self.advance(50).await;
-        }
-    }
-
-    /// Stops the workers; returns (calls attempted, failures).
-    async fn stop(self) -> (usize, Vec<String>) {
-        self.stop.store(true, Ordering::SeqCst);
-        let (attempted, failures) = (self.attempted.clone(), self.failures.clone());
-        for task in self.tasks {
-            task.await.expect("worker");
-        }
-        let failures = failures.lock().expect("lock").clone();
-        (attempted.load(Ordering::SeqCst), failures)
-    }
+/// Workers calling `whoami` in a loop.
+fn load(api: &ExampleApiClient<ClusterClient>, workers: usize) -> Load {
+    let api = api.clone();
+    Load::start(workers, move || {
+        let api = api.clone();
+        async move { api.whoami().await }
+    })
 }
 
 /// Samples the namespace's election every 20 ms through its own ZooKeeper session (and the
@@ -265,7 +192,7 @@ async fn rolling_restart_fails_no_call() {
         .await
         .expect("3 servers connected");
     let leaders = LeaderWatch::start(&connect, "rolling", cluster.clone());
-    let load = Load::start(&api, 8);
+    let load = load(&api, 8);
     load.advance(300).await;
 
     for step in 0..3 {
@@ -293,7 +220,11 @@ async fn rolling_restart_fails_no_call() {
         servers.push(restarted);
     }
     load.advance(300).await;
-    let (attempted, failures) = load.stop().await;
+    let Report {
+        attempted,
+        failures,
+        ..
+    } = load.stop().await;
     eprintln!(
         "rolling restart: {attempted} calls attempted, {} failed",
         failures.len()
@@ -344,7 +275,7 @@ async fn zookeeper_outage_longer_than_session_timeout() {
         .await
         .expect("3 servers connected");
     let leaders = LeaderWatch::start(&connect, "outage", cluster.clone());
-    let load = Load::start(&api, 8);
+    let load = load(&api, 8);
     load.advance(300).await;
     let sessions: Vec<i64> = servers
         .iter()
@@ -359,7 +290,7 @@ async fn zookeeper_outage_longer_than_session_timeout() {
     .await
     .expect("discovery sees ZooKeeper gone");
     let during = load.attempted();
-    load.run_for(SESSION_TIMEOUT * 2).await;
+    load.keep_completing_for(SESSION_TIMEOUT * 2).await;
     let during = load.attempted() - during;
     let failed_during = load.failures().len();
     assert_eq!(failed_during, 0, "{:?}", load.failures());
@@ -411,7 +342,11 @@ async fn zookeeper_outage_longer_than_session_timeout() {
         "nothing stale in the membership"
     );
     assert_eq!(membership.servers_of(NS).len(), 3, "no duplicate node");
-    let (attempted, failures) = load.stop().await;
+    let Report {
+        attempted,
+        failures,
+        ..
+    } = load.stop().await;
     eprintln!(
         "ZooKeeper outage of {:?} (session timeout {SESSION_TIMEOUT:?}): {during} calls during \
          the outage, {failed_during} failed; restart -> client re-synced {client_synced:?}, -> \
@@ -461,7 +396,7 @@ async fn silent_cut_detected_by_heartbeat() {
     let api = ExampleApiClient::new(cluster.clone());
     let leaders = LeaderWatch::start(&connect, "silent", cluster.clone());
     let workers = 8;
-    let load = Load::start(&api, workers);
+    let load = load(&api, workers);
     wait_until(DEADLINE, || async { load.answered_by(b.addr()) > 0 })
         .await
         .expect("calls reach b through the proxy");
@@ -491,7 +426,11 @@ async fn silent_cut_detected_by_heartbeat() {
         .await
         .expect("b back in routing after the heal");
     let back = healed.elapsed();
-    let (attempted, failures) = load.stop().await;
+    let Report {
+        attempted,
+        failures,
+        ..
+    } = load.stop().await;
     eprintln!(
         "silent cut (heartbeat 200 ms, timeout 1 s): out of routing after {detected:?}, {failed} \
          calls in flight failed; heal -> calls routed there again {back:?}; {attempted} calls \

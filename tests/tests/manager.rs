@@ -2,8 +2,7 @@
 //! a steady call stream, offline surviving a session expiry, server-data changes reaching
 //! clients, shutdown draining an in-flight call, and the secret/loopback protection.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -11,7 +10,7 @@ use serde_json::json;
 use slacker_core::{
     remote, Client, ClientOptions, Error, Grouping, GroupingInput, ResultCode, Selection,
 };
-use slacker_tests::{wait_for, wait_until, LocalZooKeeper, Proxy, DEADLINE};
+use slacker_tests::{wait_for, wait_until, Load, LocalZooKeeper, Proxy, DEADLINE};
 use slacker_zk::manager::{self, ManagerError, NAMESPACE};
 use slacker_zk::{ClusterClient, ClusterOptions, ClusterServer};
 use tokio::sync::watch;
@@ -88,58 +87,13 @@ fn leader(client: &ClusterClient) -> Option<slacker_core::ServerAddr> {
         .and_then(|ns| ns.leader.clone())
 }
 
-/// What the call stream saw: `(sequence number at start, answering server)` and failures.
-#[derive(Default)]
-struct Stream {
-    next: AtomicU64,
-    answers: Mutex<Vec<(u64, String)>>,
-    failures: Mutex<Vec<String>>,
-    stop: AtomicBool,
-}
-
-impl Stream {
-    fn answers_after(&self, seq: u64) -> Vec<String> {
-        let answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
-        answers
-            .iter()
-            .filter(|(s, _)| *s >= seq)
-            .map(|(_, a)| a.clone())
-            .collect()
-    }
-}
-
-/// Four callers, each calling `whoami` in a loop until stopped (bounded by 120 s).
-fn call_stream(client: &ClusterClient) -> (Arc<Stream>, Vec<tokio::task::JoinHandle<()>>) {
-    let stream = Arc::new(Stream::default());
-    let tasks = (0..4)
-        .map(|_| {
-            let stub = WhoClient::new(client.clone());
-            let stream = stream.clone();
-            tokio::spawn(async move {
-                // Bounded by time; the count only guards a runaway loop.
-                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-                for _ in 0..50_000_000u64 {
-                    if stream.stop.load(Ordering::Acquire) || std::time::Instant::now() > deadline {
-                        return;
-                    }
-                    let seq = stream.next.fetch_add(1, Ordering::AcqRel);
-                    match stub.whoami().await {
-                        Ok(addr) => stream
-                            .answers
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push((seq, addr)),
-                        Err(e) => stream
-                            .failures
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push(e.to_string()),
-                    }
-                }
-            })
-        })
-        .collect();
-    (stream, tasks)
+/// Four callers, each calling `whoami` in a loop until stopped.
+fn call_stream(client: &ClusterClient) -> Load {
+    let stub = WhoClient::new(client.clone());
+    Load::start(4, move || {
+        let stub = stub.clone();
+        async move { stub.whoami().await }
+    })
 }
 
 #[tokio::test]
@@ -150,7 +104,7 @@ async fn offline_and_online_under_a_steady_call_stream() {
     let (b, _gate_b) = server(&connect, "steady", None).await;
     let client = cluster_client(&connect, "steady").await;
     routable_count(&client, 2).await;
-    let (stream, tasks) = call_stream(&client);
+    let stream = call_stream(&client);
     wait_until(DEADLINE, || async { stream.answers_after(0).len() >= 100 })
         .await
         .expect("calls flowing");
@@ -166,7 +120,7 @@ async fn offline_and_online_under_a_steady_call_stream() {
     .await
     .expect("the client stops listing a");
     // Every call that starts from now on must go to b.
-    let cutoff = stream.next.load(Ordering::Acquire);
+    let cutoff = stream.next_seq();
     let routed_away = started.elapsed();
     wait_until(DEADLINE, || async {
         stream.answers_after(cutoff).len() >= 200
@@ -201,7 +155,7 @@ async fn offline_and_online_under_a_steady_call_stream() {
     })
     .await
     .expect("a listed again");
-    let back = stream.next.load(Ordering::Acquire);
+    let back = stream.next_seq();
     wait_until(DEADLINE, || async {
         stream
             .answers_after(back)
@@ -230,12 +184,8 @@ async fn offline_and_online_under_a_steady_call_stream() {
         .expect("online b");
     routable_count(&client, 2).await;
 
-    stream.stop.store(true, Ordering::Release);
-    for t in tasks {
-        t.await.expect("caller task");
-    }
-    let failures = stream.failures.lock().expect("lock").clone();
-    let total = stream.answers_after(0).len();
+    let total = stream.answered();
+    let failures = stream.stop().await.failures;
     eprintln!(
         "offline took {routed_away:?} to leave the client's routing; {total} calls, {} failed",
         failures.len()

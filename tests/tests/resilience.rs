@@ -13,8 +13,8 @@
 //!   pending (exit status 3), then applied.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -28,7 +28,8 @@ use slacker_core::{
 };
 use slacker_examples::cluster_api::{Example, ExampleApiClient, ExampleApiServer};
 use slacker_tests::{
-    wait_for, wait_until, workspace_bin, Kazoo, LocalZooKeeper, Proxy, TestProcess, DEADLINE,
+    wait_for, wait_until, workspace_bin, Kazoo, Load, LocalZooKeeper, Proxy, Report, TestProcess,
+    DEADLINE,
 };
 use slacker_zk::election::{self, Election, Leadership};
 use slacker_zk::paths::{ClusterPaths, DEFAULT_ROOT};
@@ -40,104 +41,13 @@ use zookeeper_client as zk;
 
 const NS: &str = "slacker.example.api";
 
-/// Workers calling `whoami` in a loop until stopped (bounded in time), recording when each call
-/// completed and how long the longest one took.
-struct Load {
-    stop: Arc<AtomicBool>,
-    completed: Arc<Mutex<Vec<Instant>>>,
-    answered: Arc<Mutex<HashMap<String, usize>>>,
-    failures: Arc<Mutex<Vec<String>>>,
-    slowest: Arc<Mutex<Duration>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Load {
-    fn start(api: &ExampleApiClient<ClusterClient>, workers: usize) -> Self {
-        let load = Self {
-            stop: Arc::default(),
-            completed: Arc::default(),
-            answered: Arc::default(),
-            failures: Arc::default(),
-            slowest: Arc::default(),
-            tasks: Vec::new(),
-        };
-        let tasks = (0..workers)
-            .map(|_| {
-                let api = api.clone();
-                let (stop, completed) = (load.stop.clone(), load.completed.clone());
-                let (answered, failures) = (load.answered.clone(), load.failures.clone());
-                let slowest = load.slowest.clone();
-                tokio::spawn(async move {
-                    let end = Instant::now() + Duration::from_secs(120);
-                    while !stop.load(Ordering::SeqCst) && Instant::now() < end {
-                        let started = Instant::now();
-                        let result = api.whoami().await;
-                        let now = Instant::now();
-                        {
-                            let mut s = slowest.lock().expect("lock");
-                            *s = (*s).max(now - started);
-                        }
-                        match result {
-                            Ok(server) => {
-                                completed.lock().expect("lock").push(now);
-                                *answered.lock().expect("lock").entry(server).or_default() += 1;
-                            }
-                            Err(e) => failures.lock().expect("lock").push(e.to_string()),
-                        }
-                    }
-                })
-            })
-            .collect();
-        Self { tasks, ..load }
-    }
-
-    fn answered_by(&self, server: &ServerAddr) -> usize {
-        let answered = self.answered.lock().expect("lock");
-        answered.get(server.as_str()).copied().unwrap_or(0)
-    }
-
-    fn completed(&self) -> usize {
-        self.completed.lock().expect("lock").len()
-    }
-
-    /// The longest stretch within `[from, to]` in which no call completed.
-    fn longest_gap(&self, from: Instant, to: Instant) -> Duration {
-        let mut times: Vec<Instant> = self
-            .completed
-            .lock()
-            .expect("lock")
-            .iter()
-            .copied()
-            .filter(|t| *t >= from && *t <= to)
-            .collect();
-        times.sort();
-        let mut edges = vec![from];
-        edges.extend(times);
-        edges.push(to);
-        edges
-            .windows(2)
-            .map(|w| w[1] - w[0])
-            .max()
-            .unwrap_or_default()
-    }
-
-    /// Keeps the load running for `period` (the fault's duration, not a wait for an event).
-    async fn run_for(&self, period: Duration) {
-        let start = Instant::now();
-        while start.elapsed() < period {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn stop(self) -> (Vec<String>, Duration) {
-        self.stop.store(true, Ordering::SeqCst);
-        for task in self.tasks {
-            task.await.expect("worker");
-        }
-        let failures = self.failures.lock().expect("lock").clone();
-        let slowest = *self.slowest.lock().expect("lock");
-        (failures, slowest)
-    }
+/// Workers calling `whoami` in a loop.
+fn load(api: &ExampleApiClient<ClusterClient>, workers: usize) -> Load {
+    let api = api.clone();
+    Load::start(workers, move || {
+        let api = api.clone();
+        async move { api.whoami().await }
+    })
 }
 
 async fn server_process(
@@ -192,8 +102,8 @@ async fn a_hung_server_does_not_stall_the_cluster() {
             .expect("3 servers connected");
     }
     let loads = [
-        Load::start(&ExampleApiClient::new(p2c.clone()), 8),
-        Load::start(&ExampleApiClient::new(random.clone()), 8),
+        load(&ExampleApiClient::new(p2c.clone()), 8),
+        load(&ExampleApiClient::new(random.clone()), 8),
     ];
     let (victim_process, victim) = &processes[0];
     for load in &loads {
@@ -220,10 +130,18 @@ async fn a_hung_server_does_not_stall_the_cluster() {
         loads[0].longest_gap(stopped, continued),
         loads[1].longest_gap(stopped, continued),
     ];
-    let completed = [loads[0].completed(), loads[1].completed()];
+    let completed = [loads[0].answered(), loads[1].answered()];
     let [p2c_load, random_load] = loads;
-    let (p2c_failures, p2c_slowest) = p2c_load.stop().await;
-    let (random_failures, random_slowest) = random_load.stop().await;
+    let Report {
+        failures: p2c_failures,
+        slowest: p2c_slowest,
+        ..
+    } = p2c_load.stop().await;
+    let Report {
+        failures: random_failures,
+        slowest: random_slowest,
+        ..
+    } = random_load.stop().await;
     eprintln!(
         "SIGSTOP 8 s (session 4 s, left membership while stopped: {left_membership}): longest \
          stretch without a completed call: p2c {:?}, random {:?}; slowest call: p2c \
