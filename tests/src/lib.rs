@@ -12,6 +12,8 @@
 //!   ZooKeeper or a slacker server: connection resets and silent partitions.
 //! * [`process`]: [`TestProcess`], example binaries run as real child processes (located or built
 //!   on demand), their stdout lines awaited with a deadline, SIGKILL/SIGTERM, killed on drop.
+//! * [`packets`]: proptest generators of packets (valid ones of every type, requests with any
+//!   field), for the decoder and frame fuzzers.
 //! * [`probe`]: the `slacker.probe` namespace that hostile-input and resource tests aim at (also
 //!   served by the `slacker-probe-server` binary, for measurements from `/proc/<pid>`).
 //! * [`prometheus`]: [`LocalPrometheus`], a private Prometheus scraping given targets.
@@ -30,6 +32,7 @@ pub mod http;
 pub mod kazoo;
 pub mod lab;
 pub mod load;
+pub mod packets;
 pub mod probe;
 pub mod process;
 pub mod procfs;

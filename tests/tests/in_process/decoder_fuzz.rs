@@ -4,8 +4,9 @@
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use slacker_core::codec::PacketCodec;
-use slacker_core::protocol::{Packet, Request};
-use slacker_core::{ContentType, Extensions, ResultCode};
+use slacker_core::protocol::Packet;
+use slacker_core::ResultCode;
+use slacker_tests::packets::arb_request;
 use tokio_util::codec::{Decoder, Encoder};
 
 /// Feeds `bytes` to a fresh codec in chunks of the given sizes, draining frames as they come.
@@ -27,41 +28,6 @@ fn feed(bytes: &[u8], chunks: &[usize]) {
         }
     }
     let _ = codec.decode_eof(&mut src);
-}
-
-fn arb_request() -> impl Strategy<Value = Packet> {
-    (
-        1u64..,
-        any::<bool>(),
-        any::<u32>(),
-        "[a-z.]{0,20}",
-        "[a-z_]{0,20}",
-        proptest::collection::vec(
-            ("[a-z]{1,8}", proptest::collection::vec(any::<u8>(), 0..16)),
-            0..4,
-        ),
-        proptest::collection::vec(any::<u8>(), 0..64),
-    )
-        .prop_map(|(tid, json, deadline_ms, ns, f, ext, payload)| {
-            let mut extensions = Extensions::new();
-            for (k, v) in ext {
-                extensions.insert(k, v);
-            }
-            Packet::Request(Request {
-                tid,
-                content_type: if json {
-                    ContentType::Json
-                } else {
-                    ContentType::MessagePack
-                },
-                flags: 0,
-                deadline_ms,
-                namespace: ns.into(),
-                function: f.into(),
-                extensions,
-                payload: Bytes::from(payload),
-            })
-        })
 }
 
 proptest! {
