@@ -4,6 +4,8 @@
 //!   sleep and hope) and [`within`] (bound one awaited event by the same deadline).
 //! * [`lab`]: the point-to-point fixtures of the core's suites (the hand-written `lab`
 //!   namespace, its server and stub, a raw frame connection).
+//! * [`cluster`]: ZooKeeper-backed fixtures (a `ClusterServer` of the example API, a
+//!   `ClusterClient`, a `whoami` load), with the suites' short session timeout.
 //! * [`cluster_lab`]: servers on loopback behind a `Cluster` fed by hand (no ZooKeeper), for the
 //!   grouping and failover suites.
 //! * [`load`]: [`Load`], workers calling one function in a loop under a changing cluster (who
@@ -27,6 +29,7 @@
 //!   an ensemble on free loopback ports.
 
 pub mod browser;
+pub mod cluster;
 pub mod cluster_lab;
 pub mod http;
 pub mod kazoo;

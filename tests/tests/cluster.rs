@@ -13,32 +13,11 @@ use bytes::Bytes;
 use serde_json::json;
 use slacker_core::{Call, CallOptions, Caller, ContentType, Error, ServerAddr};
 use slacker_examples::cluster_api::{Example, ExampleApiClient, ExampleApiServer};
+use slacker_tests::cluster::{cluster_client, example_server};
 use slacker_tests::{wait_for, wait_until, Load, LocalZooKeeper, Proxy, TestProcess, DEADLINE};
-use slacker_zk::{ClusterClient, ClusterOptions, ClusterServer};
+use slacker_zk::{ClusterClient, ClusterServer};
 
 const NS: &str = "slacker.example.api";
-
-async fn server(cluster: &str, connect: &str) -> ClusterServer {
-    let api = Example::new();
-    let server = ClusterServer::builder(cluster, connect)
-        .service(ExampleApiServer::new(api.clone()))
-        .session_timeout(Duration::from_secs(4))
-        .bind("127.0.0.1:0")
-        .await
-        .expect("cluster server");
-    api.set_addr(server.addr().to_string());
-    server
-}
-
-async fn client(cluster: &str, connect: &str) -> ClusterClient {
-    let options = ClusterOptions {
-        session_timeout: Duration::from_secs(4),
-        ..ClusterOptions::default()
-    };
-    ClusterClient::connect(cluster, connect, options)
-        .await
-        .expect("cluster client")
-}
 
 /// Workers calling the example API in a loop: `whoami`, or `slow(slow_ms)` when non-zero.
 fn load(api: &ExampleApiClient<ClusterClient>, workers: usize, slow_ms: u64) -> Load {
@@ -60,9 +39,9 @@ fn load(api: &ExampleApiClient<ClusterClient>, workers: usize, slow_ms: u64) -> 
 async fn join_and_leave_reach_routing_under_load() {
     let zk = LocalZooKeeper::start().await.expect("zookeeper");
     let connect = zk.connect_string();
-    let a = server("joinleave", &connect).await;
-    let b = server("joinleave", &connect).await;
-    let cluster = client("joinleave", &connect).await;
+    let a = example_server("joinleave", &connect, 0).await;
+    let b = example_server("joinleave", &connect, 0).await;
+    let cluster = cluster_client("joinleave", &connect).await;
     let api = ExampleApiClient::new(cluster.clone());
     // Routed at once: discovery's first full read is applied before connect returns.
     api.whoami().await.expect("first call right after connect");
@@ -70,7 +49,7 @@ async fn join_and_leave_reach_routing_under_load() {
     load.advance(200).await;
     assert!(load.seen(a.addr()).count > 0 && load.seen(b.addr()).count > 0);
 
-    let c = server("joinleave", &connect).await;
+    let c = example_server("joinleave", &connect, 0).await;
     let registered = Instant::now();
     let first = wait_for(DEADLINE, || async { load.seen(c.addr()).first })
         .await
@@ -109,10 +88,10 @@ async fn join_and_leave_reach_routing_under_load() {
 async fn graceful_stop_under_steady_load_fails_no_call() {
     let zk = LocalZooKeeper::start().await.expect("zookeeper");
     let connect = zk.connect_string();
-    let a = server("graceful", &connect).await;
-    let b = server("graceful", &connect).await;
-    let c = server("graceful", &connect).await;
-    let cluster = client("graceful", &connect).await;
+    let a = example_server("graceful", &connect, 0).await;
+    let b = example_server("graceful", &connect, 0).await;
+    let c = example_server("graceful", &connect, 0).await;
+    let cluster = cluster_client("graceful", &connect).await;
     let api = ExampleApiClient::new(cluster.clone());
     wait_until(DEADLINE, || async { cluster.routable(NS).len() == 3 })
         .await
@@ -149,7 +128,7 @@ async fn graceful_stop_under_steady_load_fails_no_call() {
 async fn killed_server_leaves_routing() {
     let zk = LocalZooKeeper::start().await.expect("zookeeper");
     let connect = zk.connect_string();
-    let a = server("killed", &connect).await;
+    let a = example_server("killed", &connect, 0).await;
     let mut process = TestProcess::example(
         "cluster_server",
         [
@@ -170,7 +149,7 @@ async fn killed_server_leaves_routing() {
         .await
         .expect("registered");
     let victim = ServerAddr::from(line.trim_start_matches("registered ").trim());
-    let cluster = client("killed", &connect).await;
+    let cluster = cluster_client("killed", &connect).await;
     let api = ExampleApiClient::new(cluster.clone());
     let load = load(&api, 4, 0);
     wait_until(DEADLINE, || async { load.seen(&victim).count > 0 })
@@ -215,7 +194,7 @@ async fn killed_server_leaves_routing() {
 async fn server_process_sigterm_fails_no_call() {
     let zk = LocalZooKeeper::start().await.expect("zookeeper");
     let connect = zk.connect_string();
-    let a = server("sigterm", &connect).await;
+    let a = example_server("sigterm", &connect, 0).await;
     let mut process = TestProcess::example(
         "cluster_server",
         [
@@ -234,7 +213,7 @@ async fn server_process_sigterm_fails_no_call() {
         .await
         .expect("registered");
     let stopping = ServerAddr::from(line.trim_start_matches("registered ").trim());
-    let cluster = client("sigterm", &connect).await;
+    let cluster = cluster_client("sigterm", &connect).await;
     let api = ExampleApiClient::new(cluster.clone());
     let load = load(&api, 8, 20);
     wait_until(DEADLINE, || async { load.seen(&stopping).count > 0 })
@@ -257,9 +236,9 @@ async fn server_session_expiry_and_comeback() {
     let zk = LocalZooKeeper::start().await.expect("zookeeper");
     let connect = zk.connect_string();
     let proxy = Proxy::start(zk.addr()).await.expect("proxy");
-    let a = server("comeback", &connect).await;
-    let b = server("comeback", &proxy.addr().to_string()).await;
-    let cluster = client("comeback", &connect).await;
+    let a = example_server("comeback", &connect, 0).await;
+    let b = example_server("comeback", &proxy.addr().to_string(), 0).await;
+    let cluster = cluster_client("comeback", &connect).await;
     let api = ExampleApiClient::new(cluster.clone());
     let load = load(&api, 2, 0);
     wait_until(DEADLINE, || async { load.seen(b.addr()).count > 0 })
@@ -303,7 +282,7 @@ async fn server_session_expiry_and_comeback() {
 async fn namespace_without_servers_is_unavailable() {
     let zk = LocalZooKeeper::start().await.expect("zookeeper");
     let connect = zk.connect_string();
-    let cluster = client("empty", &connect).await;
+    let cluster = cluster_client("empty", &connect).await;
     let call = |namespace: &'static str| Call {
         namespace: Cow::Borrowed(namespace),
         function: Cow::Borrowed("whoami"),
@@ -316,7 +295,7 @@ async fn namespace_without_servers_is_unavailable() {
         Err(Error::Unavailable { namespace }) => assert_eq!(namespace, "never.registered"),
         other => panic!("expected Unavailable, got {other:?}"),
     }
-    let a = server("empty", &connect).await;
+    let a = example_server("empty", &connect, 0).await;
     let api = ExampleApiClient::new(cluster.clone());
     wait_until(DEADLINE, || async { api.whoami().await.is_ok() })
         .await
@@ -339,7 +318,7 @@ async fn namespace_without_servers_is_unavailable() {
 async fn broken_connection_leaves_routing_and_comes_back() {
     let zk = LocalZooKeeper::start().await.expect("zookeeper");
     let connect = zk.connect_string();
-    let a = server("conn", &connect).await;
+    let a = example_server("conn", &connect, 0).await;
     // Bind first to learn the port, then put a proxy in front of it and announce the proxy.
     let api_b = Example::new();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
@@ -355,7 +334,7 @@ async fn broken_connection_leaves_routing_and_comes_back() {
         .await
         .expect("b");
     api_b.set_addr(b.addr().to_string());
-    let cluster = client("conn", &connect).await;
+    let cluster = cluster_client("conn", &connect).await;
     let api = ExampleApiClient::new(cluster.clone());
     let load = load(&api, 2, 0);
     wait_until(DEADLINE, || async { load.seen(b.addr()).count > 0 })
@@ -408,9 +387,9 @@ async fn broken_connection_leaves_routing_and_comes_back() {
 async fn ensemble_member_killed_calls_continue() {
     let mut ensemble = LocalZooKeeper::ensemble(3).await.expect("ensemble");
     let connect = ensemble.connect_string();
-    let a = server("ensemble", &connect).await;
-    let b = server("ensemble", &connect).await;
-    let cluster = client("ensemble", &connect).await;
+    let a = example_server("ensemble", &connect, 0).await;
+    let b = example_server("ensemble", &connect, 0).await;
+    let cluster = cluster_client("ensemble", &connect).await;
     let api = ExampleApiClient::new(cluster.clone());
     let load = load(&api, 4, 0);
     load.advance(200).await;
@@ -421,7 +400,7 @@ async fn ensemble_member_killed_calls_continue() {
         .await
         .expect("killed the ZooKeeper leader");
     load.advance(200).await;
-    let c = server("ensemble", &connect).await;
+    let c = example_server("ensemble", &connect, 0).await;
     wait_until(DEADLINE, || async { load.seen(c.addr()).count > 0 })
         .await
         .expect("a server joining after the kill gets calls");

@@ -21,51 +21,19 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use slacker_core::{Client, ClientOptions, ServerAddr};
 use slacker_examples::cluster_api::{Example, ExampleApiClient, ExampleApiServer};
-use slacker_tests::{
-    wait_until, Kazoo, Load, LocalZooKeeper, Proxy, Report, TestProcess, DEADLINE,
+use slacker_tests::cluster::{
+    cluster_client, cluster_client_with, example_server, whoami_load, EXAMPLE_NS, SESSION_TIMEOUT,
 };
+use slacker_tests::{wait_until, Kazoo, LocalZooKeeper, Proxy, Report, TestProcess, DEADLINE};
 use slacker_zk::paths::{is_server_child, ClusterPaths, DEFAULT_ROOT};
 use slacker_zk::{election, ClusterClient, ClusterOptions, ClusterServer, ZkState};
 use zookeeper_client as zk;
 
-const NS: &str = "slacker.example.api";
-const SESSION_TIMEOUT: Duration = Duration::from_secs(4);
-
-async fn server_on(cluster: &str, connect: &str, port: u16) -> ClusterServer {
-    let api = Example::new();
-    let server = ClusterServer::builder(cluster, connect)
-        .service(ExampleApiServer::new(api.clone()))
-        .session_timeout(SESSION_TIMEOUT)
-        .bind(("127.0.0.1", port))
-        .await
-        .expect("cluster server");
-    api.set_addr(server.addr().to_string());
-    server
-}
-
-async fn client(cluster: &str, connect: &str, client: ClientOptions) -> ClusterClient {
-    let options = ClusterOptions {
-        session_timeout: SESSION_TIMEOUT,
-        client,
-        ..ClusterOptions::default()
-    };
-    ClusterClient::connect(cluster, connect, options)
-        .await
-        .expect("cluster client")
-}
+const NS: &str = EXAMPLE_NS;
 
 fn port_of(addr: &ServerAddr) -> u16 {
     let (_, port) = addr.as_str().rsplit_once(':').expect("host:port");
     port.parse().expect("port")
-}
-
-/// Workers calling `whoami` in a loop.
-fn load(api: &ExampleApiClient<ClusterClient>, workers: usize) -> Load {
-    let api = api.clone();
-    Load::start(workers, move || {
-        let api = api.clone();
-        async move { api.whoami().await }
-    })
 }
 
 /// Samples the namespace's election every 20 ms through its own ZooKeeper session (and the
@@ -184,15 +152,15 @@ async fn rolling_restart_fails_no_call() {
     let connect = zk.connect_string();
     let mut servers = Vec::new();
     for _ in 0..3 {
-        servers.push(server_on("rolling", &connect, 0).await);
+        servers.push(example_server("rolling", &connect, 0).await);
     }
-    let cluster = client("rolling", &connect, ClientOptions::default()).await;
+    let cluster = cluster_client("rolling", &connect).await;
     let api = ExampleApiClient::new(cluster.clone());
     wait_until(DEADLINE, || async { cluster.routable(NS).len() == 3 })
         .await
         .expect("3 servers connected");
     let leaders = LeaderWatch::start(&connect, "rolling", cluster.clone());
-    let load = load(&api, 8);
+    let load = whoami_load(&api, 8);
     load.advance(300).await;
 
     for step in 0..3 {
@@ -203,7 +171,7 @@ async fn rolling_restart_fails_no_call() {
             .await
             .expect("graceful stop");
         let stopped = started.elapsed();
-        let restarted = server_on("rolling", &connect, port_of(&addr)).await;
+        let restarted = example_server("rolling", &connect, port_of(&addr)).await;
         assert_eq!(restarted.addr(), &addr, "restarted on the same address");
         let before = load.answered_by(&addr);
         wait_until(DEADLINE, || async { load.answered_by(&addr) > before })
@@ -267,15 +235,15 @@ async fn zookeeper_outage_longer_than_session_timeout() {
     let connect = zk.connect_string();
     let mut servers = Vec::new();
     for _ in 0..3 {
-        servers.push(server_on("outage", &connect, 0).await);
+        servers.push(example_server("outage", &connect, 0).await);
     }
-    let cluster = client("outage", &connect, ClientOptions::default()).await;
+    let cluster = cluster_client("outage", &connect).await;
     let api = ExampleApiClient::new(cluster.clone());
     wait_until(DEADLINE, || async { cluster.routable(NS).len() == 3 })
         .await
         .expect("3 servers connected");
     let leaders = LeaderWatch::start(&connect, "outage", cluster.clone());
-    let load = load(&api, 8);
+    let load = whoami_load(&api, 8);
     load.advance(300).await;
     let sessions: Vec<i64> = servers
         .iter()
@@ -369,8 +337,8 @@ async fn zookeeper_outage_longer_than_session_timeout() {
 async fn silent_cut_detected_by_heartbeat() {
     let zk = LocalZooKeeper::start().await.expect("zookeeper");
     let connect = zk.connect_string();
-    let a = server_on("silent", &connect, 0).await;
-    let c = server_on("silent", &connect, 0).await;
+    let a = example_server("silent", &connect, 0).await;
+    let c = example_server("silent", &connect, 0).await;
     // Bind first to learn the port, then put a proxy in front of it and advertise the proxy.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
     let port = listener.local_addr().expect("addr").port();
@@ -392,11 +360,19 @@ async fn silent_cut_detected_by_heartbeat() {
         heartbeat_timeout: Duration::from_secs(1),
         ..ClientOptions::default()
     };
-    let cluster = client("silent", &connect, options).await;
+    let cluster = cluster_client_with(
+        "silent",
+        &connect,
+        ClusterOptions {
+            client: options,
+            ..ClusterOptions::default()
+        },
+    )
+    .await;
     let api = ExampleApiClient::new(cluster.clone());
     let leaders = LeaderWatch::start(&connect, "silent", cluster.clone());
     let workers = 8;
-    let load = load(&api, workers);
+    let load = whoami_load(&api, workers);
     wait_until(DEADLINE, || async { load.answered_by(b.addr()) > 0 })
         .await
         .expect("calls reach b through the proxy");

@@ -2,7 +2,7 @@
 //! `ClusterClient` whose routing is fed by discovery. `all` + `map` reaches every registered
 //! server keyed by its advertised address, `weighted` follows server-data changes, and
 //! `leader` follows the election (never a former leader). The grouping logic itself is tested
-//! without ZooKeeper in slacker-core's tests/grouping.rs and tests/group_failures.rs.
+//! without ZooKeeper in `in_process/grouping.rs` and `in_process/group_failures.rs`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use slacker_core::{remote, ServerAddr};
+use slacker_tests::cluster::cluster_client;
 use slacker_tests::{wait_for, wait_until, LocalZooKeeper, DEADLINE};
-use slacker_zk::{ClusterClient, ClusterOptions, ClusterServer};
+use slacker_zk::{ClusterClient, ClusterServer};
 
 const NS: &str = "test.zk.grouping";
 
@@ -58,16 +59,6 @@ async fn server(cluster: &str, connect: &str, data: serde_json::Value) -> Cluste
     server
 }
 
-async fn client(cluster: &str, connect: &str) -> ClusterClient {
-    let options = ClusterOptions {
-        session_timeout: Duration::from_secs(4),
-        ..ClusterOptions::default()
-    };
-    ClusterClient::connect(cluster, connect, options)
-        .await
-        .expect("cluster client")
-}
-
 async fn tally(who: &WhoClient<ClusterClient>, calls: usize) -> BTreeMap<String, usize> {
     let mut seen = BTreeMap::new();
     for _ in 0..calls {
@@ -85,7 +76,7 @@ async fn all_and_weighted_follow_the_registry() {
     let a = server("groups", &connect, json!({"weight": 0})).await;
     let b = server("groups", &connect, json!({"weight": 1})).await;
     let c = server("groups", &connect, json!(null)).await;
-    let cluster = client("groups", &connect).await;
+    let cluster = cluster_client("groups", &connect).await;
     let who = WhoClient::new(cluster.clone());
     wait_until(DEADLINE, || async { cluster.routable(NS).len() == 3 })
         .await
@@ -156,7 +147,7 @@ async fn leader_grouping_follows_the_election() {
     for _ in 0..3 {
         servers.push(server("leaders", &connect, json!(null)).await);
     }
-    let cluster = client("leaders", &connect).await;
+    let cluster = cluster_client("leaders", &connect).await;
     let who = WhoClient::new(cluster.clone());
     let leader_in_routing = |cluster: &ClusterClient| -> Option<ServerAddr> {
         cluster

@@ -27,8 +27,9 @@ use slacker_core::{
     Grouping, ResultCode, Server, ServerAddr,
 };
 use slacker_examples::cluster_api::{Example, ExampleApiClient, ExampleApiServer};
+use slacker_tests::cluster::whoami_load;
 use slacker_tests::{
-    wait_for, wait_until, workspace_bin, Kazoo, Load, LocalZooKeeper, Proxy, Report, TestProcess,
+    wait_for, wait_until, workspace_bin, Kazoo, LocalZooKeeper, Proxy, Report, TestProcess,
     DEADLINE,
 };
 use slacker_zk::election::{self, Election, Leadership};
@@ -40,15 +41,6 @@ use tokio_util::codec::{Encoder, FramedRead};
 use zookeeper_client as zk;
 
 const NS: &str = "slacker.example.api";
-
-/// Workers calling `whoami` in a loop.
-fn load(api: &ExampleApiClient<ClusterClient>, workers: usize) -> Load {
-    let api = api.clone();
-    Load::start(workers, move || {
-        let api = api.clone();
-        async move { api.whoami().await }
-    })
-}
 
 async fn server_process(
     connect: &str,
@@ -102,8 +94,8 @@ async fn a_hung_server_does_not_stall_the_cluster() {
             .expect("3 servers connected");
     }
     let loads = [
-        load(&ExampleApiClient::new(p2c.clone()), 8),
-        load(&ExampleApiClient::new(random.clone()), 8),
+        whoami_load(&ExampleApiClient::new(p2c.clone()), 8),
+        whoami_load(&ExampleApiClient::new(random.clone()), 8),
     ];
     let (victim_process, victim) = &processes[0];
     for load in &loads {
