@@ -5,34 +5,11 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use slacker_core::{
-    ArgInfo, ExceptionsPolicy, FunctionDesc, MethodInfo, NamespaceInfo, ResultsMode, ServerAddr,
-};
+use slacker_core::{FunctionDesc, NamespaceInfo, ServerAddr};
+use slacker_tests::lab::{LAB, LAB_METHODS};
 use slacker_tests::{wait_for, wait_until, Kazoo, LocalZooKeeper, Proxy, DEADLINE};
 use slacker_zk::{Registration, RegistryOptions, ZkState};
 
-static METHODS: [MethodInfo; 1] = [MethodInfo {
-    namespace: "test.echo",
-    name: "echo",
-    args: &[ArgInfo {
-        name: "text",
-        ty: "String",
-    }],
-    returns: "String",
-    doc: "Returns its argument.",
-    timeout: None,
-    grouping: None,
-    results: ResultsMode::Single,
-    exceptions: ExceptionsPolicy::All,
-    has_unavailable_value: false,
-    returns_unit: false,
-    retries: 0,
-}];
-static ECHO: NamespaceInfo = NamespaceInfo {
-    name: "test.echo",
-    doc: "Echo service.",
-    methods: &METHODS,
-};
 static OTHER: NamespaceInfo = NamespaceInfo {
     name: "test.other",
     doc: "",
@@ -52,7 +29,7 @@ async fn layout_read_back_by_kazoo() {
     let addr = ServerAddr::from("127.0.0.1:7101");
     let mut opts = options("layout", &format!("{}/chrooted", zk.connect_string()));
     opts.server_data = json!({"zone": "a", "weight": 3});
-    let reg = Registration::start(opts, addr.clone(), &[&ECHO, &OTHER])
+    let reg = Registration::start(opts, addr.clone(), &[&LAB, &OTHER])
         .await
         .expect("registered");
     let base = "/chrooted/slacker/cluster/layout";
@@ -60,9 +37,7 @@ async fn layout_read_back_by_kazoo() {
 
     // The leader node is written by the election winner, asynchronously.
     wait_until(DEADLINE, || async {
-        let node = kazoo
-            .node(&format!("{base}/namespaces/test.echo/_leader"))
-            .await;
+        let node = kazoo.node(&format!("{base}/namespaces/lab/_leader")).await;
         node.ok()
             .flatten()
             .is_some_and(|n| n.data == b"127.0.0.1:7101")
@@ -82,7 +57,7 @@ async fn layout_read_back_by_kazoo() {
         server.data_json::<serde_json::Value>().expect("json"),
         json!({"zone": "a", "weight": 3})
     );
-    for ns in ["test.echo", "test.other"] {
+    for ns in ["lab", "test.other"] {
         assert!(!node(&format!("namespaces/{ns}")).is_ephemeral());
         let member = node(&format!("namespaces/{ns}/127.0.0.1:7101"));
         assert_eq!(member.ephemeral_owner, session);
@@ -103,9 +78,9 @@ async fn layout_read_back_by_kazoo() {
         assert_eq!(lock.data, b"127.0.0.1:7101");
         assert_eq!(lock.ephemeral_owner, session);
     }
-    let desc: FunctionDesc = node("functions/test.echo/echo").data_json().expect("json");
-    assert_eq!(desc, METHODS[0].describe());
-    assert!(!node("functions/test.echo/echo").is_ephemeral());
+    let desc: FunctionDesc = node("functions/lab/add").data_json().expect("json");
+    assert_eq!(desc, LAB_METHODS[0].describe());
+    assert!(!node("functions/lab/add").is_ephemeral());
 
     reg.close().await.expect("deregistered");
     let servers = kazoo
@@ -114,7 +89,7 @@ async fn layout_read_back_by_kazoo() {
         .expect("kazoo");
     assert_eq!(servers, Some(vec![]));
     let members = kazoo
-        .children(&format!("{base}/namespaces/test.echo"))
+        .children(&format!("{base}/namespaces/lab"))
         .await
         .expect("kazoo");
     assert_eq!(members, Some(vec!["_leader".to_owned()]));
@@ -127,13 +102,13 @@ async fn server_data_and_offline_online() {
     let reg = Registration::start(
         options("onoff", &zk.connect_string()),
         ServerAddr::from("127.0.0.1:7102"),
-        &[&ECHO, &OTHER],
+        &[&LAB, &OTHER],
     )
     .await
     .expect("registered");
     let base = "/slacker/cluster/onoff";
     let server = format!("{base}/servers/127.0.0.1:7102");
-    let echo = format!("{base}/namespaces/test.echo/127.0.0.1:7102");
+    let echo = format!("{base}/namespaces/lab/127.0.0.1:7102");
     let other = format!("{base}/namespaces/test.other/127.0.0.1:7102");
 
     let node = kazoo
@@ -154,7 +129,7 @@ async fn server_data_and_offline_online() {
     );
     assert_eq!(reg.server_data(), json!({"v": 2}));
 
-    reg.offline_ns("test.echo").await.expect("offline_ns");
+    reg.offline_ns("lab").await.expect("offline_ns");
     assert!(kazoo.node(&echo).await.expect("kazoo").is_none());
     assert!(kazoo.node(&other).await.expect("kazoo").is_some());
     assert!(
@@ -183,14 +158,14 @@ async fn stale_registration_is_replaced() {
     let old = Registration::start(
         options("stale", &zk.connect_string()),
         addr.clone(),
-        &[&ECHO],
+        &[&LAB],
     )
     .await
     .expect("old incarnation");
     let new = Registration::start(
         options("stale", &zk.connect_string()),
         addr.clone(),
-        &[&ECHO],
+        &[&LAB],
     )
     .await
     .expect("new incarnation");
@@ -199,7 +174,7 @@ async fn stale_registration_is_replaced() {
     let base = "/slacker/cluster/stale";
     for path in [
         format!("{base}/servers/127.0.0.1:7103"),
-        format!("{base}/namespaces/test.echo/127.0.0.1:7103"),
+        format!("{base}/namespaces/lab/127.0.0.1:7103"),
     ] {
         let node = kazoo.node(&path).await.expect("kazoo").expect("node");
         assert_eq!(node.ephemeral_owner, new_session, "{path}");
@@ -223,7 +198,7 @@ async fn expiry_reregisters_current_state() {
     let reg = Registration::start(
         options("expiry", &proxy.addr().to_string()),
         ServerAddr::from("127.0.0.1:7104"),
-        &[&ECHO, &OTHER],
+        &[&LAB, &OTHER],
     )
     .await
     .expect("registered");
@@ -270,7 +245,7 @@ async fn expiry_reregisters_current_state() {
         json!({"v": "new"})
     );
     let echo = kazoo
-        .node(&format!("{base}/namespaces/test.echo/127.0.0.1:7104"))
+        .node(&format!("{base}/namespaces/lab/127.0.0.1:7104"))
         .await
         .expect("kazoo")
         .expect("online namespace back");
@@ -286,7 +261,7 @@ async fn expiry_reregisters_current_state() {
     // Rejoined the election of the online namespace only, with one lock node.
     wait_until(DEADLINE, || async {
         let mutex = kazoo
-            .children(&format!("{base}/namespaces/test.echo/_leader/mutex"))
+            .children(&format!("{base}/namespaces/lab/_leader/mutex"))
             .await;
         mutex.ok().flatten().is_some_and(|c| c.len() == 1)
     })
@@ -310,7 +285,7 @@ async fn close_after_the_session_expired_succeeds() {
     let reg = Registration::start(
         options("closed-expired", &proxy.addr().to_string()),
         ServerAddr::from("127.0.0.1:7105"),
-        &[&ECHO],
+        &[&LAB],
     )
     .await
     .expect("registered");
@@ -327,7 +302,7 @@ async fn close_after_the_session_expired_succeeds() {
         .await
         .expect("closing an expired registration succeeds");
     assert!(kazoo.node(server).await.expect("kazoo").is_none());
-    let ns = "/slacker/cluster/closed-expired/namespaces/test.echo/127.0.0.1:7105";
+    let ns = "/slacker/cluster/closed-expired/namespaces/lab/127.0.0.1:7105";
     assert!(kazoo.node(ns).await.expect("kazoo").is_none());
 }
 
@@ -338,7 +313,7 @@ async fn zookeeper_restart_within_session_loses_nothing() {
     let kazoo = Kazoo::new(zk.connect_string());
     let mut opts = options("restart", &zk.connect_string());
     opts.zk.session_timeout = Duration::from_secs(20);
-    let reg = Registration::start(opts, ServerAddr::from("127.0.0.1:7105"), &[&ECHO])
+    let reg = Registration::start(opts, ServerAddr::from("127.0.0.1:7105"), &[&LAB])
         .await
         .expect("registered");
     let session = reg.state().borrow().session_id;
