@@ -562,10 +562,6 @@ impl Caller for Cluster {
 impl Cluster {
     /// The call, inside its `slacker.call` span.
     async fn call_in(&self, call: Call) -> Result<Replies> {
-        // A call that fails before any I/O (no server, budget spent) would otherwise complete
-        // without ever yielding, so a caller retrying in a loop would starve every other task
-        // on its thread (ZooKeeper's included: membership could never come back).
-        tokio::task::consume_budget().await;
         let timeout = call.effective_timeout(self.inner.options.timeout);
         let deadline = Instant::now() + timeout;
         let grouping = call
@@ -575,7 +571,17 @@ impl Cluster {
             .or_else(|| call.method.and_then(|m| m.grouping.clone()))
             .unwrap_or_else(|| self.inner.options.grouping.clone());
         tracing::Span::current().record("grouping", tracing::field::debug(&grouping));
-        let mut targets = self.select(&call, &grouping, &[])?;
+        let mut targets = match self.select(&call, &grouping, &[]) {
+            Ok(targets) => targets,
+            Err(e) => {
+                // Failing before any I/O (no server) would complete without ever yielding, so
+                // a caller retrying in a loop would starve every other task on its thread
+                // (ZooKeeper's included: membership could never come back). Every attempt
+                // consumes the cooperative budget in `Client::call_in`; this path must too.
+                tokio::task::consume_budget().await;
+                return Err(e);
+            }
+        };
         if targets.len() == 1 {
             if let Some(first) = targets.pop() {
                 return Ok(self
