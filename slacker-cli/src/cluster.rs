@@ -89,11 +89,14 @@ pub async fn connect(ctx: &Ctx) -> Result<ClusterClient, Fail> {
     let (zk, cluster) = ctx.cluster()?;
     check_cluster(ctx).await?;
     let options = ClusterOptions {
-        root: ctx.root.clone(),
         client: ctx.client_options(),
         ..ClusterOptions::default()
     };
-    bounded(ctx, ClusterClient::connect(cluster, zk, options))
+    let connecting = ClusterClient::builder(cluster, zk)
+        .root(ctx.root.clone())
+        .options(options)
+        .connect();
+    bounded(ctx, connecting)
         .await?
         .map_err(|e| format!("cannot read cluster `{cluster}` from ZooKeeper at {zk}: {e}"))
 }

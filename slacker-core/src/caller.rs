@@ -13,7 +13,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::{ContentType, Error, Grouping, MethodInfo, Result, ResultCode, ServerAddr};
+use crate::merge::MergePolicy;
+use crate::{
+    ContentType, Error, ExceptionsPolicy, Grouping, MethodInfo, Result, ResultCode, ResultsMode,
+    ServerAddr,
+};
 
 /// Small key/value metadata sent with a request (slacker's "extensions"): auth tokens, trace
 /// ids, tenant names. Readable by server interceptors and handlers.
@@ -89,6 +93,11 @@ pub struct CallOptions {
     pub fire_and_forget: bool,
     /// Pin the call to this server (cluster clients only), bypassing grouping.
     pub server: Option<ServerAddr>,
+    /// Overrides the method's and the client's `grouping_exceptions` (see [`crate::merge`]).
+    pub exceptions: Option<ExceptionsPolicy>,
+    /// The results shape of an untyped call (a typed method's shape is its signature; see
+    /// [`crate::merge`]).
+    pub results: Option<ResultsMode>,
 }
 
 impl CallOptions {
@@ -118,6 +127,18 @@ impl CallOptions {
     /// Pins the call to one server.
     pub fn server(mut self, s: ServerAddr) -> Self {
         self.server = Some(s);
+        self
+    }
+
+    /// Sets the `grouping_exceptions` of this call.
+    pub fn exceptions(mut self, policy: ExceptionsPolicy) -> Self {
+        self.exceptions = Some(policy);
+        self
+    }
+
+    /// Sets the results shape of this (untyped) call.
+    pub fn results(mut self, mode: ResultsMode) -> Self {
+        self.results = Some(mode);
         self
     }
 }
@@ -227,6 +248,12 @@ pub trait Caller: Clone + Send + Sync + 'static {
     /// # Cancel safety
     /// Dropping the future cancels the call: the server is told to abort the handler.
     fn call(&self, call: Call) -> impl Future<Output = Result<Replies>> + Send;
+
+    /// The client-wide merge defaults and hooks ([`crate::merge`]); `None` (the default) for
+    /// none. Cluster callers return their options' policy.
+    fn merge_policy(&self) -> Option<&MergePolicy> {
+        None
+    }
 
     /// Reports that a multi-server call succeeded with some servers failing (under
     /// `grouping_exceptions = all`). The default logs at WARN.

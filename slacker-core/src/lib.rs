@@ -34,6 +34,7 @@ pub mod context;
 mod error;
 pub mod inspect;
 pub mod membership;
+pub mod merge;
 pub mod meta;
 pub mod observe;
 pub mod protocol;

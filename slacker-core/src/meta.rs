@@ -60,8 +60,9 @@ pub struct MethodInfo {
     pub grouping: Option<Grouping>,
     /// `grouping_results = ...`.
     pub results: ResultsMode,
-    /// `grouping_exceptions = ...`.
-    pub exceptions: ExceptionsPolicy,
+    /// `grouping_exceptions = ...`; `None` means the client's default (see
+    /// [`MergePolicy`](crate::cluster::MergePolicy); `All` when it sets none).
+    pub exceptions: Option<ExceptionsPolicy>,
     /// Whether `unavailable_value = ...` was given.
     pub has_unavailable_value: bool,
     /// Whether the value (`R`, or `T` of `Result<T, E>`) is `()`. Only such methods may be

@@ -8,10 +8,11 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use crate::merge::Merge;
 use crate::service::{DispatchError, HandlerOutput};
 use crate::{
-    serialization, Call, CallOptions, Caller, ContentType, Error, ExceptionsPolicy, GroupOutcome,
-    MethodInfo, Replies, Response, Result, ResultCode, ServerAddr,
+    serialization, Call, CallOptions, Caller, ContentType, Error, MethodInfo, Replies, Response,
+    Result, ResultCode, ServerAddr,
 };
 
 pub use bytes;
@@ -208,13 +209,15 @@ pub fn decode_result<T: DeserializeOwned, E: DeserializeOwned>(
     }
 }
 
-/// Decodes every reply with `decode`.
-pub fn decode_all<R>(
+/// Decodes every reply with `decode`, after the caller's before-merge hook (if any) saw them.
+pub fn decode_all<C: Caller, R>(
+    merge: &Merge<'_, C>,
     replies: Replies,
     decode: fn(&ServerAddr, Response) -> Result<R>,
 ) -> Vec<(ServerAddr, Result<R>)> {
+    let mut replies = replies.into_vec();
+    merge.before(&mut replies);
     replies
-        .into_vec()
         .into_iter()
         .map(|r| {
             let v = r.result.and_then(|resp| decode(&r.server, resp));
@@ -223,98 +226,45 @@ pub fn decode_all<R>(
         .collect()
 }
 
-/// Applies the method's `grouping_exceptions` policy and returns the successes in target order.
-/// A call that went to exactly one server fails with that server's own error.
-///
-/// # Errors
-/// [`Error::Grouped`] when the policy says the call failed.
-pub fn settle<C: Caller, R>(
-    caller: &C,
-    method: &'static MethodInfo,
-    decoded: Vec<(ServerAddr, Result<R>)>,
-) -> Result<Vec<(ServerAddr, R)>> {
-    let attempted = decoded.len();
-    let mut ok = Vec::with_capacity(attempted);
-    let mut failed = Vec::new();
-    for (server, r) in decoded {
-        match r {
-            Ok(v) => ok.push((server, v)),
-            Err(e) => failed.push((server, e)),
-        }
-    }
-    if failed.is_empty() {
-        return Ok(ok);
-    }
-    if attempted == 1 {
-        if let Some((_, e)) = failed.pop() {
-            return Err(e);
-        }
-    }
-    let fail = match method.exceptions {
-        ExceptionsPolicy::All => ok.is_empty(),
-        ExceptionsPolicy::Any => true,
-        ExceptionsPolicy::Custom(f) => {
-            let succeeded: Vec<ServerAddr> = ok.iter().map(|(s, _)| s.clone()).collect();
-            f(&GroupOutcome {
-                succeeded: &succeeded,
-                failed: &failed,
-            })
-            .is_err()
-        }
-    };
-    if fail {
-        return Err(Error::Grouped {
-            attempted,
-            failures: failed,
-        });
-    }
-    caller.partial_failure(method.namespace, method.name, &failed);
-    Ok(ok)
-}
-
 /// `grouping_results = single`: the first success in target order.
 ///
 /// # Errors
-/// As [`settle`]; `Unavailable` if no server answered at all.
+/// As [`Merge::settle`]; `Unavailable` if no server answered at all.
 pub fn merge_single<C: Caller, R>(
-    caller: &C,
-    method: &'static MethodInfo,
+    merge: &Merge<'_, C>,
     decoded: Vec<(ServerAddr, Result<R>)>,
 ) -> Result<R> {
-    settle(caller, method, decoded)?
+    merge
+        .settle(decoded)?
         .into_iter()
         .next()
         .map(|(_, v)| v)
         .ok_or_else(|| Error::Unavailable {
-            namespace: method.namespace.to_owned(),
+            namespace: merge.namespace().to_owned(),
         })
 }
 
 /// `grouping_results = vector`.
 ///
 /// # Errors
-/// As [`settle`].
+/// As [`Merge::settle`].
 pub fn merge_vec<C: Caller, R>(
-    caller: &C,
-    method: &'static MethodInfo,
+    merge: &Merge<'_, C>,
     decoded: Vec<(ServerAddr, Result<R>)>,
 ) -> Result<Vec<R>> {
-    Ok(settle(caller, method, decoded)?
-        .into_iter()
-        .map(|(_, v)| v)
-        .collect())
+    Ok(merge.settle(decoded)?.into_iter().map(|(_, v)| v).collect())
 }
 
 /// `grouping_results = map`, keyed by advertised address.
 ///
 /// # Errors
-/// As [`settle`].
+/// As [`Merge::settle`].
 pub fn merge_map<C: Caller, R>(
-    caller: &C,
-    method: &'static MethodInfo,
+    merge: &Merge<'_, C>,
     decoded: Vec<(ServerAddr, Result<R>)>,
 ) -> Result<BTreeMap<String, R>> {
-    Ok(settle(caller, method, decoded)?
+    Ok(merge
+        .settle(decoded)?
         .into_iter()
         .map(|(s, v)| (s.as_str().to_owned(), v))
         .collect())
@@ -323,26 +273,24 @@ pub fn merge_map<C: Caller, R>(
 /// `grouping_results = nil`.
 ///
 /// # Errors
-/// As [`settle`].
+/// As [`Merge::settle`].
 pub fn merge_nil<C: Caller, R>(
-    caller: &C,
-    method: &'static MethodInfo,
+    merge: &Merge<'_, C>,
     decoded: Vec<(ServerAddr, Result<R>)>,
 ) -> Result<()> {
-    settle(caller, method, decoded).map(|_| ())
+    merge.settle(decoded).map(|_| ())
 }
 
 /// `grouping_results = my_fn`: `my_fn(Vec<(ServerAddr, T)>) -> T`.
 ///
 /// # Errors
-/// As [`settle`].
+/// As [`Merge::settle`].
 pub fn merge_custom<C: Caller, R>(
-    caller: &C,
-    method: &'static MethodInfo,
+    merge: &Merge<'_, C>,
     decoded: Vec<(ServerAddr, Result<R>)>,
-    merge: fn(Vec<(ServerAddr, R)>) -> R,
+    combine: fn(Vec<(ServerAddr, R)>) -> R,
 ) -> Result<R> {
-    settle(caller, method, decoded).map(merge)
+    merge.settle(decoded).map(combine)
 }
 
 /// True if `e` is the "no server for this namespace" error that `unavailable_value` replaces.

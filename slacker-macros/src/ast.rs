@@ -49,7 +49,7 @@ pub struct Method {
     /// `grouping_results` (default `single`).
     pub results: ResultsOpt,
     /// `grouping_exceptions` (default `all`).
-    pub exceptions: ExceptionsOpt,
+    pub exceptions: Option<ExceptionsOpt>,
     /// `unavailable_value`.
     pub unavailable_value: Option<Expr>,
     /// `retries`, or 2 for `idempotent`, else 0.
@@ -121,7 +121,7 @@ impl Remote {
                 timeout_ms: opts.timeout_ms,
                 grouping: opts.grouping,
                 results: opts.results.unwrap_or(ResultsOpt::Single),
-                exceptions: opts.exceptions.unwrap_or(ExceptionsOpt::All),
+                exceptions: opts.exceptions,
                 unavailable_value: opts.unavailable_value,
                 retries: opts.retries.unwrap_or(if opts.idempotent { 2 } else { 0 }),
             });

@@ -282,7 +282,7 @@ fn options_are_carried_in_method_info() {
     assert_eq!(m("whoami").doc, "Which server answered.");
     assert!(m("whoami").grouping.is_none());
     assert_eq!(m("whoami").results, ResultsMode::Single);
-    assert!(matches!(m("whoami").exceptions, ExceptionsPolicy::All));
+    assert!(m("whoami").exceptions.is_none());
     assert_eq!(m("whoami").retries, 0);
     assert!(m("whoami").timeout.is_none());
 
@@ -296,10 +296,13 @@ fn options_are_carried_in_method_info() {
     assert_eq!(m("flush").retries, 2);
     assert_eq!(m("peak").results, ResultsMode::Custom);
     assert_eq!(m("peak").retries, 5);
-    assert!(matches!(m("strict_load").exceptions, ExceptionsPolicy::Any));
+    assert!(matches!(
+        m("strict_load").exceptions,
+        Some(ExceptionsPolicy::Any)
+    ));
     assert!(matches!(
         m("tolerant_load").exceptions,
-        ExceptionsPolicy::Custom(_)
+        Some(ExceptionsPolicy::Custom(_))
     ));
     assert!(m("cached").has_unavailable_value);
     assert!(!m("load").has_unavailable_value);

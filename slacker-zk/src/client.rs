@@ -17,51 +17,81 @@ use std::time::Duration;
 
 use futures::Stream;
 use serde_json::Value;
-use slacker_core::cluster::{Cluster, ClusterView, OutlierEjection, PartialFailure, RetryBudget};
+pub use slacker_core::cluster::ClusterOptions;
+use slacker_core::cluster::{Cluster, ClusterView, PartialFailure};
 use slacker_core::membership::Change;
+use slacker_core::merge::MergePolicy;
 use slacker_core::{
-    Call, CallOptions, Caller, Client, ClientOptions, ContentType, Error as CallError, Grouping,
-    Replies, ServerAddr,
+    Call, CallOptions, Caller, Client, ContentType, Error as CallError, FunctionDesc, Replies,
+    ServerAddr,
 };
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::discovery::{Discovery, DiscoveryOptions, Membership};
 use crate::paths::DEFAULT_ROOT;
-use crate::session::ZkOptions;
+use crate::session::{ZkAuth, ZkOptions};
 use crate::Result;
 
-/// Options of a [`ClusterClient`].
+/// Builds a [`ClusterClient`]: the cluster's ZooKeeper settings here, routing in
+/// [`ClusterOptions`] (the core's, the one set of cluster options).
 #[derive(Debug, Clone)]
-pub struct ClusterOptions {
-    /// Root of all clusters (default [`DEFAULT_ROOT`]).
-    pub root: String,
-    /// ZooKeeper session timeout.
-    pub session_timeout: Duration,
-    /// Grouping of methods and calls that set none. Default [`Grouping::PowerOfTwoChoices`].
-    pub grouping: Grouping,
-    /// Timeout of methods and calls that set none. Default 10 s.
-    pub timeout: Duration,
-    /// Options of each per-server connection (its `timeout` is replaced by `timeout`).
-    pub client: ClientOptions,
-    /// When a failing server is taken out of routing (see [`OutlierEjection`]).
-    pub ejection: OutlierEjection,
-    /// How much failover may add to the load (see [`RetryBudget`]).
-    pub retry_budget: RetryBudget,
+pub struct ClusterClientBuilder {
+    cluster: String,
+    zk: ZkOptions,
+    root: String,
+    options: ClusterOptions,
 }
 
-impl Default for ClusterOptions {
-    fn default() -> Self {
-        let core = slacker_core::cluster::ClusterOptions::default();
-        Self {
-            root: DEFAULT_ROOT.to_owned(),
-            session_timeout: ZkOptions::new("").session_timeout,
-            grouping: core.grouping,
-            timeout: core.timeout,
-            client: core.client,
-            ejection: core.ejection,
-            retry_budget: core.retry_budget,
+impl ClusterClientBuilder {
+    /// Root of all clusters (default [`DEFAULT_ROOT`]).
+    pub fn root(mut self, root: impl Into<String>) -> Self {
+        self.root = root.into();
+        self
+    }
+
+    /// The discovery session's timeout (default 10 s).
+    pub fn session_timeout(mut self, timeout: Duration) -> Self {
+        self.zk = self.zk.session_timeout(timeout);
+        self
+    }
+
+    /// Authenticates the discovery session (reading needs no secret; see [`ZkAuth`]).
+    pub fn zk_auth(mut self, auth: ZkAuth) -> Self {
+        self.zk = self.zk.auth(auth);
+        self
+    }
+
+    /// Grouping, timeouts, connections, ejection, retry budget and merge policy.
+    pub fn options(mut self, options: ClusterOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Connects to ZooKeeper, reads the whole cluster and opens (lazily) a connection to each
+    /// server. Returns once routing reflects that first full read.
+    ///
+    /// # Errors
+    /// [`crate::Error::Config`] for a bad cluster name or connect string;
+    /// [`crate::Error::ZooKeeper`] if ZooKeeper cannot be reached or read.
+    pub async fn connect(self) -> Result<ClusterClient> {
+        let discovery_options = DiscoveryOptions {
+            zk: self.zk,
+            root: self.root,
+        };
+        let (discovery, mut changes) = Discovery::start(&self.cluster, discovery_options).await?;
+        let routing = Cluster::new(self.options);
+        while let Ok(change) = changes.try_recv() {
+            routing.apply(change);
         }
+        let task = tokio::spawn(follow(changes, routing.clone()));
+        Ok(ClusterClient {
+            inner: Arc::new(Inner {
+                discovery,
+                cluster: routing,
+                task,
+            }),
+        })
     }
 }
 
@@ -86,37 +116,26 @@ impl Drop for Inner {
 }
 
 impl ClusterClient {
-    /// Connects to ZooKeeper, reads the whole cluster and opens (lazily) a connection to each
-    /// server. Returns once routing reflects that first full read.
+    /// A builder for a client of `cluster` through the ZooKeeper ensemble `connect`.
+    pub fn builder(cluster: impl Into<String>, connect: impl Into<String>) -> ClusterClientBuilder {
+        ClusterClientBuilder {
+            cluster: cluster.into(),
+            zk: ZkOptions::new(connect),
+            root: DEFAULT_ROOT.to_owned(),
+            options: ClusterOptions::default(),
+        }
+    }
+
+    /// `ClusterClient::builder(cluster, connect).options(options).connect()`: default
+    /// ZooKeeper settings.
     ///
     /// # Errors
-    /// [`crate::Error::Config`] for a bad cluster name or connect string;
-    /// [`crate::Error::ZooKeeper`] if ZooKeeper cannot be reached or read.
+    /// As [`ClusterClientBuilder::connect`].
     pub async fn connect(cluster: &str, connect: &str, options: ClusterOptions) -> Result<Self> {
-        let discovery_options = DiscoveryOptions {
-            zk: ZkOptions::new(connect).session_timeout(options.session_timeout),
-            root: options.root,
-        };
-        let (discovery, mut changes) = Discovery::start(cluster, discovery_options).await?;
-        let routing = Cluster::new(slacker_core::cluster::ClusterOptions {
-            grouping: options.grouping,
-            timeout: options.timeout,
-            client: options.client,
-            ejection: options.ejection,
-            retry_budget: options.retry_budget,
-            ..slacker_core::cluster::ClusterOptions::default()
-        });
-        while let Ok(change) = changes.try_recv() {
-            routing.apply(change);
-        }
-        let task = tokio::spawn(follow(changes, routing.clone()));
-        Ok(Self {
-            inner: Arc::new(Inner {
-                discovery,
-                cluster: routing,
-                task,
-            }),
-        })
+        Self::builder(cluster, connect)
+            .options(options)
+            .connect()
+            .await
     }
 
     /// The membership as discovery last read it (servers per namespace, server-data, leaders,
@@ -217,6 +236,35 @@ impl ClusterClient {
             .await
     }
 
+    /// Calls `namespace/function` with dynamic arguments on the servers the grouping chooses
+    /// and merges their answers into one JSON value (see [`Cluster::call_merged`]): the
+    /// exceptions policy and results shape of `options`, else this client's
+    /// [`ClusterOptions::merge`] policy.
+    ///
+    /// # Errors
+    /// As [`Cluster::call_merged`].
+    pub async fn call_merged(
+        &self,
+        namespace: &str,
+        function: &str,
+        args: Value,
+        options: CallOptions,
+    ) -> slacker_core::Result<Value> {
+        self.inner
+            .cluster
+            .call_merged(namespace, function, args, options)
+            .await
+    }
+
+    /// The functions of `namespace` as its servers registered them in ZooKeeper (see
+    /// [`Discovery::functions`]): the cluster-level inspect, without calling any server.
+    ///
+    /// # Errors
+    /// As [`Discovery::functions`].
+    pub async fn functions(&self, namespace: &str) -> Result<Vec<FunctionDesc>> {
+        self.inner.discovery.functions(namespace).await
+    }
+
     /// Closes every server connection and stops discovery (for every clone).
     pub async fn close(&self) {
         self.inner.discovery.stop();
@@ -228,6 +276,10 @@ impl ClusterClient {
 impl Caller for ClusterClient {
     fn content_type(&self) -> ContentType {
         self.inner.cluster.content_type()
+    }
+
+    fn merge_policy(&self) -> Option<&MergePolicy> {
+        self.inner.cluster.merge_policy()
     }
 
     async fn call(&self, call: Call) -> slacker_core::Result<Replies> {

@@ -97,7 +97,7 @@ mod server;
 pub mod session;
 mod znode;
 
-pub use client::{ClusterClient, ClusterOptions};
+pub use client::{ClusterClient, ClusterClientBuilder, ClusterOptions};
 pub use discovery::{Discovery, DiscoveryOptions, Membership, NamespaceView};
 pub use error::{Error, Result};
 pub use registry::{Registration, RegistrationState, RegistryOptions};

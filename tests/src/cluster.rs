@@ -42,11 +42,10 @@ pub async fn cluster_client_with(
     connect: &str,
     options: ClusterOptions,
 ) -> ClusterClient {
-    let options = ClusterOptions {
-        session_timeout: SESSION_TIMEOUT,
-        ..options
-    };
-    ClusterClient::connect(cluster, connect, options)
+    ClusterClient::builder(cluster, connect)
+        .session_timeout(SESSION_TIMEOUT)
+        .options(options)
+        .connect()
         .await
         .expect("cluster client")
 }

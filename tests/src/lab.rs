@@ -14,8 +14,8 @@ use slacker_core::__private;
 use slacker_core::codec::PacketCodec;
 use slacker_core::protocol::{Malformed, Packet};
 use slacker_core::{
-    ArgInfo, CallOptions, Caller, ContentType, DispatchError, Error, ExceptionsPolicy,
-    HandlerFuture, MethodInfo, NamespaceInfo, ResultsMode, Server, ServerOptions, Service,
+    ArgInfo, CallOptions, Caller, ContentType, DispatchError, Error, HandlerFuture, MethodInfo,
+    NamespaceInfo, ResultsMode, Server, ServerOptions, Service,
 };
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
@@ -36,7 +36,7 @@ const fn method(
         timeout: None,
         grouping: None,
         results: ResultsMode::Single,
-        exceptions: ExceptionsPolicy::All,
+        exceptions: None,
         has_unavailable_value: false,
         returns_unit: false,
         retries: 0,
@@ -234,8 +234,9 @@ impl<C: Caller> LabClient<C> {
         decode: fn(&slacker_core::ServerAddr, slacker_core::Response) -> Result<R, Error>,
     ) -> Result<R, Error> {
         let call = __private::build_call(&self.caller, m, args, &self.options)?;
+        let merge = __private::Merge::new(&self.caller, &call, &self.options);
         let replies = self.caller.call(call).await?;
-        __private::merge_single(&self.caller, m, __private::decode_all(replies, decode))
+        __private::merge_single(&merge, __private::decode_all(&merge, replies, decode))
     }
 
     pub async fn add(&self, a: i64, b: i64) -> Result<i64, Error> {

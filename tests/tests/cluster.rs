@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::json;
-use slacker_core::{Call, CallOptions, Caller, ContentType, Error, ServerAddr};
+use slacker_core::{Call, CallOptions, Caller, ContentType, Error, FunctionDesc, ServerAddr};
 use slacker_examples::cluster_api::{Example, ExampleApiClient, ExampleApiServer};
 use slacker_tests::cluster::{cluster_client, example_server};
 use slacker_tests::{wait_for, wait_until, Load, LocalZooKeeper, Proxy, TestProcess, DEADLINE};
@@ -409,4 +409,30 @@ async fn ensemble_member_killed_calls_continue() {
     for s in [a, b, c] {
         s.shutdown(Duration::from_secs(5)).await.expect("shutdown");
     }
+}
+
+/// The cluster-level inspect: a namespace's functions as its servers registered them in
+/// ZooKeeper (`functions/<ns>/`), read by the client without calling any server.
+#[tokio::test]
+async fn a_namespaces_functions_come_from_zookeeper() {
+    let zk = LocalZooKeeper::start().await.expect("zookeeper");
+    let connect = zk.connect_string();
+    let server = example_server("inspect", &connect, 0).await;
+    let cluster = cluster_client("inspect", &connect).await;
+    let functions = cluster.functions(NS).await.expect("functions");
+    let service = ExampleApiServer::new(Example::new());
+    let mut expected: Vec<FunctionDesc> = slacker_core::Service::info(&service)
+        .methods
+        .iter()
+        .map(|m| m.describe())
+        .collect();
+    expected.sort_by(|a, b| a.name.cmp(&b.name));
+    assert!(!expected.is_empty());
+    assert_eq!(functions, expected);
+    assert!(cluster
+        .functions("no.such.namespace")
+        .await
+        .expect("an unknown namespace has none")
+        .is_empty());
+    server.shutdown(Duration::from_secs(2)).await.expect("stop");
 }

@@ -65,6 +65,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::membership::Change;
+use crate::merge::{Merge, MergePolicy};
 use crate::observe::ClusterMetrics;
 use crate::{
     client, Call, CallOptions, Caller, Client, ClientOptions, ConnState, ContentType, Error,
@@ -94,6 +95,9 @@ pub struct ClusterOptions {
     /// How much failover may add to the load. Default: retries up to 20% of calls, plus 10
     /// per second.
     pub retry_budget: RetryBudget,
+    /// Defaults and hooks for merging several servers' replies ([`crate::merge`]). Default:
+    /// none (`grouping_exceptions = all`, `single` results).
+    pub merge: MergePolicy,
 }
 
 impl Default for ClusterOptions {
@@ -105,6 +109,7 @@ impl Default for ClusterOptions {
             partial_failure_capacity: 1024,
             ejection: OutlierEjection::default(),
             retry_budget: RetryBudget::default(),
+            merge: MergePolicy::default(),
         }
     }
 }
@@ -348,6 +353,74 @@ impl Cluster {
             .collect())
     }
 
+    /// Calls `namespace/function` with dynamic arguments like [`Cluster::call_by_name`], then
+    /// merges the servers' answers into one JSON value as a typed stub would: the exceptions
+    /// policy decides whether the call failed, and the results shape is `options.results`,
+    /// else the cluster's [`MergePolicy::results`] choice, else `single` (`vector`: an array
+    /// in target order, `map`: an object keyed by server, `nil`: `null`). The merge hooks run.
+    ///
+    /// # Errors
+    /// As [`Cluster::call_by_name`]; [`Error::Grouped`] when the exceptions policy fails the
+    /// call; the server's own error when only one was called; [`Error::Config`] for
+    /// `ResultsMode::Custom` (a merge function needs a typed method).
+    pub async fn call_merged(
+        &self,
+        namespace: &str,
+        function: &str,
+        args: Value,
+        options: CallOptions,
+    ) -> Result<Value> {
+        let content_type = self.content_type();
+        let call = Call {
+            namespace: Cow::Owned(namespace.to_owned()),
+            function: Cow::Owned(function.to_owned()),
+            method: None,
+            content_type,
+            payload: client::encode_json_args(content_type, args)?,
+            options: options.clone(),
+        };
+        let merge = Merge::new(self, &call, &options);
+        let mode = merge.results_mode();
+        let mut replies = self.call(call).await?.into_vec();
+        merge.before(&mut replies);
+        let decoded = replies
+            .into_iter()
+            .map(|r| {
+                let value = r
+                    .result
+                    .and_then(|resp| client::decode_json_response(&r.server, resp));
+                (r.server, value)
+            })
+            .collect();
+        let values = merge.settle(decoded)?;
+        Ok(match mode {
+            crate::ResultsMode::Vector => {
+                Value::Array(values.into_iter().map(|(_, v)| v).collect())
+            }
+            crate::ResultsMode::Map => Value::Object(
+                values
+                    .into_iter()
+                    .map(|(s, v)| (s.as_str().to_owned(), v))
+                    .collect(),
+            ),
+            crate::ResultsMode::Nil => Value::Null,
+            crate::ResultsMode::Single => match values.into_iter().next() {
+                Some((_, v)) => v,
+                None => {
+                    return Err(Error::Unavailable {
+                        namespace: namespace.to_owned(),
+                    })
+                }
+            },
+            _ => {
+                return Err(Error::Config(format!(
+                    "{namespace}/{function}: a custom results function needs a typed method; \
+                     an untyped call can be single, vector, map or nil"
+                )))
+            }
+        })
+    }
+
     /// Closes every connection and forgets every server; later calls fail with
     /// [`Error::Closed`] and later changes are ignored. Returns once every connection's driver
     /// has stopped.
@@ -514,6 +587,10 @@ async fn attempt(target: &Target, call: &Call, deadline: Instant, timeout: Durat
 impl Caller for Cluster {
     fn content_type(&self) -> ContentType {
         self.inner.options.client.content_type
+    }
+
+    fn merge_policy(&self) -> Option<&MergePolicy> {
+        Some(&self.inner.options.merge)
     }
 
     async fn call(&self, call: Call) -> Result<Replies> {

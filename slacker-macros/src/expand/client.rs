@@ -85,12 +85,13 @@ fn stub(methods_static: &syn::Ident, index: usize, m: &Method) -> TokenStream {
         let (ident, ty) = (&a.ident, &a.ty);
         quote!(#ident: #ty)
     });
-    let (method, call, error, replies, decoded) = (
+    let (method, call, error, replies, decoded, merge) = (
         local("method"),
         local("call"),
         local("error"),
         local("replies"),
         local("decoded"),
+        local("merge"),
     );
     let ty = &m.output.ty;
     let out = match &m.results {
@@ -113,12 +114,12 @@ fn stub(methods_static: &syn::Ident, index: usize, m: &Method) -> TokenStream {
             }
         },
     };
-    let merge = match &m.results {
-        ResultsOpt::Single => quote!(#p::merge_single(&self.caller, #method, #decoded)),
-        ResultsOpt::Vector => quote!(#p::merge_vec(&self.caller, #method, #decoded)),
-        ResultsOpt::Map => quote!(#p::merge_map(&self.caller, #method, #decoded)),
-        ResultsOpt::Nil => quote!(#p::merge_nil(&self.caller, #method, #decoded)),
-        ResultsOpt::Custom(f) => quote!(#p::merge_custom(&self.caller, #method, #decoded, #f)),
+    let merged = match &m.results {
+        ResultsOpt::Single => quote!(#p::merge_single(&#merge, #decoded)),
+        ResultsOpt::Vector => quote!(#p::merge_vec(&#merge, #decoded)),
+        ResultsOpt::Map => quote!(#p::merge_map(&#merge, #decoded)),
+        ResultsOpt::Nil => quote!(#p::merge_nil(&#merge, #decoded)),
+        ResultsOpt::Custom(f) => quote!(#p::merge_custom(&#merge, #decoded, #f)),
     };
     quote! {
         #doc
@@ -126,9 +127,10 @@ fn stub(methods_static: &syn::Ident, index: usize, m: &Method) -> TokenStream {
         pub async fn #ident(&self, #(#args),*) -> ::core::result::Result<#out, ::slacker_core::Error> {
             let #method: &'static ::slacker_core::MethodInfo = &#methods_static[#index];
             let #call = #p::build_call(&self.caller, #method, &#wire_value, &self.options)?;
+            let #merge = #p::Merge::new(&self.caller, &#call, &self.options);
             let #replies = #send;
-            let #decoded = #p::decode_all(#replies, #decode);
-            #merge
+            let #decoded = #p::decode_all(&#merge, #replies, #decode);
+            #merged
         }
     }
 }

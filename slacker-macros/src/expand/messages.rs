@@ -74,9 +74,20 @@ fn method_info(namespace: &LitStr, m: &Method) -> TokenStream {
         ResultsOpt::Custom(_) => quote!(Custom),
     };
     let exceptions = match &m.exceptions {
-        ExceptionsOpt::All => quote!(::slacker_core::ExceptionsPolicy::All),
-        ExceptionsOpt::Any => quote!(::slacker_core::ExceptionsPolicy::Any),
-        ExceptionsOpt::Custom(path) => quote!(::slacker_core::ExceptionsPolicy::Custom(#path)),
+        None => quote!(::core::option::Option::None),
+        Some(ExceptionsOpt::All) => {
+            quote!(::core::option::Option::Some(
+                ::slacker_core::ExceptionsPolicy::All
+            ))
+        }
+        Some(ExceptionsOpt::Any) => {
+            quote!(::core::option::Option::Some(
+                ::slacker_core::ExceptionsPolicy::Any
+            ))
+        }
+        Some(ExceptionsOpt::Custom(path)) => quote!(::core::option::Option::Some(
+            ::slacker_core::ExceptionsPolicy::Custom(#path)
+        )),
     };
     let has_unavailable_value = m.unavailable_value.is_some();
     let returns_unit = m.output.value_is_unit();

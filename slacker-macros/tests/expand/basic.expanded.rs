@@ -42,7 +42,7 @@ static __CALC_METHODS: [::slacker_core::MethodInfo; 3] = [
         timeout: ::core::option::Option::None,
         grouping: ::core::option::Option::None,
         results: ::slacker_core::ResultsMode::Single,
-        exceptions: ::slacker_core::ExceptionsPolicy::All,
+        exceptions: ::core::option::Option::None,
         has_unavailable_value: false,
         returns_unit: false,
         retries: 0,
@@ -56,7 +56,7 @@ static __CALC_METHODS: [::slacker_core::MethodInfo; 3] = [
         timeout: ::core::option::Option::None,
         grouping: ::core::option::Option::None,
         results: ::slacker_core::ResultsMode::Single,
-        exceptions: ::slacker_core::ExceptionsPolicy::All,
+        exceptions: ::core::option::Option::None,
         has_unavailable_value: false,
         returns_unit: false,
         retries: 0,
@@ -70,7 +70,7 @@ static __CALC_METHODS: [::slacker_core::MethodInfo; 3] = [
         timeout: ::core::option::Option::None,
         grouping: ::core::option::Option::None,
         results: ::slacker_core::ResultsMode::Single,
-        exceptions: ::slacker_core::ExceptionsPolicy::All,
+        exceptions: ::core::option::Option::None,
         has_unavailable_value: false,
         returns_unit: true,
         retries: 0,
@@ -194,12 +194,18 @@ impl<C: ::slacker_core::Caller> CalcClient<C> {
             &(a, b),
             &self.options,
         )?;
+        let merge = ::slacker_core::__private::Merge::new(
+            &self.caller,
+            &call,
+            &self.options,
+        );
         let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
         let decoded = ::slacker_core::__private::decode_all(
+            &merge,
             replies,
             ::slacker_core::__private::decode_plain::<i64>,
         );
-        ::slacker_core::__private::merge_single(&self.caller, method, decoded)
+        ::slacker_core::__private::merge_single(&merge, decoded)
     }
     /// Calls `version` remotely.
     #[allow(clippy::too_many_arguments)]
@@ -213,12 +219,18 @@ impl<C: ::slacker_core::Caller> CalcClient<C> {
             &::slacker_core::__private::NoArgs,
             &self.options,
         )?;
+        let merge = ::slacker_core::__private::Merge::new(
+            &self.caller,
+            &call,
+            &self.options,
+        );
         let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
         let decoded = ::slacker_core::__private::decode_all(
+            &merge,
             replies,
             ::slacker_core::__private::decode_plain::<String>,
         );
-        ::slacker_core::__private::merge_single(&self.caller, method, decoded)
+        ::slacker_core::__private::merge_single(&merge, decoded)
     }
     /// Calls `reset` remotely.
     #[allow(clippy::too_many_arguments)]
@@ -230,12 +242,18 @@ impl<C: ::slacker_core::Caller> CalcClient<C> {
             &::slacker_core::__private::NoArgs,
             &self.options,
         )?;
+        let merge = ::slacker_core::__private::Merge::new(
+            &self.caller,
+            &call,
+            &self.options,
+        );
         let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
         let decoded = ::slacker_core::__private::decode_all(
+            &merge,
             replies,
             ::slacker_core::__private::decode_plain::<()>,
         );
-        ::slacker_core::__private::merge_single(&self.caller, method, decoded)
+        ::slacker_core::__private::merge_single(&merge, decoded)
     }
 }
 impl<C: ::slacker_core::Caller> ::core::clone::Clone for CalcClient<C> {

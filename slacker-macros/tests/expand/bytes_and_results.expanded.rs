@@ -52,7 +52,7 @@ static __BLOBS_METHODS: [::slacker_core::MethodInfo; 3] = [
         timeout: ::core::option::Option::None,
         grouping: ::core::option::Option::None,
         results: ::slacker_core::ResultsMode::Single,
-        exceptions: ::slacker_core::ExceptionsPolicy::All,
+        exceptions: ::core::option::Option::None,
         has_unavailable_value: false,
         returns_unit: false,
         retries: 0,
@@ -71,7 +71,7 @@ static __BLOBS_METHODS: [::slacker_core::MethodInfo; 3] = [
         timeout: ::core::option::Option::None,
         grouping: ::core::option::Option::None,
         results: ::slacker_core::ResultsMode::Single,
-        exceptions: ::slacker_core::ExceptionsPolicy::All,
+        exceptions: ::core::option::Option::None,
         has_unavailable_value: false,
         returns_unit: false,
         retries: 0,
@@ -90,7 +90,7 @@ static __BLOBS_METHODS: [::slacker_core::MethodInfo; 3] = [
         timeout: ::core::option::Option::None,
         grouping: ::core::option::Option::Some(::slacker_core::Grouping::All),
         results: ::slacker_core::ResultsMode::Vector,
-        exceptions: ::slacker_core::ExceptionsPolicy::All,
+        exceptions: ::core::option::Option::None,
         has_unavailable_value: false,
         returns_unit: false,
         retries: 0,
@@ -226,12 +226,18 @@ impl<C: ::slacker_core::Caller> BlobsClient<C> {
             &(key, ::slacker_core::__private::serde_bytes::ByteBuf::from(data)),
             &self.options,
         )?;
+        let merge = ::slacker_core::__private::Merge::new(
+            &self.caller,
+            &call,
+            &self.options,
+        );
         let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
         let decoded = ::slacker_core::__private::decode_all(
+            &merge,
             replies,
             ::slacker_core::__private::decode_result::<u64, StoreError>,
         );
-        ::slacker_core::__private::merge_single(&self.caller, method, decoded)
+        ::slacker_core::__private::merge_single(&merge, decoded)
     }
     /// Calls `get` remotely.
     #[allow(clippy::too_many_arguments)]
@@ -246,12 +252,18 @@ impl<C: ::slacker_core::Caller> BlobsClient<C> {
             &(key,),
             &self.options,
         )?;
+        let merge = ::slacker_core::__private::Merge::new(
+            &self.caller,
+            &call,
+            &self.options,
+        );
         let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
         let decoded = ::slacker_core::__private::decode_all(
+            &merge,
             replies,
             ::slacker_core::__private::decode_bytes_result::<StoreError>,
         );
-        ::slacker_core::__private::merge_single(&self.caller, method, decoded)
+        ::slacker_core::__private::merge_single(&merge, decoded)
     }
     /// Calls `digest` remotely.
     #[allow(clippy::too_many_arguments)]
@@ -269,12 +281,18 @@ impl<C: ::slacker_core::Caller> BlobsClient<C> {
             &(::slacker_core::__private::serde_bytes::ByteBuf::from(data),),
             &self.options,
         )?;
+        let merge = ::slacker_core::__private::Merge::new(
+            &self.caller,
+            &call,
+            &self.options,
+        );
         let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
         let decoded = ::slacker_core::__private::decode_all(
+            &merge,
             replies,
             ::slacker_core::__private::decode_bytes,
         );
-        ::slacker_core::__private::merge_vec(&self.caller, method, decoded)
+        ::slacker_core::__private::merge_vec(&merge, decoded)
     }
 }
 impl<C: ::slacker_core::Caller> ::core::clone::Clone for BlobsClient<C> {

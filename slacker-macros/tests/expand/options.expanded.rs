@@ -40,7 +40,7 @@ static __STATS_METHODS: [::slacker_core::MethodInfo; 4] = [
         timeout: ::core::option::Option::Some(::std::time::Duration::from_millis(250)),
         grouping: ::core::option::Option::None,
         results: ::slacker_core::ResultsMode::Single,
-        exceptions: ::slacker_core::ExceptionsPolicy::All,
+        exceptions: ::core::option::Option::None,
         has_unavailable_value: false,
         returns_unit: false,
         retries: 2,
@@ -54,7 +54,7 @@ static __STATS_METHODS: [::slacker_core::MethodInfo; 4] = [
         timeout: ::core::option::Option::None,
         grouping: ::core::option::Option::Some(::slacker_core::Grouping::All),
         results: ::slacker_core::ResultsMode::Map,
-        exceptions: ::slacker_core::ExceptionsPolicy::Any,
+        exceptions: ::core::option::Option::Some(::slacker_core::ExceptionsPolicy::Any),
         has_unavailable_value: false,
         returns_unit: false,
         retries: 0,
@@ -77,7 +77,9 @@ static __STATS_METHODS: [::slacker_core::MethodInfo; 4] = [
             ),
         ),
         results: ::slacker_core::ResultsMode::Custom,
-        exceptions: ::slacker_core::ExceptionsPolicy::Custom(quorum),
+        exceptions: ::core::option::Option::Some(
+            ::slacker_core::ExceptionsPolicy::Custom(quorum),
+        ),
         has_unavailable_value: true,
         returns_unit: false,
         retries: 3,
@@ -91,7 +93,7 @@ static __STATS_METHODS: [::slacker_core::MethodInfo; 4] = [
         timeout: ::core::option::Option::None,
         grouping: ::core::option::Option::Some(::slacker_core::Grouping::Leader),
         results: ::slacker_core::ResultsMode::Nil,
-        exceptions: ::slacker_core::ExceptionsPolicy::All,
+        exceptions: ::core::option::Option::None,
         has_unavailable_value: false,
         returns_unit: true,
         retries: 0,
@@ -226,12 +228,18 @@ impl<C: ::slacker_core::Caller> StatsClient<C> {
             &(window,),
             &self.options,
         )?;
+        let merge = ::slacker_core::__private::Merge::new(
+            &self.caller,
+            &call,
+            &self.options,
+        );
         let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
         let decoded = ::slacker_core::__private::decode_all(
+            &merge,
             replies,
             ::slacker_core::__private::decode_plain::<f64>,
         );
-        ::slacker_core::__private::merge_single(&self.caller, method, decoded)
+        ::slacker_core::__private::merge_single(&merge, decoded)
     }
     /// Calls `load_by_server` remotely.
     #[allow(clippy::too_many_arguments)]
@@ -248,12 +256,18 @@ impl<C: ::slacker_core::Caller> StatsClient<C> {
             &::slacker_core::__private::NoArgs,
             &self.options,
         )?;
+        let merge = ::slacker_core::__private::Merge::new(
+            &self.caller,
+            &call,
+            &self.options,
+        );
         let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
         let decoded = ::slacker_core::__private::decode_all(
+            &merge,
             replies,
             ::slacker_core::__private::decode_plain::<f64>,
         );
-        ::slacker_core::__private::merge_map(&self.caller, method, decoded)
+        ::slacker_core::__private::merge_map(&merge, decoded)
     }
     /// Calls `peak` remotely.
     #[allow(clippy::too_many_arguments)]
@@ -268,6 +282,11 @@ impl<C: ::slacker_core::Caller> StatsClient<C> {
             &(key,),
             &self.options,
         )?;
+        let merge = ::slacker_core::__private::Merge::new(
+            &self.caller,
+            &call,
+            &self.options,
+        );
         let replies = match ::slacker_core::Caller::call(&self.caller, call).await {
             ::core::result::Result::Ok(replies) => replies,
             ::core::result::Result::Err(
@@ -280,15 +299,11 @@ impl<C: ::slacker_core::Caller> StatsClient<C> {
             }
         };
         let decoded = ::slacker_core::__private::decode_all(
+            &merge,
             replies,
             ::slacker_core::__private::decode_plain::<f64>,
         );
-        ::slacker_core::__private::merge_custom(
-            &self.caller,
-            method,
-            decoded,
-            merge::max,
-        )
+        ::slacker_core::__private::merge_custom(&merge, decoded, merge::max)
     }
     /// Calls `flush` remotely.
     #[allow(clippy::too_many_arguments)]
@@ -300,12 +315,18 @@ impl<C: ::slacker_core::Caller> StatsClient<C> {
             &::slacker_core::__private::NoArgs,
             &self.options,
         )?;
+        let merge = ::slacker_core::__private::Merge::new(
+            &self.caller,
+            &call,
+            &self.options,
+        );
         let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
         let decoded = ::slacker_core::__private::decode_all(
+            &merge,
             replies,
             ::slacker_core::__private::decode_plain::<()>,
         );
-        ::slacker_core::__private::merge_nil(&self.caller, method, decoded)
+        ::slacker_core::__private::merge_nil(&merge, decoded)
     }
 }
 impl<C: ::slacker_core::Caller> ::core::clone::Clone for StatsClient<C> {

@@ -24,7 +24,7 @@ use futures::FutureExt;
 use serde_json::Value;
 use slacker_core::backoff::{self, Backoff};
 use slacker_core::membership::Change;
-use slacker_core::ServerAddr;
+use slacker_core::{FunctionDesc, ServerAddr};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -94,6 +94,8 @@ impl Membership {
 #[derive(Debug)]
 pub struct Discovery {
     view: watch::Receiver<Membership>,
+    client: watch::Receiver<zk::Client>,
+    paths: ClusterPaths,
     data_changes: broadcast::Sender<(ServerAddr, Value)>,
     reads: Arc<AtomicU64>,
     task: JoinHandle<()>,
@@ -123,8 +125,9 @@ impl Discovery {
         };
         let (view_tx, view) = watch::channel(empty.clone());
         let reads = Arc::new(AtomicU64::new(0));
+        let (client_tx, client) = watch::channel(session.client().clone());
         let mut driver = Driver {
-            paths,
+            paths: paths.clone(),
             session,
             watch: None,
             raw: Raw::default(),
@@ -137,6 +140,7 @@ impl Discovery {
             changes,
             view: view_tx,
             data_changes: data_changes.clone(),
+            client: client_tx,
         };
         driver.resync(false).await?;
         driver.publish();
@@ -144,6 +148,8 @@ impl Discovery {
         Ok((
             Self {
                 view,
+                client,
+                paths,
                 data_changes,
                 reads,
                 task,
@@ -155,6 +161,45 @@ impl Discovery {
     /// The current membership (a watch: `changed().await` to follow it).
     pub fn membership(&self) -> watch::Receiver<Membership> {
         self.view.clone()
+    }
+
+    /// The functions of `namespace` as its servers registered them under
+    /// `functions/<namespace>/` (name, arguments, return type, doc), sorted by name: the
+    /// cluster-level inspect, from ZooKeeper alone. Empty for an unknown namespace.
+    ///
+    /// # Errors
+    /// [`Error::ZooKeeper`] when ZooKeeper cannot be read; [`Error::Config`] for a
+    /// description that is not valid JSON.
+    pub async fn functions(&self, namespace: &str) -> Result<Vec<FunctionDesc>> {
+        let client = self.client.borrow().clone();
+        let path = self.paths.functions(namespace);
+        let names = match client.list_children(&path).await {
+            Ok(names) => names,
+            Err(zk::Error::NoNode) => return Ok(Vec::new()),
+            Err(e) => return Err(Error::zk("list_children", path, e)),
+        };
+        let reads = names.iter().map(|name| {
+            let path = self.paths.function(namespace, name);
+            let client = &client;
+            async move {
+                match client.get_data(&path).await {
+                    Ok((data, _)) => serde_json::from_slice::<FunctionDesc>(&data)
+                        .map(Some)
+                        .map_err(|e| {
+                            Error::Config(format!("{path}: not a function description: {e}"))
+                        }),
+                    Err(zk::Error::NoNode) => Ok(None),
+                    Err(e) => Err(Error::zk("get_data", path, e)),
+                }
+            }
+        });
+        let mut out: Vec<FunctionDesc> = futures::future::try_join_all(reads)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
     }
 
     /// Stops watching and closes the ZooKeeper session; the membership keeps its last value.
@@ -213,6 +258,8 @@ struct Driver {
     changes: mpsc::UnboundedSender<Change>,
     view: watch::Sender<Membership>,
     data_changes: broadcast::Sender<(ServerAddr, Value)>,
+    /// The current session's client, for one-off reads by the owner ([`Discovery::functions`]).
+    client: watch::Sender<zk::Client>,
 }
 
 enum Wake {
@@ -271,6 +318,7 @@ impl Driver {
                 Wake::Session(event @ (SessionEvent::Reconnected | SessionEvent::NewSession)) => {
                     if event == SessionEvent::NewSession {
                         self.watch = None;
+                        self.client.send_replace(self.session.client().clone());
                     }
                     let after = if failing {
                         retry.next_delay()

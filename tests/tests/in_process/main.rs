@@ -10,5 +10,6 @@ mod errors;
 mod group_failures;
 mod grouping;
 mod inspect;
+mod merge;
 mod round_trip;
 mod shutdown;

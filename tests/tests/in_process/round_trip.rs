@@ -100,7 +100,7 @@ static WHOAMI_WITH_TIMEOUT: slacker_core::MethodInfo = slacker_core::MethodInfo 
     timeout: Some(Duration::from_millis(1500)),
     grouping: None,
     results: slacker_core::ResultsMode::Single,
-    exceptions: slacker_core::ExceptionsPolicy::All,
+    exceptions: None,
     has_unavailable_value: false,
     returns_unit: false,
     retries: 0,
