@@ -16,6 +16,10 @@ step() {
 step cargo fmt --all --check
 step cargo clippy --workspace --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" step cargo doc --workspace --no-deps
+# The suites run example binaries and the `slacker` command as child processes; building them
+# here (with the workspace's other targets) keeps that build out of the first test that needs
+# one.
+step cargo build --workspace --bins
 step cargo test --workspace --no-fail-fast
 
 # Every LocalZooKeeper JVM must be gone once its test ends (they run with a zoo.cfg in a
