@@ -106,6 +106,14 @@ pub enum Error {
     /// An invalid configuration or argument given by the program (not by the network).
     #[error("invalid configuration: {0}")]
     Config(String),
+
+    /// A tower layer between the caller and slacker failed the call (its timeout passed, it
+    /// shed load, or it failed otherwise); see [`crate::stack`].
+    #[error("layer: {message}")]
+    Layer {
+        /// The layer's error.
+        message: Arc<str>,
+    },
 }
 
 fn render_failures(failures: &[(ServerAddr, Error)]) -> String {

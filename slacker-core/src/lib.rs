@@ -41,6 +41,7 @@ pub mod protocol;
 pub mod serialization;
 pub mod server;
 pub mod service;
+pub mod stack;
 mod stream;
 
 #[doc(hidden)]

@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use super::conn::{error, Conn, Running};
+use super::layer::{self, ServerRequest, Stack};
 use super::{Outcome, RequestHead, ServerInterceptor, Shared};
 use crate::context::{self, CallContext};
 use crate::observe::metrics::{MethodObs, Refusal};
@@ -232,7 +233,13 @@ async fn run(job: Job) {
     let head = Arc::new(head);
     let done = match done {
         Some(d) => d,
-        None => handle(&service, &head, trace, payload, &mut cancel).await,
+        None => match &shared.stack {
+            None => handle(&service, &head, trace, payload, &mut cancel).await,
+            Some(stack) => {
+                let req = ServerRequest::new(head.clone(), payload, service.clone(), trace);
+                handle_layered(stack, req, &mut cancel).await
+            }
+        },
     };
     // Only this request's own entry: the tid may already belong to a newer request (a client
     // may reuse a tid once it has cancelled it).
@@ -372,6 +379,51 @@ async fn handle(
             ),
             Some(Err(panic)) => panicked("the handler", panic),
             Some(Ok(out)) => Done::Output(out),
+        },
+    }
+}
+
+/// As [`handle`], through the tower layers (`layer.rs`): the deadline check first, then the
+/// stack, cancelable and bounded by the deadline throughout.
+async fn handle_layered(
+    stack: &Stack,
+    req: ServerRequest,
+    cancel: &mut oneshot::Receiver<()>,
+) -> Done {
+    let deadline = req.head().deadline;
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        return Done::Failed(
+            ResultCode::DeadlineExceeded,
+            "deadline passed before the handler started".into(),
+        );
+    }
+    let mut svc = stack.clone();
+    let fut = AssertUnwindSafe(async move {
+        use tower::{Service as _, ServiceExt};
+        svc.ready().await?;
+        svc.call(req).await
+    })
+    .catch_unwind();
+    let timed = async {
+        match deadline {
+            Some(d) => tokio::time::timeout_at(d.into(), fut).await.ok(),
+            None => Some(fut.await),
+        }
+    };
+    tokio::select! {
+        biased;
+        _ = cancel => Done::Canceled,
+        r = timed => match r {
+            None => Done::Failed(
+                ResultCode::DeadlineExceeded,
+                "deadline passed while the handler ran".into(),
+            ),
+            Some(Err(panic)) => panicked("the handler", panic),
+            Some(Ok(Err(err))) => {
+                let (code, message) = layer::answer(&err);
+                Done::Failed(code, message)
+            }
+            Some(Ok(Ok(out))) => Done::Output(out),
         },
     }
 }

@@ -17,6 +17,7 @@ mod dispatch;
 pub mod gateway;
 mod http;
 mod interceptor;
+mod layer;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -31,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use http::{serve_router, HttpExtension, CONNECTION_LIFETIME, HEADER_TIMEOUT, MAX_CONNECTIONS};
 pub use interceptor::{Outcome, Reject, RequestHead, ServerInterceptor};
+pub use layer::{Dispatch, Rejection, ServerRequest};
 
 use crate::inspect::{ClientInfo, InspectRequest, InspectResponse, NamespaceDesc, ServerStatus};
 use crate::observe::ServerMetrics;
@@ -84,6 +86,7 @@ impl Server {
         ServerBuilder {
             services: Vec::new(),
             interceptors: Vec::new(),
+            layers: Vec::new(),
             options: ServerOptions::default(),
             http: None,
             http_extensions: Vec::new(),
@@ -95,6 +98,7 @@ impl Server {
 pub struct ServerBuilder {
     services: Vec<Arc<dyn Service>>,
     interceptors: Vec<Arc<dyn ServerInterceptor>>,
+    layers: Vec<layer::LayerFn>,
     options: ServerOptions,
     http: Option<SocketAddr>,
     http_extensions: Vec<HttpExtension>,
@@ -112,6 +116,7 @@ impl std::fmt::Debug for ServerBuilder {
                     .collect::<Vec<_>>(),
             )
             .field("interceptors", &self.interceptors.len())
+            .field("layers", &self.layers.len())
             .field("options", &self.options)
             .field("http", &self.http)
             .finish()
@@ -128,6 +133,36 @@ impl ServerBuilder {
     /// Adds an interceptor (`before` in the order added, `after` in reverse).
     pub fn interceptor(mut self, interceptor: impl ServerInterceptor) -> Self {
         self.interceptors.push(Arc::new(interceptor));
+        self
+    }
+
+    /// Wraps dispatch in a tower [`Layer`](tower::Layer) (the first added is outermost):
+    /// its service sees each [`ServerRequest`] after admission, interceptors and the deadline
+    /// check, and answers with the handler's [`HandlerOutput`] or an error (see
+    /// [`Rejection`]). For example `tower::limit::ConcurrencyLimitLayer`, or your own.
+    ///
+    /// ```
+    /// # use slacker_core::Server;
+    /// let builder = Server::builder()
+    ///     .layer(tower::limit::ConcurrencyLimitLayer::new(64))
+    ///     .layer(tower::load_shed::LoadShedLayer::new());
+    /// # let _ = builder;
+    /// ```
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<layer::Stack> + Send + Sync + 'static,
+        L::Service: tower::Service<ServerRequest, Response = crate::HandlerOutput>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as tower::Service<ServerRequest>>::Error: Into<tower::BoxError>,
+        <L::Service as tower::Service<ServerRequest>>::Future: Send + 'static,
+    {
+        use tower::ServiceExt;
+        self.layers.push(Arc::new(move |inner| {
+            tower::util::BoxCloneSyncService::new(layer.layer(inner).map_err(Into::into))
+        }));
         self
     }
 
@@ -187,6 +222,7 @@ impl ServerBuilder {
             metrics,
             services,
             interceptors: self.interceptors,
+            stack: layer::build(&self.layers),
             options: self.options,
             started_at_ms: now_ms(),
             in_flight: AtomicUsize::new(0),
@@ -304,6 +340,8 @@ struct Shared {
     metrics: ServerMetrics,
     services: HashMap<String, Arc<dyn Service>>,
     interceptors: Vec<Arc<dyn ServerInterceptor>>,
+    /// The tower layers around dispatch, if any ([`ServerBuilder::layer`]).
+    stack: Option<layer::Stack>,
     options: ServerOptions,
     started_at_ms: u64,
     in_flight: AtomicUsize,

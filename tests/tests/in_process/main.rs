@@ -13,3 +13,4 @@ mod inspect;
 mod merge;
 mod round_trip;
 mod shutdown;
+mod tower_layers;

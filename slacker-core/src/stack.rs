@@ -1,0 +1,125 @@
+//! tower on the client side: [`Client`] and [`Cluster`] are `tower::Service<Call>`s, so
+//! tower's middleware (`timeout`, `concurrency_limit`, `buffer`, `load_shed`, retries, your
+//! own) stacks on them; [`ServiceCaller`] turns such a stack back into a [`Caller`], so a
+//! generated stub calls through it. The server side is
+//! [`ServerBuilder::layer`](crate::server::ServerBuilder::layer).
+//!
+//! ```no_run
+//! # async fn demo(client: slacker_core::Client) {
+//! use std::time::Duration;
+//! use slacker_core::stack::ServiceCaller;
+//! use tower::ServiceBuilder;
+//!
+//! let stack = ServiceBuilder::new()
+//!     .load_shed()
+//!     .concurrency_limit(64)
+//!     .timeout(Duration::from_millis(500))
+//!     .service(client);
+//! // let calc = CalcClient::new(ServiceCaller::new(tower::buffer::Buffer::new(stack, 1024)));
+//! # let _ = stack;
+//! # }
+//! ```
+
+use std::task::{Context, Poll};
+
+use futures::future::BoxFuture;
+use tower::{BoxError, Service, ServiceExt};
+
+use crate::cluster::Cluster;
+use crate::{Call, Caller, Client, ContentType, Error, Replies, Result};
+
+impl Service<Call> for Client {
+    type Response = Replies;
+    type Error = Error;
+    type Future = BoxFuture<'static, Result<Replies>>;
+
+    /// Always ready: the connection multiplexes, and its backlog bounds pending calls.
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, call: Call) -> Self::Future {
+        let client = self.clone();
+        Box::pin(async move { Caller::call(&client, call).await })
+    }
+}
+
+impl Service<Call> for Cluster {
+    type Response = Replies;
+    type Error = Error;
+    type Future = BoxFuture<'static, Result<Replies>>;
+
+    /// Always ready: every server's connection multiplexes.
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, call: Call) -> Self::Future {
+        let cluster = self.clone();
+        Box::pin(async move { Caller::call(&cluster, call).await })
+    }
+}
+
+/// A [`Caller`] over a tower service stack ending in a slacker client: generated stubs call
+/// through the stack. Each call uses a clone of the stack, as tower expects (`timeout`,
+/// `concurrency_limit` and `load_shed` clones share their state; tower's `Buffer` makes any
+/// stack cloneable).
+#[derive(Clone)]
+pub struct ServiceCaller<S> {
+    service: S,
+    content_type: ContentType,
+}
+
+impl<S> std::fmt::Debug for ServiceCaller<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceCaller")
+            .field("content_type", &self.content_type)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> ServiceCaller<S> {
+    /// Calls through `service`, encoding arguments as MessagePack.
+    pub fn new(service: S) -> Self {
+        Self {
+            service,
+            content_type: ContentType::MessagePack,
+        }
+    }
+
+    /// Encodes arguments as `content_type` (match the client at the bottom of the stack).
+    pub fn content_type(mut self, content_type: ContentType) -> Self {
+        self.content_type = content_type;
+        self
+    }
+}
+
+impl<S> Caller for ServiceCaller<S>
+where
+    S: Service<Call, Response = Replies> + Clone + Send + Sync + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+{
+    fn content_type(&self) -> ContentType {
+        self.content_type
+    }
+
+    async fn call(&self, call: Call) -> Result<Replies> {
+        // A clone of the stack per call (tower's contract: `ready` then `call` on one value).
+        let mut service = self.service.clone();
+        let ready = service.ready().await.map_err(layer_error)?;
+        ready.call(call).await.map_err(layer_error)
+    }
+}
+
+/// A stack's error as a slacker error: slacker's own pass through; tower's timeout and load
+/// shedding become [`Error::Layer`] naming them.
+fn layer_error(err: impl Into<BoxError>) -> Error {
+    let err: BoxError = err.into();
+    match err.downcast::<Error>() {
+        Ok(own) => *own,
+        Err(other) => Error::Layer {
+            message: other.to_string().into(),
+        },
+    }
+}
