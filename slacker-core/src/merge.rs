@@ -1,7 +1,7 @@
 //! Merging several servers' replies into one answer: which failures fail the call
 //! (`grouping_exceptions`), how the successes are shaped (`grouping_results`), and the
 //! client-wide defaults and hooks around it ([`MergePolicy`]). Previous hop: the caller's
-//! [`Replies`] (a generated stub through `__private`, or an untyped call through
+//! [`Replies`](crate::Replies) (a generated stub through `__private`, or an untyped call through
 //! [`Cluster::call_merged`](crate::cluster::Cluster::call_merged)); the merged value goes back to
 //! the user.
 //!

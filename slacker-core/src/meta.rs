@@ -61,7 +61,7 @@ pub struct MethodInfo {
     /// `grouping_results = ...`.
     pub results: ResultsMode,
     /// `grouping_exceptions = ...`; `None` means the client's default (see
-    /// [`MergePolicy`](crate::cluster::MergePolicy); `All` when it sets none).
+    /// [`MergePolicy`](crate::merge::MergePolicy); `All` when it sets none).
     pub exceptions: Option<ExceptionsPolicy>,
     /// Whether `unavailable_value = ...` was given.
     pub has_unavailable_value: bool,

@@ -138,7 +138,7 @@ impl ServerBuilder {
 
     /// Wraps dispatch in a tower [`Layer`](tower::Layer) (the first added is outermost):
     /// its service sees each [`ServerRequest`] after admission, interceptors and the deadline
-    /// check, and answers with the handler's [`HandlerOutput`] or an error (see
+    /// check, and answers with the handler's [`HandlerOutput`](crate::HandlerOutput) or an error (see
     /// [`Rejection`]). For example `tower::limit::ConcurrencyLimitLayer`, or your own.
     ///
     /// ```
