@@ -4,20 +4,28 @@
 //! generated stub calls through it. The server side is
 //! [`ServerBuilder::layer`](crate::server::ServerBuilder::layer).
 //!
-//! ```no_run
-//! # async fn demo(client: slacker_core::Client) {
+//! ```
 //! use std::time::Duration;
 //! use slacker_core::stack::ServiceCaller;
+//! use slacker_core::{remote, Client, ClientOptions, Server};
 //! use tower::ServiceBuilder;
 //!
+//! #[remote(namespace = "calc")]
+//! pub trait Calc { async fn add(&self, a: i64, b: i64) -> i64; }
+//! struct CalcImpl;
+//! impl Calc for CalcImpl { async fn add(&self, a: i64, b: i64) -> i64 { a + b } }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = Server::builder().service(CalcServer::new(CalcImpl)).bind("127.0.0.1:0").await?;
+//! let client = Client::connect(server.local_addr(), ClientOptions::default()).await?;
 //! let stack = ServiceBuilder::new()
 //!     .load_shed()
-//!     .concurrency_limit(64)
 //!     .timeout(Duration::from_millis(500))
 //!     .service(client);
-//! // let calc = CalcClient::new(ServiceCaller::new(tower::buffer::Buffer::new(stack, 1024)));
-//! # let _ = stack;
-//! # }
+//! let calc = CalcClient::new(ServiceCaller::new(stack));
+//! assert_eq!(calc.add(1, 2).await?, 3);
+//! # Ok(()) }
 //! ```
 
 use std::task::{Context, Poll};

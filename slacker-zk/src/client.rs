@@ -97,6 +97,30 @@ impl ClusterClientBuilder {
 
 /// A client of every server in a cluster. Cheap to clone; closes when the last clone is dropped
 /// or [`ClusterClient::close`] is called.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use slacker_core::{remote, CallOptions, Grouping};
+/// # use slacker_zk::{ClusterClient, ClusterOptions};
+/// # #[remote(namespace = "calc")]
+/// # pub trait Calc { async fn add(&self, a: i64, b: i64) -> i64; }
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let cluster = ClusterClient::builder("shop", "zk1:2181,zk2:2181,zk3:2181")
+///     .session_timeout(std::time::Duration::from_secs(10))
+///     .options(ClusterOptions::default())
+///     .connect()
+///     .await?;
+/// let calc = CalcClient::new(cluster.clone()); // routed by live membership
+/// let three = calc.add(1, 2).await?;
+/// // Untyped, on every server, merged into a map by server.
+/// let all = CallOptions::new().grouping(Grouping::All).results(slacker_core::ResultsMode::Map);
+/// let by_server = cluster.call_merged("calc", "add", serde_json::json!([1, 2]), all).await?;
+/// # let _ = (three, by_server);
+/// # Ok(()) }
+/// ```
+///
+/// The crate's tutorial (with the `local` feature) runs a cluster on a private ZooKeeper.
 #[derive(Clone, Debug)]
 pub struct ClusterClient {
     inner: Arc<Inner>,

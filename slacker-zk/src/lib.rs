@@ -70,6 +70,8 @@
 //! # Ok(()) }
 //! ```
 //!
+//! (With the `local` feature, the tutorial below runs the same against a private ZooKeeper.)
+//!
 //! ## Running a 3-server cluster by hand
 //!
 //! ```sh
@@ -81,6 +83,7 @@
 //! cargo run -p slacker-examples --bin cluster_client -- --zk 127.0.0.1:2181 --cluster example
 //! cargo run -p slacker-examples --bin demo   # all of it in one process, with its own ZooKeeper
 //! ```
+#![cfg_attr(feature = "local", doc = include_str!("../docs/tutorial.md"))]
 #![warn(missing_docs)]
 
 pub mod client;

@@ -191,6 +191,30 @@ impl ClusterServerBuilder {
 }
 
 /// A slacker server registered in a cluster. See the module docs for what survives what.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use slacker_core::remote;
+/// # use slacker_zk::ClusterServer;
+/// # #[remote(namespace = "calc")]
+/// # pub trait Calc { async fn add(&self, a: i64, b: i64) -> i64; }
+/// # struct CalcImpl;
+/// # impl Calc for CalcImpl { async fn add(&self, a: i64, b: i64) -> i64 { a + b } }
+/// # async fn demo() -> Result<(), slacker_zk::Error> {
+/// let server = ClusterServer::builder("shop", "zk1:2181,zk2:2181,zk3:2181")
+///     .service(CalcServer::new(CalcImpl))
+///     .server_data(serde_json::json!({"zone": "a", "weight": 2}))
+///     .bind("127.0.0.1:7000")
+///     .await?;
+/// println!("registered as {} (bound {})", server.addr(), server.local_addr());
+/// server.registration().set_server_data(serde_json::json!({"zone": "a", "weight": 5})).await?;
+/// // Deregister, let clients stop routing here, drain, leave.
+/// server.shutdown(std::time::Duration::from_secs(10)).await?;
+/// # Ok(()) }
+/// ```
+///
+/// The crate's tutorial (with the `local` feature) runs a cluster on a private ZooKeeper.
 #[derive(Debug)]
 pub struct ClusterServer {
     inner: Arc<Inner>,

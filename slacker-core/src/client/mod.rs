@@ -76,6 +76,26 @@ impl Drop for Handle {
 }
 
 /// A multiplexed connection to one server. Clones share the connection.
+///
+/// # Examples
+///
+/// ```
+/// # use slacker_core::{remote, Client, ClientOptions, Server};
+/// # #[remote(namespace = "calc")]
+/// # pub trait Calc { async fn add(&self, a: i64, b: i64) -> i64; }
+/// # struct CalcImpl;
+/// # impl Calc for CalcImpl { async fn add(&self, a: i64, b: i64) -> i64 { a + b } }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), slacker_core::Error> {
+/// # let server = Server::builder().service(CalcServer::new(CalcImpl)).bind("127.0.0.1:0").await?;
+/// let client = Client::connect(server.local_addr(), ClientOptions::default()).await?;
+/// let calc = CalcClient::new(client.clone()); // the typed stub of a #[remote] trait
+/// assert_eq!(calc.add(1, 2).await?, 3);
+/// let sum = client.call_by_name("calc", "add", serde_json::json!([1, 2]), Default::default()).await?;
+/// assert_eq!(sum, serde_json::json!(3));
+/// client.close().await;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Client {
     handle: Arc<Handle>,

@@ -143,9 +143,10 @@ impl ServerBuilder {
     ///
     /// ```
     /// # use slacker_core::Server;
+    /// // Shed (answer `Overloaded` at once) what a 10 s timeout layer would otherwise hold.
     /// let builder = Server::builder()
-    ///     .layer(tower::limit::ConcurrencyLimitLayer::new(64))
-    ///     .layer(tower::load_shed::LoadShedLayer::new());
+    ///     .layer(tower::load_shed::LoadShedLayer::new())
+    ///     .layer(tower::timeout::TimeoutLayer::new(std::time::Duration::from_secs(10)));
     /// # let _ = builder;
     /// ```
     pub fn layer<L>(mut self, layer: L) -> Self
@@ -257,6 +258,26 @@ impl ServerBuilder {
 
 /// A bound, serving server: what [`Server::builder`]`()...bind(addr)` returns and what you
 /// hold. Dropping it closes every connection at once; prefer [`Server::shutdown`].
+///
+/// # Examples
+///
+/// ```
+/// # use slacker_core::{remote, Client, ClientOptions, Server};
+/// # #[remote(namespace = "calc")]
+/// # pub trait Calc { async fn add(&self, a: i64, b: i64) -> i64; }
+/// # struct CalcImpl;
+/// # impl Calc for CalcImpl { async fn add(&self, a: i64, b: i64) -> i64 { a + b } }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), slacker_core::Error> {
+/// let server = Server::builder()
+///     .service(CalcServer::new(CalcImpl)) // any number of namespaces on one port
+///     .bind("127.0.0.1:0")
+///     .await?;
+/// println!("serving on {}", server.local_addr());
+/// // Stop accepting, let running calls finish (at most 5 s), close.
+/// server.shutdown(std::time::Duration::from_secs(5)).await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Server {
     local_addr: SocketAddr,
