@@ -88,10 +88,7 @@ pub async fn call(
 pub async fn connect(ctx: &Ctx) -> Result<ClusterClient, Fail> {
     let (zk, cluster) = ctx.cluster()?;
     check_cluster(ctx).await?;
-    let options = ClusterOptions {
-        client: ctx.client_options(),
-        ..ClusterOptions::default()
-    };
+    let options = ClusterOptions::default().client(ctx.client_options());
     let connecting = ClusterClient::builder(cluster, zk)
         .root(ctx.root.clone())
         .options(options)
@@ -173,10 +170,9 @@ async fn check_cluster(ctx: &Ctx) -> Result<(), Fail> {
 async fn discover(ctx: &Ctx) -> Result<(Discovery, Membership), Fail> {
     let (zk, cluster) = ctx.cluster()?;
     check_cluster(ctx).await?;
-    let options = DiscoveryOptions {
-        zk: zk_options(ctx, zk),
-        root: ctx.root.clone(),
-    };
+    let options = DiscoveryOptions::new(zk)
+        .zk(zk_options(ctx, zk))
+        .root(ctx.root.clone());
     let (discovery, _changes) = bounded(ctx, Discovery::start(cluster, options))
         .await?
         .map_err(|e| format!("cannot read cluster `{cluster}` from ZooKeeper at {zk}: {e}"))?;

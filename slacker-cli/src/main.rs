@@ -325,13 +325,11 @@ struct Ctx {
 
 impl Ctx {
     fn client_options(&self) -> ClientOptions {
-        ClientOptions {
-            name: "slacker-cli".into(),
-            content_type: ContentType::Json,
-            timeout: self.timeout,
-            connect_timeout: self.timeout,
-            ..ClientOptions::default()
-        }
+        ClientOptions::default()
+            .name("slacker-cli")
+            .content_type(ContentType::Json)
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout)
     }
 
     async fn client(&self, addr: &str) -> Result<Client, Fail> {

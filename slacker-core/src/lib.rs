@@ -202,6 +202,6 @@ pub use meta::{
     MethodInfo, NamespaceInfo, ResultsMode, Selection, ServerView,
 };
 pub use server::{Server, ServerOptions};
-pub use service::{DispatchError, HandlerFuture, HandlerOutput, Service};
+pub use service::{DispatchError, HandlerFuture, HandlerOutput, NamespaceService};
 
 pub use slacker_macros::remote;

@@ -30,8 +30,9 @@ pub enum DispatchError {
 }
 
 /// A namespace the server can host. Implemented by generated `{Trait}Server<T>`; implement it by
-/// hand for dynamic services.
-pub trait Service: Send + Sync + 'static {
+/// hand for dynamic services. (Named apart from `tower::Service`, which slacker's clients
+/// implement and whose layers the server takes: see [`crate::stack`].)
+pub trait NamespaceService: Send + Sync + 'static {
     /// The namespace's name and method descriptions.
     fn info(&self) -> &'static NamespaceInfo;
 

@@ -93,7 +93,7 @@ use proc_macro::TokenStream;
 ///   and types and return type as written, doc comment, options). Servers use it for `inspect`
 ///   and cluster registration; clients for per-method timeouts, grouping and retries.
 /// * **`FooServer<T: Foo>`**: `FooServer::new(implementation)` (or `from_arc`), `Clone`, and
-///   `impl slacker_core::Service`. `dispatch` matches the remote name, decodes the argument
+///   `impl slacker_core::NamespaceService`. `dispatch` matches the remote name, decodes the argument
 ///   tuple before anything runs (undecodable arguments are answered `BadArguments`, an unknown
 ///   name `UnknownFunction`) and returns the handler future, which encodes the return value.
 /// * **`FooClient<C: Caller>`**: `FooClient::new(caller)`, `.with_options(CallOptions)` (per

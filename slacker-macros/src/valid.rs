@@ -34,7 +34,7 @@ pub fn model(cx: &mut Ctxt, remote: &Remote) {
     remote_names_are_unique(cx, &remote.methods);
 }
 
-/// The server is one `Service` per trait and the client stub one type per trait: there is no
+/// The server is one `NamespaceService` per trait and the client stub one type per trait: there is no
 /// way to pick a type parameter at the other end of the wire.
 fn trait_is_not_generic(cx: &mut Ctxt, item: &ItemTrait) {
     if !item.generics.params.is_empty() {

@@ -20,6 +20,8 @@ struct Caller;
 #[allow(dead_code)]
 struct Service;
 #[allow(dead_code)]
+struct NamespaceService;
+#[allow(dead_code)]
 struct Option;
 #[allow(dead_code)]
 struct Box;
@@ -112,7 +114,7 @@ impl ::slacker_core::Caller for Loopback {
         &self,
         call: ::slacker_core::Call,
     ) -> ::slacker_core::Result<::slacker_core::Replies> {
-        let handler = ::slacker_core::Service::dispatch(
+        let handler = ::slacker_core::NamespaceService::dispatch(
             &*self.0,
             &call.function,
             call.content_type,

@@ -1,10 +1,10 @@
 //! End to end without sockets: generated client stub -> `Caller` double -> generated server's
-//! `Service::dispatch` -> handler -> encoded reply -> stub decoding.
+//! `NamespaceService::dispatch` -> handler -> encoded reply -> stub decoding.
 
 mod support;
 
 use serde::{Deserialize, Serialize};
-use slacker_core::{remote, ContentType, Error, ResultCode, Service};
+use slacker_core::{remote, ContentType, Error, NamespaceService, ResultCode};
 use support::Fanout;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -58,10 +58,7 @@ async fn serve() -> Server {
 }
 
 async fn connect(server: &Server, content_type: ContentType) -> Client {
-    let options = ClientOptions {
-        content_type,
-        ..ClientOptions::default()
-    };
+    let options = ClientOptions::default().content_type(content_type);
     Client::connect(server.local_addr(), options)
         .await
         .expect("connect")

@@ -51,9 +51,9 @@
 //!
 //! ```no_run
 //! # use std::time::Duration;
-//! # use slacker_core::{Call, Caller, Replies, Result as CallResult, Service};
+//! # use slacker_core::{Call, Caller, Replies, Result as CallResult, NamespaceService};
 //! # use slacker_zk::{ClusterClient, ClusterOptions, ClusterServer};
-//! # async fn demo(api: impl Service) -> Result<(), slacker_zk::Error> {
+//! # async fn demo(api: impl NamespaceService) -> Result<(), slacker_zk::Error> {
 //! // Server: bind, check that the port answers, then register under /slacker/cluster/shop.
 //! let server = ClusterServer::builder("shop", "zk1:2181,zk2:2181,zk3:2181")
 //!     .service(api) // e.g. a `#[remote]` trait's `{Trait}Server`

@@ -38,6 +38,7 @@ use crate::znode::{delete_own, ensure_ephemeral, put_persistent};
 use crate::{Error, Result};
 
 /// Where and how to register.
+#[non_exhaustive]
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {
     /// Cluster name.
@@ -50,6 +51,34 @@ pub struct RegistryOptions {
     pub server_data: Value,
     /// Whether this server also serves the manager namespace (carried for the manager API).
     pub manager: bool,
+}
+
+/// Builder methods, one per field (the struct is `#[non_exhaustive]`: start from `default()` /
+/// `new(..)` and chain).
+impl RegistryOptions {
+    /// Sets [`RegistryOptions::zk`](Self::zk).
+    pub fn zk(mut self, zk: ZkOptions) -> Self {
+        self.zk = zk;
+        self
+    }
+
+    /// Sets [`RegistryOptions::root`](Self::root).
+    pub fn root(mut self, root: impl Into<String>) -> Self {
+        self.root = root.into();
+        self
+    }
+
+    /// Sets [`RegistryOptions::server_data`](Self::server_data).
+    pub fn server_data(mut self, server_data: Value) -> Self {
+        self.server_data = server_data;
+        self
+    }
+
+    /// Sets [`RegistryOptions::manager`](Self::manager).
+    pub fn manager(mut self, manager: bool) -> Self {
+        self.manager = manager;
+        self
+    }
 }
 
 impl RegistryOptions {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 use slacker_core::server::{ServerBuilder, ServerInterceptor};
 use slacker_core::{
-    Client, ClientOptions, NamespaceInfo, Server, ServerAddr, ServerOptions, Service,
+    Client, ClientOptions, NamespaceInfo, NamespaceService, Server, ServerAddr, ServerOptions,
 };
 use tokio::net::ToSocketAddrs;
 use tokio::sync::watch;
@@ -50,7 +50,7 @@ pub struct ClusterServerBuilder {
 
 impl ClusterServerBuilder {
     /// Hosts and announces a namespace.
-    pub fn service(mut self, service: impl Service) -> Self {
+    pub fn service(mut self, service: impl NamespaceService) -> Self {
         self.namespaces.push(service.info());
         self.server = self.server.service(service);
         self
@@ -71,8 +71,28 @@ impl ClusterServerBuilder {
         self
     }
 
-    /// Replaces the slacker server's options.
-    pub fn server_options(mut self, options: ServerOptions) -> Self {
+    /// Wraps dispatch in a tower layer (as
+    /// [`ServerBuilder::layer`](slacker_core::server::ServerBuilder::layer)).
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<slacker_core::server::DispatchStack> + Send + Sync + 'static,
+        L::Service: tower::Service<
+                slacker_core::server::ServerRequest,
+                Response = slacker_core::HandlerOutput,
+            > + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as tower::Service<slacker_core::server::ServerRequest>>::Error:
+            Into<tower::BoxError>,
+        <L::Service as tower::Service<slacker_core::server::ServerRequest>>::Future: Send + 'static,
+    {
+        self.server = self.server.layer(layer);
+        self
+    }
+
+    /// Replaces the slacker server's options (as [`ServerBuilder::options`](slacker_core::server::ServerBuilder::options)).
+    pub fn options(mut self, options: ServerOptions) -> Self {
         self.server = self.server.options(options);
         self
     }

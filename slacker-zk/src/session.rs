@@ -16,6 +16,7 @@ use zookeeper_client as zk;
 use crate::{Error, Result};
 
 /// How to reach ZooKeeper.
+#[non_exhaustive]
 #[derive(Debug, Clone)]
 pub struct ZkOptions {
     /// Connect string: `host:port[,host:port...][/chroot]`. A missing chroot node is created.

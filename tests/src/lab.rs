@@ -15,7 +15,7 @@ use slacker_core::codec::PacketCodec;
 use slacker_core::protocol::{Malformed, Packet};
 use slacker_core::{
     ArgInfo, CallOptions, Caller, ContentType, DispatchError, Error, HandlerFuture, MethodInfo,
-    NamespaceInfo, ResultsMode, Server, ServerOptions, Service,
+    NamespaceInfo, NamespaceService, ResultsMode, Server, ServerOptions,
 };
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
@@ -132,7 +132,7 @@ impl Drop for AbortWatch {
     }
 }
 
-impl Service for Lab {
+impl NamespaceService for Lab {
     fn info(&self) -> &'static NamespaceInfo {
         &LAB
     }

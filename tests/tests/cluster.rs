@@ -421,7 +421,7 @@ async fn a_namespaces_functions_come_from_zookeeper() {
     let cluster = cluster_client("inspect", &connect).await;
     let functions = cluster.functions(NS).await.expect("functions");
     let service = ExampleApiServer::new(Example::new());
-    let mut expected: Vec<FunctionDesc> = slacker_core::Service::info(&service)
+    let mut expected: Vec<FunctionDesc> = slacker_core::NamespaceService::info(&service)
         .methods
         .iter()
         .map(|m| m.describe())

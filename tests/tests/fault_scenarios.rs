@@ -355,18 +355,13 @@ async fn silent_cut_detected_by_heartbeat() {
         .await
         .expect("b");
     api_b.set_addr(b.addr().to_string());
-    let options = ClientOptions {
-        heartbeat_interval: Duration::from_millis(200),
-        heartbeat_timeout: Duration::from_secs(1),
-        ..ClientOptions::default()
-    };
+    let options = ClientOptions::default()
+        .heartbeat_interval(Duration::from_millis(200))
+        .heartbeat_timeout(Duration::from_secs(1));
     let cluster = cluster_client_with(
         "silent",
         &connect,
-        ClusterOptions {
-            client: options,
-            ..ClusterOptions::default()
-        },
+        ClusterOptions::default().client(options),
     )
     .await;
     let api = ExampleApiClient::new(cluster.clone());

@@ -65,11 +65,7 @@ async fn clients(control: &Client) -> usize {
 #[tokio::test]
 async fn slow_peers_are_cut_off_after_the_read_timeout_while_others_are_served() {
     let read_timeout = Duration::from_millis(400);
-    let server = server(ServerOptions {
-        read_timeout,
-        ..ServerOptions::default()
-    })
-    .await;
+    let server = server(ServerOptions::default().read_timeout(read_timeout)).await;
     let addr = server.local_addr();
     let bystander = Bystander::start(addr).await.expect("bystander");
 
@@ -130,11 +126,7 @@ async fn slow_peers_are_cut_off_after_the_read_timeout_while_others_are_served()
 
 #[tokio::test]
 async fn length_prefixes_over_the_limit_close_the_connection_at_once() {
-    let server = server(ServerOptions {
-        max_frame_len: 64 * 1024,
-        ..ServerOptions::default()
-    })
-    .await;
+    let server = server(ServerOptions::default().max_frame_len(64 * 1024)).await;
     let addr = server.local_addr();
     let bystander = Bystander::start(addr).await.expect("bystander");
     let started = Instant::now();
@@ -161,11 +153,7 @@ async fn length_prefixes_over_the_limit_close_the_connection_at_once() {
 #[tokio::test]
 async fn a_connection_flood_beyond_max_connections_is_refused_and_existing_clients_keep_working() {
     let max = 64;
-    let server = server(ServerOptions {
-        max_connections: max,
-        ..ServerOptions::default()
-    })
-    .await;
+    let server = server(ServerOptions::default().max_connections(max)).await;
     let addr = server.local_addr();
     let bystander = Bystander::start(addr).await.expect("bystander");
     let control = Client::connect(addr, ClientOptions::default())
@@ -295,15 +283,9 @@ async fn arguments_that_do_not_match_the_declared_types_get_bad_arguments() {
         ("echo", serde_json::json!([-1])),
     ];
     for content_type in [ContentType::MessagePack, ContentType::Json] {
-        let client = Client::connect(
-            addr,
-            ClientOptions {
-                content_type,
-                ..ClientOptions::default()
-            },
-        )
-        .await
-        .expect("connect");
+        let client = Client::connect(addr, ClientOptions::default().content_type(content_type))
+            .await
+            .expect("connect");
         for (function, args) in &bad {
             let err = client
                 .call_by_name(NS, function, args.clone(), CallOptions::default())
@@ -569,10 +551,7 @@ mod frames {
 
     #[tokio::test]
     async fn half_a_frame_then_silence_is_disconnected() {
-        let options = ServerOptions {
-            read_timeout: Duration::from_millis(200),
-            ..ServerOptions::default()
-        };
+        let options = ServerOptions::default().read_timeout(Duration::from_millis(200));
         let (server, _) = lab_server(options).await;
         let other = bystander(&server).await;
         // Opened first, so it has been idle longer than the stalled one was stalled.

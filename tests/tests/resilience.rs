@@ -81,10 +81,7 @@ async fn a_hung_server_does_not_stall_the_cluster() {
     let random = ClusterClient::connect(
         "hung",
         &connect,
-        ClusterOptions {
-            grouping: Grouping::Random,
-            ..ClusterOptions::default()
-        },
+        ClusterOptions::default().grouping(Grouping::Random),
     )
     .await
     .expect("cluster client");
@@ -185,11 +182,9 @@ async fn example_server() -> Server {
 async fn greedy_connections_cannot_starve_a_bystander() {
     let server = example_server().await;
     let addr = server.local_addr();
-    let greedy_options = ClientOptions {
-        max_pending: 10_000,
-        timeout: Duration::from_secs(60),
-        ..ClientOptions::default()
-    };
+    let greedy_options = ClientOptions::default()
+        .max_pending(10_000)
+        .timeout(Duration::from_secs(60));
     let refused = Arc::new(AtomicUsize::new(0));
     let mut greedy = Vec::new();
     let mut calls = Vec::new();

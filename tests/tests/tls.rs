@@ -39,10 +39,7 @@ async fn tls_server(cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) 
         .with_no_client_auth()
         .with_single_cert(vec![cert], key)
         .expect("server config");
-    let options = ServerOptions {
-        tls: Some(Arc::new(config)),
-        ..ServerOptions::default()
-    };
+    let options = ServerOptions::default().tls(Arc::new(config));
     Server::builder()
         .service(EchoServer::new(EchoImpl))
         .options(options)
@@ -60,13 +57,10 @@ fn tls_client(root: CertificateDer<'static>) -> ClientOptions {
         .expect("protocol versions")
         .with_root_certificates(roots)
         .with_no_client_auth();
-    ClientOptions {
-        tls: Some(ClientTls {
-            config: Arc::new(config),
-            server_name: ServerName::try_from("localhost").expect("name"),
-        }),
-        ..ClientOptions::default()
-    }
+    ClientOptions::default().tls(ClientTls {
+        config: Arc::new(config),
+        server_name: ServerName::try_from("localhost").expect("name"),
+    })
 }
 
 #[tokio::test]

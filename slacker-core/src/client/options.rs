@@ -9,6 +9,7 @@ use crate::protocol::DEFAULT_MAX_FRAME_LEN;
 use crate::{ContentType, Extensions};
 
 /// Client settings. `Default` gives the documented defaults.
+#[non_exhaustive]
 #[derive(Clone)]
 pub struct ClientOptions {
     /// Name sent in the hello; shows up in the server's inspect. Default empty.
@@ -43,6 +44,83 @@ pub struct ClientOptions {
     /// Speak TLS to the server (feature `tls`). Default `None`: plain TCP.
     #[cfg(feature = "tls")]
     pub tls: Option<ClientTls>,
+}
+
+/// Builder methods, one per field (the struct is `#[non_exhaustive]`: start from `default()` /
+/// `new(..)` and chain).
+impl ClientOptions {
+    /// Sets [`ClientOptions::name`](Self::name).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Sets [`ClientOptions::content_type`](Self::content_type).
+    pub fn content_type(mut self, content_type: ContentType) -> Self {
+        self.content_type = content_type;
+        self
+    }
+
+    /// Sets [`ClientOptions::timeout`](Self::timeout).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets [`ClientOptions::connect_timeout`](Self::connect_timeout).
+    pub fn connect_timeout(mut self, connect_timeout: Duration) -> Self {
+        self.connect_timeout = connect_timeout;
+        self
+    }
+
+    /// Sets [`ClientOptions::max_pending`](Self::max_pending).
+    pub fn max_pending(mut self, max_pending: usize) -> Self {
+        self.max_pending = max_pending;
+        self
+    }
+
+    /// Sets [`ClientOptions::heartbeat_interval`](Self::heartbeat_interval).
+    pub fn heartbeat_interval(mut self, heartbeat_interval: Duration) -> Self {
+        self.heartbeat_interval = heartbeat_interval;
+        self
+    }
+
+    /// Sets [`ClientOptions::heartbeat_timeout`](Self::heartbeat_timeout).
+    pub fn heartbeat_timeout(mut self, heartbeat_timeout: Duration) -> Self {
+        self.heartbeat_timeout = heartbeat_timeout;
+        self
+    }
+
+    /// Sets [`ClientOptions::reconnect_min`](Self::reconnect_min).
+    pub fn reconnect_min(mut self, reconnect_min: Duration) -> Self {
+        self.reconnect_min = reconnect_min;
+        self
+    }
+
+    /// Sets [`ClientOptions::reconnect_max`](Self::reconnect_max).
+    pub fn reconnect_max(mut self, reconnect_max: Duration) -> Self {
+        self.reconnect_max = reconnect_max;
+        self
+    }
+
+    /// Sets [`ClientOptions::max_frame_len`](Self::max_frame_len).
+    pub fn max_frame_len(mut self, max_frame_len: usize) -> Self {
+        self.max_frame_len = max_frame_len;
+        self
+    }
+
+    /// Sets [`ClientOptions::extensions`](Self::extensions).
+    pub fn extensions(mut self, extensions: Extensions) -> Self {
+        self.extensions = extensions;
+        self
+    }
+
+    #[cfg(feature = "tls")]
+    /// Sets [`ClientOptions::tls`](Self::tls).
+    pub fn tls(mut self, tls: ClientTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
 }
 
 /// TLS settings of a client (feature `tls`): the rustls configuration (trusted roots, client

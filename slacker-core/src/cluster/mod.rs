@@ -77,6 +77,7 @@ use health::Verdict;
 use table::{Table, Target};
 
 /// Settings of a [`Cluster`]. `Default` gives the documented defaults.
+#[non_exhaustive]
 #[derive(Debug, Clone)]
 pub struct ClusterOptions {
     /// Grouping of methods and calls that set none. Default [`Grouping::PowerOfTwoChoices`].
@@ -98,6 +99,52 @@ pub struct ClusterOptions {
     /// Defaults and hooks for merging several servers' replies ([`crate::merge`]). Default:
     /// none (`grouping_exceptions = all`, `single` results).
     pub merge: MergePolicy,
+}
+
+/// Builder methods, one per field (the struct is `#[non_exhaustive]`: start from `default()` /
+/// `new(..)` and chain).
+impl ClusterOptions {
+    /// Sets [`ClusterOptions::grouping`](Self::grouping).
+    pub fn grouping(mut self, grouping: Grouping) -> Self {
+        self.grouping = grouping;
+        self
+    }
+
+    /// Sets [`ClusterOptions::timeout`](Self::timeout).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets [`ClusterOptions::client`](Self::client).
+    pub fn client(mut self, client: ClientOptions) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// Sets [`ClusterOptions::partial_failure_capacity`](Self::partial_failure_capacity).
+    pub fn partial_failure_capacity(mut self, partial_failure_capacity: usize) -> Self {
+        self.partial_failure_capacity = partial_failure_capacity;
+        self
+    }
+
+    /// Sets [`ClusterOptions::ejection`](Self::ejection).
+    pub fn ejection(mut self, ejection: OutlierEjection) -> Self {
+        self.ejection = ejection;
+        self
+    }
+
+    /// Sets [`ClusterOptions::retry_budget`](Self::retry_budget).
+    pub fn retry_budget(mut self, retry_budget: RetryBudget) -> Self {
+        self.retry_budget = retry_budget;
+        self
+    }
+
+    /// Sets [`ClusterOptions::merge`](Self::merge).
+    pub fn merge(mut self, merge: MergePolicy) -> Self {
+        self.merge = merge;
+        self
+    }
 }
 
 impl Default for ClusterOptions {

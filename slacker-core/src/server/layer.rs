@@ -2,7 +2,7 @@
 //! request, after the server's admission checks, its interceptors' `before` and the deadline
 //! check, goes through the layers (first added = outermost) to [`Dispatch`], which decodes the
 //! arguments and runs the handler in the call context. Previous hop: `dispatch.rs`; next hop:
-//! the [`Service`]'s handler.
+//! the [`NamespaceService`]'s handler.
 //!
 //! A layer answers a request itself by returning an error: a [`Rejection`] carries its result
 //! code to the caller; tower's `load_shed` overload becomes `Overloaded`, its `timeout`
@@ -24,14 +24,14 @@ use tower::BoxError;
 use super::RequestHead;
 use crate::context::{self, CallContext};
 use crate::observe::TraceContext;
-use crate::{DispatchError, HandlerOutput, ResultCode, Service};
+use crate::{DispatchError, HandlerOutput, NamespaceService, ResultCode};
 
 /// One request as the layers see it.
 #[derive(Clone)]
 pub struct ServerRequest {
     head: Arc<RequestHead>,
     payload: Bytes,
-    service: Arc<dyn Service>,
+    service: Arc<dyn NamespaceService>,
     trace: Arc<TraceContext>,
 }
 
@@ -48,7 +48,7 @@ impl ServerRequest {
     pub(super) fn new(
         head: Arc<RequestHead>,
         payload: Bytes,
-        service: Arc<dyn Service>,
+        service: Arc<dyn NamespaceService>,
         trace: Arc<TraceContext>,
     ) -> Self {
         Self {
@@ -156,8 +156,10 @@ pub(super) fn panic_text(what: &str, panic: &(dyn Any + Send)) -> String {
     format!("{what} panicked: {detail}")
 }
 
-/// The boxed stack the server runs requests through.
-pub(crate) type Stack = BoxCloneSyncService<ServerRequest, HandlerOutput, BoxError>;
+/// The boxed stack the server runs requests through: what a layer given to
+/// [`ServerBuilder::layer`](super::ServerBuilder::layer) wraps.
+pub type DispatchStack = BoxCloneSyncService<ServerRequest, HandlerOutput, BoxError>;
+pub(crate) type Stack = DispatchStack;
 
 /// Wraps a stack in one more layer.
 pub(crate) type LayerFn = Arc<dyn Fn(Stack) -> Stack + Send + Sync>;

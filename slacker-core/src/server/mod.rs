@@ -1,4 +1,4 @@
-//! The server: one TCP port hosting any number of namespaces ([`Service`]s).
+//! The server: one TCP port hosting any number of namespaces ([`NamespaceService`]s).
 //!
 //! `mod.rs` owns the builder, the accept loop and graceful shutdown. Next hops:
 //! `connection.rs` (one task pair per connection: framed reads, batched writes, limits, cancel,
@@ -32,14 +32,15 @@ use tokio_util::sync::CancellationToken;
 
 pub use http::{serve_router, HttpExtension, CONNECTION_LIFETIME, HEADER_TIMEOUT, MAX_CONNECTIONS};
 pub use interceptor::{Outcome, Reject, RequestHead, ServerInterceptor};
-pub use layer::{Dispatch, Rejection, ServerRequest};
+pub use layer::{Dispatch, DispatchStack, Rejection, ServerRequest};
 
 use crate::inspect::{ClientInfo, InspectRequest, InspectResponse, NamespaceDesc, ServerStatus};
 use crate::observe::ServerMetrics;
 use crate::protocol::{DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION, VERSION};
-use crate::{stream, Error, Result, Service};
+use crate::{stream, Error, NamespaceService, Result};
 
 /// Server limits and timeouts.
+#[non_exhaustive]
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     /// Largest accepted frame (header + body), in bytes. Default 16 MiB.
@@ -63,6 +64,53 @@ pub struct ServerOptions {
     /// handshake is bounded by `read_timeout`. Default `None`: plain TCP.
     #[cfg(feature = "tls")]
     pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Builder methods, one per field (the struct is `#[non_exhaustive]`: start from `default()` /
+/// `new(..)` and chain).
+impl ServerOptions {
+    /// Sets [`ServerOptions::max_frame_len`](Self::max_frame_len).
+    pub fn max_frame_len(mut self, max_frame_len: usize) -> Self {
+        self.max_frame_len = max_frame_len;
+        self
+    }
+
+    /// Sets [`ServerOptions::max_connections`](Self::max_connections).
+    pub fn max_connections(mut self, max_connections: usize) -> Self {
+        self.max_connections = max_connections;
+        self
+    }
+
+    /// Sets [`ServerOptions::max_in_flight_per_connection`](Self::max_in_flight_per_connection).
+    pub fn max_in_flight_per_connection(mut self, max_in_flight_per_connection: usize) -> Self {
+        self.max_in_flight_per_connection = max_in_flight_per_connection;
+        self
+    }
+
+    /// Sets [`ServerOptions::max_in_flight`](Self::max_in_flight).
+    pub fn max_in_flight(mut self, max_in_flight: usize) -> Self {
+        self.max_in_flight = max_in_flight;
+        self
+    }
+
+    /// Sets [`ServerOptions::read_timeout`](Self::read_timeout).
+    pub fn read_timeout(mut self, read_timeout: Duration) -> Self {
+        self.read_timeout = read_timeout;
+        self
+    }
+
+    /// Sets [`ServerOptions::idle_timeout`](Self::idle_timeout).
+    pub fn idle_timeout(mut self, idle_timeout: Duration) -> Self {
+        self.idle_timeout = idle_timeout;
+        self
+    }
+
+    #[cfg(feature = "tls")]
+    /// Sets [`ServerOptions::tls`](Self::tls).
+    pub fn tls(mut self, tls: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(tls);
+        self
+    }
 }
 
 impl Default for ServerOptions {
@@ -96,7 +144,7 @@ impl Server {
 
 /// Collects services, interceptors and options, then binds.
 pub struct ServerBuilder {
-    services: Vec<Arc<dyn Service>>,
+    services: Vec<Arc<dyn NamespaceService>>,
     interceptors: Vec<Arc<dyn ServerInterceptor>>,
     layers: Vec<layer::LayerFn>,
     options: ServerOptions,
@@ -125,7 +173,7 @@ impl std::fmt::Debug for ServerBuilder {
 
 impl ServerBuilder {
     /// Hosts a namespace.
-    pub fn service(mut self, service: impl Service) -> Self {
+    pub fn service(mut self, service: impl NamespaceService) -> Self {
         self.services.push(Arc::new(service));
         self
     }
@@ -359,7 +407,7 @@ impl Drop for Server {
 /// State shared by the accept loop, connections and request tasks.
 struct Shared {
     metrics: ServerMetrics,
-    services: HashMap<String, Arc<dyn Service>>,
+    services: HashMap<String, Arc<dyn NamespaceService>>,
     interceptors: Vec<Arc<dyn ServerInterceptor>>,
     /// The tower layers around dispatch, if any ([`ServerBuilder::layer`]).
     stack: Option<layer::Stack>,

@@ -1,4 +1,4 @@
-//! `{Trait}Server<T>`: the trait's `Service`. `dispatch` matches the remote name, decodes the
+//! `{Trait}Server<T>`: the trait's `NamespaceService`. `dispatch` matches the remote name, decodes the
 //! argument tuple synchronously (bad arguments are answered without running anything) and
 //! returns a boxed future that runs the method and encodes what it returns.
 
@@ -54,7 +54,7 @@ pub fn expand(remote: &Remote) -> TokenStream {
             }
         }
 
-        impl<#t: #trait_ident> ::slacker_core::Service for #server<#t> {
+        impl<#t: #trait_ident> ::slacker_core::NamespaceService for #server<#t> {
             fn info(&self) -> &'static ::slacker_core::NamespaceInfo {
                 &#ns_static
             }

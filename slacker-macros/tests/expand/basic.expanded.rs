@@ -97,7 +97,7 @@ impl<T> ::core::clone::Clone for CalcServer<T> {
         }
     }
 }
-impl<T: Calc> ::slacker_core::Service for CalcServer<T> {
+impl<T: Calc> ::slacker_core::NamespaceService for CalcServer<T> {
     fn info(&self) -> &'static ::slacker_core::NamespaceInfo {
         &CALC_NAMESPACE
     }

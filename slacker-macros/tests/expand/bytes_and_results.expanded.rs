@@ -117,7 +117,7 @@ impl<T> ::core::clone::Clone for BlobsServer<T> {
         }
     }
 }
-impl<T: Blobs> ::slacker_core::Service for BlobsServer<T> {
+impl<T: Blobs> ::slacker_core::NamespaceService for BlobsServer<T> {
     fn info(&self) -> &'static ::slacker_core::NamespaceInfo {
         &BLOBS_NAMESPACE
     }

@@ -120,7 +120,7 @@ impl<T> ::core::clone::Clone for StatsServer<T> {
         }
     }
 }
-impl<T: Stats> ::slacker_core::Service for StatsServer<T> {
+impl<T: Stats> ::slacker_core::NamespaceService for StatsServer<T> {
     fn info(&self) -> &'static ::slacker_core::NamespaceInfo {
         &STATS_NAMESPACE
     }

@@ -5,19 +5,19 @@
 use std::sync::{Arc, Mutex};
 
 use slacker_core::{
-    Call, Caller, ContentType, DispatchError, Error, Replies, Reply, Response, ResultCode,
-    ServerAddr, Service,
+    Call, Caller, ContentType, DispatchError, Error, NamespaceService, Replies, Reply, Response,
+    ResultCode, ServerAddr,
 };
 
 /// One in-process server: a service, or `None` for a server whose connection is down.
 #[derive(Clone)]
 pub struct Node {
     pub addr: ServerAddr,
-    pub service: Option<Arc<dyn Service>>,
+    pub service: Option<Arc<dyn NamespaceService>>,
 }
 
 impl Node {
-    pub fn up(addr: &str, service: impl Service) -> Self {
+    pub fn up(addr: &str, service: impl NamespaceService) -> Self {
         Self {
             addr: ServerAddr::from(addr),
             service: Some(Arc::new(service)),
@@ -93,7 +93,7 @@ impl Fanout {
     }
 
     /// One node: a point-to-point loopback.
-    pub fn loopback(service: impl Service) -> Self {
+    pub fn loopback(service: impl NamespaceService) -> Self {
         Self::new(vec![Node::up("127.0.0.1:1", service)])
     }
 

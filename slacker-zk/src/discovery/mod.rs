@@ -41,12 +41,29 @@ use reader::Reader;
 use view::{diff, routable};
 
 /// Where to discover.
+#[non_exhaustive]
 #[derive(Debug, Clone)]
 pub struct DiscoveryOptions {
     /// ZooKeeper connection.
     pub zk: ZkOptions,
     /// Root of all clusters (default [`DEFAULT_ROOT`]).
     pub root: String,
+}
+
+/// Builder methods, one per field (the struct is `#[non_exhaustive]`: start from `default()` /
+/// `new(..)` and chain).
+impl DiscoveryOptions {
+    /// Sets [`DiscoveryOptions::zk`](Self::zk).
+    pub fn zk(mut self, zk: ZkOptions) -> Self {
+        self.zk = zk;
+        self
+    }
+
+    /// Sets [`DiscoveryOptions::root`](Self::root).
+    pub fn root(mut self, root: impl Into<String>) -> Self {
+        self.root = root.into();
+        self
+    }
 }
 
 impl DiscoveryOptions {

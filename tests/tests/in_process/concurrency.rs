@@ -10,16 +10,11 @@ const CALLS: i64 = 10_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_concurrent_calls_over_one_connection() {
-    let options = ServerOptions {
-        max_in_flight_per_connection: CALLS as usize,
-        max_in_flight: CALLS as usize,
-        ..ServerOptions::default()
-    };
+    let options = ServerOptions::default()
+        .max_in_flight_per_connection(CALLS as usize)
+        .max_in_flight(CALLS as usize);
     let (server, _) = lab_server(options).await;
-    let options = ClientOptions {
-        max_pending: CALLS as usize,
-        ..ClientOptions::default()
-    };
+    let options = ClientOptions::default().max_pending(CALLS as usize);
     let client = Client::connect(server.local_addr(), options)
         .await
         .expect("connect");

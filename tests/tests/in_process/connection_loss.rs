@@ -14,11 +14,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 fn fast_reconnect() -> ClientOptions {
-    ClientOptions {
-        reconnect_min: Duration::from_millis(20),
-        reconnect_max: Duration::from_millis(200),
-        ..ClientOptions::default()
-    }
+    ClientOptions::default()
+        .reconnect_min(Duration::from_millis(20))
+        .reconnect_max(Duration::from_millis(200))
 }
 
 async fn wait_state(client: &Client, want: ConnState) {
@@ -144,11 +142,9 @@ async fn pipe(
 async fn heartbeat_detects_a_silent_peer_and_reconnects() {
     let (server, _) = lab_server(ServerOptions::default()).await;
     let proxy = Proxy::start(server.local_addr()).await;
-    let options = ClientOptions {
-        heartbeat_interval: Duration::from_millis(50),
-        heartbeat_timeout: Duration::from_millis(300),
-        ..fast_reconnect()
-    };
+    let options = fast_reconnect()
+        .heartbeat_interval(Duration::from_millis(50))
+        .heartbeat_timeout(Duration::from_millis(300));
     let client = Client::connect(proxy.addr, options).await.expect("connect");
     let lab = LabClient::new(client.clone());
     assert_eq!(lab.add(1, 1).await.expect("through the proxy"), 2);
@@ -208,16 +204,11 @@ async fn lazy_client_connects_in_the_background_and_close_fails_pending_calls() 
 
 #[tokio::test]
 async fn server_closes_connections_that_send_nothing_but_not_heartbeating_clients() {
-    let options = ServerOptions {
-        read_timeout: Duration::from_millis(100),
-        idle_timeout: Duration::from_millis(300),
-        ..ServerOptions::default()
-    };
+    let options = ServerOptions::default()
+        .read_timeout(Duration::from_millis(100))
+        .idle_timeout(Duration::from_millis(300));
     let (server, _) = lab_server(options).await;
-    let client_options = ClientOptions {
-        heartbeat_interval: Duration::from_millis(50),
-        ..ClientOptions::default()
-    };
+    let client_options = ClientOptions::default().heartbeat_interval(Duration::from_millis(50));
     let client = Client::connect(server.local_addr(), client_options)
         .await
         .expect("connect");

@@ -251,11 +251,9 @@ async fn interceptors_authorize_and_short_circuit() {
 
 #[tokio::test]
 async fn in_flight_limits_answer_overloaded() {
-    let options = ServerOptions {
-        max_in_flight_per_connection: 2,
-        max_in_flight: 3,
-        ..ServerOptions::default()
-    };
+    let options = ServerOptions::default()
+        .max_in_flight_per_connection(2)
+        .max_in_flight(3);
     let (server, probe) = lab_server(options).await;
     let a = LabClient::new(connect(&server).await);
     let b = LabClient::new(connect(&server).await);
@@ -297,10 +295,7 @@ async fn in_flight_limits_answer_overloaded() {
 #[tokio::test]
 async fn full_backlog_fails_fast_without_sending() {
     let (server, probe) = lab_server(ServerOptions::default()).await;
-    let options = ClientOptions {
-        max_pending: 2,
-        ..ClientOptions::default()
-    };
+    let options = ClientOptions::default().max_pending(2);
     let client = Client::connect(server.local_addr(), options)
         .await
         .expect("connect");
@@ -332,10 +327,7 @@ async fn full_backlog_fails_fast_without_sending() {
 
 #[tokio::test]
 async fn connections_over_the_limit_are_refused_with_overloaded() {
-    let options = ServerOptions {
-        max_connections: 1,
-        ..ServerOptions::default()
-    };
+    let options = ServerOptions::default().max_connections(1);
     let (server, _) = lab_server(options).await;
     let first = connect(&server).await;
     match Client::connect(server.local_addr(), ClientOptions::default()).await {

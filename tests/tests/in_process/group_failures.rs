@@ -436,10 +436,7 @@ async fn a_server_that_keeps_timing_out_is_ejected_and_its_calls_fail_at_once() 
 async fn failover_stays_within_the_retry_budget_in_a_brown_out() {
     let mut lab = Lab::start(
         3,
-        ClusterOptions {
-            ejection: slacker_core::cluster::OutlierEjection::disabled(),
-            ..ClusterOptions::default()
-        },
+        ClusterOptions::default().ejection(slacker_core::cluster::OutlierEjection::disabled()),
     )
     .await;
     lab.wait_connected().await;

@@ -319,11 +319,9 @@ async fn results_are_shaped_with_real_servers() {
 
 #[tokio::test]
 async fn per_call_beats_per_method_beats_per_cluster() {
-    let options = ClusterOptions {
-        grouping: Grouping::First,
-        timeout: Duration::from_millis(200),
-        ..ClusterOptions::default()
-    };
+    let options = ClusterOptions::default()
+        .grouping(Grouping::First)
+        .timeout(Duration::from_millis(200));
     let lab = Lab::start(3, options).await;
     lab.publish(Some(2));
     let client = lab.client();
@@ -431,13 +429,8 @@ async fn membership_changes_steer_routing() {
 
 #[tokio::test]
 async fn a_server_back_from_the_dead_is_routed_to_again() {
-    let options = ClusterOptions {
-        client: ClientOptions {
-            reconnect_max: Duration::from_millis(200),
-            ..ClientOptions::default()
-        },
-        ..ClusterOptions::default()
-    };
+    let options = ClusterOptions::default()
+        .client(ClientOptions::default().reconnect_max(Duration::from_millis(200)));
     let mut lab = Lab::start(3, options).await;
     let client = lab.client();
     let dead = lab.addr(1);

@@ -3,8 +3,8 @@
 use bytes::Bytes;
 use slacker_core::inspect::InspectRequest;
 use slacker_core::{
-    Client, ClientOptions, ContentType, DispatchError, HandlerFuture, NamespaceInfo, Server,
-    Service,
+    Client, ClientOptions, ContentType, DispatchError, HandlerFuture, NamespaceInfo,
+    NamespaceService, Server,
 };
 use slacker_tests::lab::{Lab, LabClient};
 
@@ -16,7 +16,7 @@ static GREETER: NamespaceInfo = NamespaceInfo {
 
 struct Greeter;
 
-impl Service for Greeter {
+impl NamespaceService for Greeter {
     fn info(&self) -> &'static NamespaceInfo {
         &GREETER
     }
@@ -34,10 +34,7 @@ async fn inspect_lists_namespaces_functions_clients_and_stats() {
         .bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let options = ClientOptions {
-        name: "inspector".into(),
-        ..ClientOptions::default()
-    };
+    let options = ClientOptions::default().name("inspector");
     let client = Client::connect(server.local_addr(), options)
         .await
         .expect("connect");

@@ -13,10 +13,7 @@ use slacker_core::{CallOptions, Error, ExceptionsPolicy, Grouping, ResultsMode};
 use slacker_tests::cluster_lab::{Lab, NS};
 
 fn with_policy(merge: MergePolicy) -> ClusterOptions {
-    ClusterOptions {
-        merge,
-        ..ClusterOptions::default()
-    }
+    ClusterOptions::default().merge(merge)
 }
 
 #[tokio::test]

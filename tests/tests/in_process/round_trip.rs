@@ -10,10 +10,7 @@ use slacker_tests::{wait_until, within, DEADLINE};
 
 async fn round_trip_in(content_type: ContentType) {
     let (server, _) = lab_server(ServerOptions::default()).await;
-    let options = ClientOptions {
-        content_type,
-        ..ClientOptions::default()
-    };
+    let options = ClientOptions::default().content_type(content_type);
     let client = Client::connect(server.local_addr(), options)
         .await
         .expect("connect");
@@ -109,10 +106,7 @@ static WHOAMI_WITH_TIMEOUT: slacker_core::MethodInfo = slacker_core::MethodInfo 
 #[tokio::test]
 async fn timeout_precedence_is_call_then_method_then_client() {
     let (server, _) = lab_server(ServerOptions::default()).await;
-    let options = ClientOptions {
-        timeout: Duration::from_secs(4),
-        ..ClientOptions::default()
-    };
+    let options = ClientOptions::default().timeout(Duration::from_secs(4));
     let client = Client::connect(server.local_addr(), options)
         .await
         .expect("connect");
@@ -154,7 +148,7 @@ static RELAY: slacker_core::NamespaceInfo = slacker_core::NamespaceInfo {
 /// Calls `lab.whoami` on another server from inside its handler.
 struct Relay(Client);
 
-impl slacker_core::Service for Relay {
+impl slacker_core::NamespaceService for Relay {
     fn info(&self) -> &'static slacker_core::NamespaceInfo {
         &RELAY
     }

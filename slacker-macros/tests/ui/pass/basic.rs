@@ -1,4 +1,4 @@
-use slacker_core::{remote, Caller, Service};
+use slacker_core::{remote, Caller, NamespaceService};
 
 /// A private trait: the generated items are private too.
 #[remote(namespace = "ui.basic")]
@@ -25,7 +25,7 @@ impl Echo for EchoImpl {
     }
 }
 
-fn assert_service<S: Service>(_: &S) {}
+fn assert_service<S: NamespaceService>(_: &S) {}
 
 async fn use_client<C: Caller>(client: EchoClient<C>) -> Result<String, slacker_core::Error> {
     client.ping().await?;

@@ -1,4 +1,4 @@
-use slacker_core::{remote, Service};
+use slacker_core::{remote, NamespaceService};
 
 mod users {
     #[slacker_core::remote(namespace = "ui.users")]
@@ -47,7 +47,7 @@ impl Health for All {
 }
 
 fn main() {
-    let services: Vec<Box<dyn Service>> = vec![
+    let services: Vec<Box<dyn NamespaceService>> = vec![
         Box::new(users::UsersServer::new(All)),
         Box::new(orders::OrdersServer::new(All)),
         Box::new(HealthServer::new(All)),
