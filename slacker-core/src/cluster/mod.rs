@@ -14,7 +14,7 @@
 //! what it last heard, so a registry outage is never mistaken for "no servers".
 //!
 //! # Options, and who wins
-//! Grouping and timeout: per call ([`CallOptions`]) beats per method (`#[remote(...)]`) beats
+//! Grouping and timeout: per call ([`CallOptions`](crate::CallOptions)) beats per method (`#[remote(...)]`) beats
 //! per cluster ([`ClusterOptions`]).
 //!
 //! # Failures
@@ -50,9 +50,10 @@
 
 mod budget;
 mod health;
+mod options;
 mod table;
+mod untyped;
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -65,101 +66,17 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::membership::Change;
-use crate::merge::{Merge, MergePolicy};
+use crate::merge::MergePolicy;
 use crate::observe::ClusterMetrics;
 use crate::{
-    client, Call, CallOptions, Caller, Client, ClientOptions, ConnState, ContentType, Error,
-    Grouping, Replies, Reply, Result, ServerAddr,
+    Call, Caller, Client, ConnState, ContentType, Error, Grouping, Replies, Reply, Result,
+    ServerAddr,
 };
 pub use budget::RetryBudget;
 pub use health::OutlierEjection;
 use health::Verdict;
+pub use options::ClusterOptions;
 use table::{Table, Target};
-
-/// Settings of a [`Cluster`]. `Default` gives the documented defaults.
-#[non_exhaustive]
-#[derive(Debug, Clone)]
-pub struct ClusterOptions {
-    /// Grouping of methods and calls that set none. Default [`Grouping::PowerOfTwoChoices`].
-    pub grouping: Grouping,
-    /// Timeout of methods and calls that set none. Default 10 s. Also the per-server clients'
-    /// timeout (overriding `client.timeout`).
-    pub timeout: Duration,
-    /// Options of each per-server [`Client`].
-    pub client: ClientOptions,
-    /// How many partial failures [`Cluster::partial_failures`] subscribers may lag behind
-    /// before they miss some. Default 1 024.
-    pub partial_failure_capacity: usize,
-    /// When a failing server is taken out of routing. Default: after 5 failures in a row, for
-    /// 1 s doubling to 30 s.
-    pub ejection: OutlierEjection,
-    /// How much failover may add to the load. Default: retries up to 20% of calls, plus 10
-    /// per second.
-    pub retry_budget: RetryBudget,
-    /// Defaults and hooks for merging several servers' replies ([`crate::merge`]). Default:
-    /// none (`grouping_exceptions = all`, `single` results).
-    pub merge: MergePolicy,
-}
-
-/// Builder methods, one per field (the struct is `#[non_exhaustive]`: start from `default()` /
-/// `new(..)` and chain).
-impl ClusterOptions {
-    /// Sets [`ClusterOptions::grouping`](Self::grouping).
-    pub fn grouping(mut self, grouping: Grouping) -> Self {
-        self.grouping = grouping;
-        self
-    }
-
-    /// Sets [`ClusterOptions::timeout`](Self::timeout).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Sets [`ClusterOptions::client`](Self::client).
-    pub fn client(mut self, client: ClientOptions) -> Self {
-        self.client = client;
-        self
-    }
-
-    /// Sets [`ClusterOptions::partial_failure_capacity`](Self::partial_failure_capacity).
-    pub fn partial_failure_capacity(mut self, partial_failure_capacity: usize) -> Self {
-        self.partial_failure_capacity = partial_failure_capacity;
-        self
-    }
-
-    /// Sets [`ClusterOptions::ejection`](Self::ejection).
-    pub fn ejection(mut self, ejection: OutlierEjection) -> Self {
-        self.ejection = ejection;
-        self
-    }
-
-    /// Sets [`ClusterOptions::retry_budget`](Self::retry_budget).
-    pub fn retry_budget(mut self, retry_budget: RetryBudget) -> Self {
-        self.retry_budget = retry_budget;
-        self
-    }
-
-    /// Sets [`ClusterOptions::merge`](Self::merge).
-    pub fn merge(mut self, merge: MergePolicy) -> Self {
-        self.merge = merge;
-        self
-    }
-}
-
-impl Default for ClusterOptions {
-    fn default() -> Self {
-        Self {
-            grouping: Grouping::PowerOfTwoChoices,
-            timeout: Duration::from_secs(10),
-            client: ClientOptions::default(),
-            partial_failure_capacity: 1024,
-            ejection: OutlierEjection::default(),
-            retry_budget: RetryBudget::default(),
-            merge: MergePolicy::default(),
-        }
-    }
-}
 
 /// A multi-server call that succeeded although some servers failed (under
 /// `grouping_exceptions = all` or a custom policy that accepted it), or that succeeded after
@@ -357,115 +274,6 @@ impl Cluster {
     /// The connection to a registered server (for inspect and other per-server tooling).
     pub fn client(&self, server: &ServerAddr) -> Option<Client> {
         self.table().servers.get(server).map(|m| m.client.clone())
-    }
-
-    /// Calls `namespace/function` with dynamic arguments (a JSON array, or `null` for none) on
-    /// the servers `options.grouping` (else the cluster's default) chooses, and returns each
-    /// server's JSON result in target order. No merging: the caller sees every server.
-    ///
-    /// # Errors
-    /// [`Error::Unavailable`] when no server offers the namespace; [`Error::Config`] for
-    /// arguments that are not an array; [`Error::Closed`] after [`Cluster::close`]. Per-server
-    /// failures (an application error arrives as [`Error::Remote`] with code
-    /// `ApplicationError`) are in the returned list.
-    ///
-    /// # Cancel safety
-    /// Dropping the future cancels the calls on every server.
-    pub async fn call_by_name(
-        &self,
-        namespace: &str,
-        function: &str,
-        args: Value,
-        options: CallOptions,
-    ) -> Result<Vec<(ServerAddr, Result<Value>)>> {
-        let content_type = self.content_type();
-        let call = Call {
-            namespace: Cow::Owned(namespace.to_owned()),
-            function: Cow::Owned(function.to_owned()),
-            method: None,
-            content_type,
-            payload: client::encode_json_args(content_type, args)?,
-            options,
-        };
-        let replies = self.call(call).await?;
-        Ok(replies
-            .into_vec()
-            .into_iter()
-            .map(|r| {
-                let value = r
-                    .result
-                    .and_then(|resp| client::decode_json_response(&r.server, resp));
-                (r.server, value)
-            })
-            .collect())
-    }
-
-    /// Calls `namespace/function` with dynamic arguments like [`Cluster::call_by_name`], then
-    /// merges the servers' answers into one JSON value as a typed stub would: the exceptions
-    /// policy decides whether the call failed, and the results shape is `options.results`,
-    /// else the cluster's [`MergePolicy::results`] choice, else `single` (`vector`: an array
-    /// in target order, `map`: an object keyed by server, `nil`: `null`). The merge hooks run.
-    ///
-    /// # Errors
-    /// As [`Cluster::call_by_name`]; [`Error::Grouped`] when the exceptions policy fails the
-    /// call; the server's own error when only one was called; [`Error::Config`] for
-    /// `ResultsMode::Custom` (a merge function needs a typed method).
-    pub async fn call_merged(
-        &self,
-        namespace: &str,
-        function: &str,
-        args: Value,
-        options: CallOptions,
-    ) -> Result<Value> {
-        let content_type = self.content_type();
-        let call = Call {
-            namespace: Cow::Owned(namespace.to_owned()),
-            function: Cow::Owned(function.to_owned()),
-            method: None,
-            content_type,
-            payload: client::encode_json_args(content_type, args)?,
-            options: options.clone(),
-        };
-        let merge = Merge::new(self, &call, &options);
-        let mode = merge.results_mode();
-        let mut replies = self.call(call).await?.into_vec();
-        merge.before(&mut replies);
-        let decoded = replies
-            .into_iter()
-            .map(|r| {
-                let value = r
-                    .result
-                    .and_then(|resp| client::decode_json_response(&r.server, resp));
-                (r.server, value)
-            })
-            .collect();
-        let values = merge.settle(decoded)?;
-        Ok(match mode {
-            crate::ResultsMode::Vector => {
-                Value::Array(values.into_iter().map(|(_, v)| v).collect())
-            }
-            crate::ResultsMode::Map => Value::Object(
-                values
-                    .into_iter()
-                    .map(|(s, v)| (s.as_str().to_owned(), v))
-                    .collect(),
-            ),
-            crate::ResultsMode::Nil => Value::Null,
-            crate::ResultsMode::Single => match values.into_iter().next() {
-                Some((_, v)) => v,
-                None => {
-                    return Err(Error::Unavailable {
-                        namespace: namespace.to_owned(),
-                    })
-                }
-            },
-            _ => {
-                return Err(Error::Config(format!(
-                    "{namespace}/{function}: a custom results function needs a typed method; \
-                     an untyped call can be single, vector, map or nil"
-                )))
-            }
-        })
     }
 
     /// Closes every connection and forgets every server; later calls fail with

@@ -1,0 +1,122 @@
+//! Untyped calls through a [`Cluster`]: by name with JSON arguments, answered per server
+//! ([`Cluster::call_by_name`]) or merged like a stub's ([`Cluster::call_merged`]). Next hop:
+//! the cluster's `Caller::call`, as for a typed stub.
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+use super::Cluster;
+use crate::merge::Merge;
+use crate::{client, Call, CallOptions, Caller, Error, Result, ServerAddr};
+
+impl Cluster {
+    /// Calls `namespace/function` with dynamic arguments (a JSON array, or `null` for none) on
+    /// the servers `options.grouping` (else the cluster's default) chooses, and returns each
+    /// server's JSON result in target order. No merging: the caller sees every server.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when no server offers the namespace; [`Error::Config`] for
+    /// arguments that are not an array; [`Error::Closed`] after [`Cluster::close`]. Per-server
+    /// failures (an application error arrives as [`Error::Remote`] with code
+    /// `ApplicationError`) are in the returned list.
+    ///
+    /// # Cancel safety
+    /// Dropping the future cancels the calls on every server.
+    pub async fn call_by_name(
+        &self,
+        namespace: &str,
+        function: &str,
+        args: Value,
+        options: CallOptions,
+    ) -> Result<Vec<(ServerAddr, Result<Value>)>> {
+        let content_type = self.content_type();
+        let call = Call {
+            namespace: Cow::Owned(namespace.to_owned()),
+            function: Cow::Owned(function.to_owned()),
+            method: None,
+            content_type,
+            payload: client::encode_json_args(content_type, args)?,
+            options,
+        };
+        let replies = self.call(call).await?;
+        Ok(replies
+            .into_vec()
+            .into_iter()
+            .map(|r| {
+                let value = r
+                    .result
+                    .and_then(|resp| client::decode_json_response(&r.server, resp));
+                (r.server, value)
+            })
+            .collect())
+    }
+
+    /// Calls `namespace/function` with dynamic arguments like [`Cluster::call_by_name`], then
+    /// merges the servers' answers into one JSON value as a typed stub would: the exceptions
+    /// policy decides whether the call failed, and the results shape is `options.results`,
+    /// else the cluster's [`MergePolicy::results`](crate::merge::MergePolicy::results) choice, else `single` (`vector`: an array
+    /// in target order, `map`: an object keyed by server, `nil`: `null`). The merge hooks run.
+    ///
+    /// # Errors
+    /// As [`Cluster::call_by_name`]; [`Error::Grouped`] when the exceptions policy fails the
+    /// call; the server's own error when only one was called; [`Error::Config`] for
+    /// `ResultsMode::Custom` (a merge function needs a typed method).
+    pub async fn call_merged(
+        &self,
+        namespace: &str,
+        function: &str,
+        args: Value,
+        options: CallOptions,
+    ) -> Result<Value> {
+        let content_type = self.content_type();
+        let call = Call {
+            namespace: Cow::Owned(namespace.to_owned()),
+            function: Cow::Owned(function.to_owned()),
+            method: None,
+            content_type,
+            payload: client::encode_json_args(content_type, args)?,
+            options: options.clone(),
+        };
+        let merge = Merge::new(self, &call, &options);
+        let mode = merge.results_mode();
+        let mut replies = self.call(call).await?.into_vec();
+        merge.before(&mut replies);
+        let decoded = replies
+            .into_iter()
+            .map(|r| {
+                let value = r
+                    .result
+                    .and_then(|resp| client::decode_json_response(&r.server, resp));
+                (r.server, value)
+            })
+            .collect();
+        let values = merge.settle(decoded)?;
+        Ok(match mode {
+            crate::ResultsMode::Vector => {
+                Value::Array(values.into_iter().map(|(_, v)| v).collect())
+            }
+            crate::ResultsMode::Map => Value::Object(
+                values
+                    .into_iter()
+                    .map(|(s, v)| (s.as_str().to_owned(), v))
+                    .collect(),
+            ),
+            crate::ResultsMode::Nil => Value::Null,
+            crate::ResultsMode::Single => match values.into_iter().next() {
+                Some((_, v)) => v,
+                None => {
+                    return Err(Error::Unavailable {
+                        namespace: namespace.to_owned(),
+                    })
+                }
+            },
+            _ => {
+                return Err(Error::Config(format!(
+                    "{namespace}/{function}: a custom results function needs a typed method; \
+                     an untyped call can be single, vector, map or nil"
+                )))
+            }
+        })
+    }
+}
