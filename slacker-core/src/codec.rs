@@ -100,6 +100,12 @@ impl Encoder<Packet> for PacketCodec {
 /// Write buffer size at which a writer flushes even if more packets are queued.
 const WRITE_BATCH_BYTES: usize = 64 * 1024;
 
+/// Read buffer of a connection: one `read` takes up to this much, so a busy connection decodes
+/// many frames per syscall (with tokio-util's default 8 KiB, a 4 KiB frame took about one read
+/// each: what was left of the buffer after the last frame). Untouched pages of an idle
+/// connection's buffer are not resident.
+pub(crate) const READ_BUFFER_BYTES: usize = 64 * 1024;
+
 /// Writes queued packets until the queue closes or a write fails, flushing once per batch:
 /// every packet already queued is fed before the flush, so a busy connection makes few syscalls.
 pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(

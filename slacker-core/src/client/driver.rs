@@ -20,7 +20,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 
 use super::shared::{Link, Shared};
 use crate::backoff::Backoff;
-use crate::codec::{write_loop, PacketCodec};
+use crate::codec::{write_loop, PacketCodec, READ_BUFFER_BYTES};
 use crate::protocol::{Packet, VERSION};
 use crate::stream::{self, ReadHalf, WriteHalf};
 use crate::{ContentType, Error, Response, ResultCode};
@@ -91,7 +91,7 @@ async fn connect(shared: &Shared) -> Result<(Reader, Writer), Error> {
     #[cfg(not(feature = "tls"))]
     let (read, write) = stream::plain(stream);
     let max = shared.options.max_frame_len;
-    let mut reader = FramedRead::new(read, PacketCodec::new(max));
+    let mut reader = FramedRead::with_capacity(read, PacketCodec::new(max), READ_BUFFER_BYTES);
     let mut writer = FramedWrite::new(write, PacketCodec::new(max));
     writer
         .send(Packet::ClientHello {

@@ -25,7 +25,7 @@ use tokio_util::codec::{Framed, FramedRead, FramedWrite};
 
 use super::conn::{error, Conn};
 use super::{dispatch, Shared};
-use crate::codec::{write_loop, PacketCodec};
+use crate::codec::{write_loop, PacketCodec, READ_BUFFER_BYTES};
 use crate::inspect::InspectRequest;
 use crate::protocol::{Packet, HEADER_LEN, VERSION};
 use crate::stream::{ReadHalf, WriteHalf};
@@ -42,7 +42,7 @@ pub(super) async fn serve(
     id: u64,
 ) {
     let max = shared.options.max_frame_len;
-    let mut reader = FramedRead::new(read, PacketCodec::new(max));
+    let mut reader = FramedRead::with_capacity(read, PacketCodec::new(max), READ_BUFFER_BYTES);
     let (tx, rx) = mpsc::channel(WRITE_QUEUE);
     let writer = tokio::spawn(write_loop(
         FramedWrite::new(write, PacketCodec::new(max)),
