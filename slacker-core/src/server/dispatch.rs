@@ -334,11 +334,8 @@ async fn handle(
     payload: bytes::Bytes,
     cancel: &mut oneshot::Receiver<()>,
 ) -> Done {
-    if head.deadline.is_some_and(|d| Instant::now() >= d) {
-        return Done::Failed(
-            ResultCode::DeadlineExceeded,
-            "deadline passed before the handler started".into(),
-        );
+    if let Some(done) = too_late(head.deadline) {
+        return done;
     }
     let dispatched = std::panic::catch_unwind(AssertUnwindSafe(|| {
         service.dispatch(&head.function, head.content_type, payload)
@@ -359,51 +356,28 @@ async fn handle(
         }
         Ok(Ok(fut)) => fut,
     };
-    let fut = context::scope(
-        CallContext::new(head.clone(), trace),
-        AssertUnwindSafe(fut).catch_unwind(),
-    );
-    let timed = async {
-        match head.deadline {
-            Some(d) => tokio::time::timeout_at(d.into(), fut).await.ok(),
-            None => Some(fut.await),
-        }
-    };
-    tokio::select! {
-        biased;
-        _ = cancel => Done::Canceled,
-        r = timed => match r {
-            None => Done::Failed(
-                ResultCode::DeadlineExceeded,
-                "deadline passed while the handler ran".into(),
-            ),
-            Some(Err(panic)) => panicked("the handler", panic),
-            Some(Ok(out)) => Done::Output(out),
-        },
-    }
+    let fut = context::scope(CallContext::new(head.clone(), trace), fut);
+    run_bounded(fut.map(Done::Output), head.deadline, cancel).await
 }
 
-/// As [`handle`], through the tower layers (`layer.rs`): the deadline check first, then the
-/// stack, cancelable and bounded by the deadline throughout.
-async fn handle_layered(
-    stack: &Stack,
-    req: ServerRequest,
-    cancel: &mut oneshot::Receiver<()>,
-) -> Done {
-    let deadline = req.head().deadline;
-    if deadline.is_some_and(|d| Instant::now() >= d) {
-        return Done::Failed(
+/// The answer when the deadline passed before the handler could start.
+fn too_late(deadline: Option<Instant>) -> Option<Done> {
+    deadline.filter(|d| Instant::now() >= *d).map(|_| {
+        Done::Failed(
             ResultCode::DeadlineExceeded,
             "deadline passed before the handler started".into(),
-        );
-    }
-    let mut svc = stack.clone();
-    let fut = AssertUnwindSafe(async move {
-        use tower::{Service as _, ServiceExt};
-        svc.ready().await?;
-        svc.call(req).await
+        )
     })
-    .catch_unwind();
+}
+
+/// Runs a handler to its answer: dropped on `cancel`, cut off at `deadline`, a panic answered
+/// `HandlerPanicked`.
+async fn run_bounded(
+    fut: impl std::future::Future<Output = Done>,
+    deadline: Option<Instant>,
+    cancel: &mut oneshot::Receiver<()>,
+) -> Done {
+    let fut = AssertUnwindSafe(fut).catch_unwind();
     let timed = async {
         match deadline {
             Some(d) => tokio::time::timeout_at(d.into(), fut).await.ok(),
@@ -419,13 +393,38 @@ async fn handle_layered(
                 "deadline passed while the handler ran".into(),
             ),
             Some(Err(panic)) => panicked("the handler", panic),
-            Some(Ok(Err(err))) => {
+            Some(Ok(done)) => done,
+        },
+    }
+}
+
+/// As [`handle`], through the tower layers (`layer.rs`): the deadline check first, then the
+/// stack, cancelable and bounded by the deadline throughout.
+async fn handle_layered(
+    stack: &Stack,
+    req: ServerRequest,
+    cancel: &mut oneshot::Receiver<()>,
+) -> Done {
+    let deadline = req.head().deadline;
+    if let Some(done) = too_late(deadline) {
+        return done;
+    }
+    let mut svc = stack.clone();
+    let fut = async move {
+        use tower::{Service as _, ServiceExt};
+        let result = match svc.ready().await {
+            Ok(ready) => ready.call(req).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(out) => Done::Output(out),
+            Err(err) => {
                 let (code, message) = layer::answer(&err);
                 Done::Failed(code, message)
             }
-            Some(Ok(Ok(out))) => Done::Output(out),
-        },
-    }
+        }
+    };
+    run_bounded(fut, deadline, cancel).await
 }
 
 fn panicked(what: &str, panic: Box<dyn Any + Send>) -> Done {
