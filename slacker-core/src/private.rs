@@ -16,6 +16,7 @@ use crate::{
 };
 
 pub use bytes;
+pub use futures::future::BoxFuture;
 pub use serde;
 pub use serde_bytes;
 pub use std::boxed::Box;
@@ -27,6 +28,7 @@ pub use std::result::Result as StdResult;
 pub use std::sync::Arc;
 pub use std::time::Duration;
 pub use std::vec::Vec;
+pub use tower;
 
 /// What every argument and result type of a `#[remote]` method must be: serde both ways. The
 /// macro asserts it once per type, spanned on the type as written, so a type that cannot travel

@@ -28,45 +28,41 @@
 //! # Ok(()) }
 //! ```
 
-use std::task::{Context, Poll};
-
-use futures::future::BoxFuture;
 use tower::{BoxError, Service, ServiceExt};
 
 use crate::cluster::Cluster;
 use crate::{Call, Caller, Client, ContentType, Error, Replies, Result};
 
-impl Service<Call> for Client {
-    type Response = Replies;
-    type Error = Error;
-    type Future = BoxFuture<'static, Result<Replies>>;
+/// Implements `tower::Service<Call>` for a cloneable [`Caller`]: always ready (connections
+/// multiplex, backlogs bound pending calls), each call on a clone. Used for `Client` and
+/// `Cluster` here and for slacker-zk's `ClusterClient` (a blanket impl over every `Caller` is
+/// not allowed for a foreign trait).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __impl_tower_service {
+    ($caller:ty) => {
+        impl $crate::__private::tower::Service<$crate::Call> for $caller {
+            type Response = $crate::Replies;
+            type Error = $crate::Error;
+            type Future = $crate::__private::BoxFuture<'static, $crate::Result<$crate::Replies>>;
 
-    /// Always ready: the connection multiplexes, and its backlog bounds pending calls.
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<()>> {
-        Poll::Ready(Ok(()))
-    }
+            fn poll_ready(
+                &mut self,
+                _cx: &mut ::std::task::Context<'_>,
+            ) -> ::std::task::Poll<$crate::Result<()>> {
+                ::std::task::Poll::Ready(Ok(()))
+            }
 
-    fn call(&mut self, call: Call) -> Self::Future {
-        let client = self.clone();
-        Box::pin(async move { Caller::call(&client, call).await })
-    }
+            fn call(&mut self, call: $crate::Call) -> Self::Future {
+                let caller = self.clone();
+                Box::pin(async move { $crate::Caller::call(&caller, call).await })
+            }
+        }
+    };
 }
 
-impl Service<Call> for Cluster {
-    type Response = Replies;
-    type Error = Error;
-    type Future = BoxFuture<'static, Result<Replies>>;
-
-    /// Always ready: every server's connection multiplexes.
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, call: Call) -> Self::Future {
-        let cluster = self.clone();
-        Box::pin(async move { Caller::call(&cluster, call).await })
-    }
-}
+__impl_tower_service!(Client);
+__impl_tower_service!(Cluster);
 
 /// A [`Caller`] over a tower service stack ending in a slacker client: generated stubs call
 /// through the stack. Each call uses a clone of the stack, as tower expects (`timeout`,

@@ -329,23 +329,6 @@ async fn follow(mut changes: mpsc::UnboundedReceiver<Change>, cluster: Cluster) 
     }
 }
 
-/// A cluster client is a `tower::Service` too, so tower's middleware stacks on it (see
-/// `slacker_core::stack`).
-impl tower::Service<Call> for ClusterClient {
-    type Response = Replies;
-    type Error = CallError;
-    type Future = futures::future::BoxFuture<'static, slacker_core::Result<Replies>>;
-
-    /// Always ready: every server's connection multiplexes.
-    fn poll_ready(
-        &mut self,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<slacker_core::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, call: Call) -> Self::Future {
-        let client = self.clone();
-        Box::pin(async move { Caller::call(&client, call).await })
-    }
-}
+// A cluster client is a `tower::Service` too, so tower's middleware stacks on it (see
+// `slacker_core::stack`).
+slacker_core::__impl_tower_service!(ClusterClient);

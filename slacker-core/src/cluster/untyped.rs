@@ -8,9 +8,28 @@ use serde_json::Value;
 
 use super::Cluster;
 use crate::merge::Merge;
-use crate::{client, Call, CallOptions, Caller, Error, Result, ServerAddr};
+use crate::{__private, client, Call, CallOptions, Caller, Error, Result, ResultsMode, ServerAddr};
 
 impl Cluster {
+    /// The call of `namespace/function` with JSON `args` encoded in the cluster's content type.
+    fn untyped(
+        &self,
+        namespace: &str,
+        function: &str,
+        args: Value,
+        options: CallOptions,
+    ) -> Result<Call> {
+        let content_type = self.content_type();
+        Ok(Call {
+            namespace: Cow::Owned(namespace.to_owned()),
+            function: Cow::Owned(function.to_owned()),
+            method: None,
+            content_type,
+            payload: client::encode_json_args(content_type, args)?,
+            options,
+        })
+    }
+
     /// Calls `namespace/function` with dynamic arguments (a JSON array, or `null` for none) on
     /// the servers `options.grouping` (else the cluster's default) chooses, and returns each
     /// server's JSON result in target order. No merging: the caller sees every server.
@@ -30,15 +49,7 @@ impl Cluster {
         args: Value,
         options: CallOptions,
     ) -> Result<Vec<(ServerAddr, Result<Value>)>> {
-        let content_type = self.content_type();
-        let call = Call {
-            namespace: Cow::Owned(namespace.to_owned()),
-            function: Cow::Owned(function.to_owned()),
-            method: None,
-            content_type,
-            payload: client::encode_json_args(content_type, args)?,
-            options,
-        };
+        let call = self.untyped(namespace, function, args, options)?;
         let replies = self.call(call).await?;
         Ok(replies
             .into_vec()
@@ -53,15 +64,17 @@ impl Cluster {
     }
 
     /// Calls `namespace/function` with dynamic arguments like [`Cluster::call_by_name`], then
-    /// merges the servers' answers into one JSON value as a typed stub would: the exceptions
-    /// policy decides whether the call failed, and the results shape is `options.results`,
-    /// else the cluster's [`MergePolicy::results`](crate::merge::MergePolicy::results) choice, else `single` (`vector`: an array
-    /// in target order, `map`: an object keyed by server, `nil`: `null`). The merge hooks run.
+    /// merges the servers' answers into one JSON value as a typed stub would (the same
+    /// `__private` merge functions): the exceptions policy decides whether the call failed,
+    /// and the results shape is `options.results`, else the cluster's
+    /// [`MergePolicy::results`](crate::merge::MergePolicy::results) choice, else `single`
+    /// (`vector`: an array in target order, `map`: an object keyed by server, `nil`: `null`).
+    /// The merge hooks run.
     ///
     /// # Errors
     /// As [`Cluster::call_by_name`]; [`Error::Grouped`] when the exceptions policy fails the
-    /// call; the server's own error when only one was called; [`Error::Config`] for
-    /// `ResultsMode::Custom` (a merge function needs a typed method).
+    /// call; the server's own error when only one was called; [`Error::Config`], before
+    /// anything is sent, for `ResultsMode::Custom` (a merge function needs a typed method).
     pub async fn call_merged(
         &self,
         namespace: &str,
@@ -69,54 +82,30 @@ impl Cluster {
         args: Value,
         options: CallOptions,
     ) -> Result<Value> {
-        let content_type = self.content_type();
-        let call = Call {
-            namespace: Cow::Owned(namespace.to_owned()),
-            function: Cow::Owned(function.to_owned()),
-            method: None,
-            content_type,
-            payload: client::encode_json_args(content_type, args)?,
-            options: options.clone(),
-        };
+        let call = self.untyped(namespace, function, args, options.clone())?;
         let merge = Merge::new(self, &call, &options);
         let mode = merge.results_mode();
-        let mut replies = self.call(call).await?.into_vec();
-        merge.before(&mut replies);
-        let decoded = replies
-            .into_iter()
-            .map(|r| {
-                let value = r
-                    .result
-                    .and_then(|resp| client::decode_json_response(&r.server, resp));
-                (r.server, value)
-            })
-            .collect();
-        let values = merge.settle(decoded)?;
+        if !matches!(
+            mode,
+            ResultsMode::Single | ResultsMode::Vector | ResultsMode::Map | ResultsMode::Nil
+        ) {
+            return Err(Error::Config(format!(
+                "{namespace}/{function}: a custom results function needs a typed method; \
+                 an untyped call can be single, vector, map or nil"
+            )));
+        }
+        let replies = self.call(call).await?;
+        let decoded = __private::decode_all(&merge, replies, client::decode_json_response);
         Ok(match mode {
-            crate::ResultsMode::Vector => {
-                Value::Array(values.into_iter().map(|(_, v)| v).collect())
+            ResultsMode::Vector => Value::Array(__private::merge_vec(&merge, decoded)?),
+            ResultsMode::Map => {
+                Value::Object(__private::merge_map(&merge, decoded)?.into_iter().collect())
             }
-            crate::ResultsMode::Map => Value::Object(
-                values
-                    .into_iter()
-                    .map(|(s, v)| (s.as_str().to_owned(), v))
-                    .collect(),
-            ),
-            crate::ResultsMode::Nil => Value::Null,
-            crate::ResultsMode::Single => match values.into_iter().next() {
-                Some((_, v)) => v,
-                None => {
-                    return Err(Error::Unavailable {
-                        namespace: namespace.to_owned(),
-                    })
-                }
-            },
-            _ => {
-                return Err(Error::Config(format!(
-                    "{namespace}/{function}: a custom results function needs a typed method; \
-                     an untyped call can be single, vector, map or nil"
-                )))
+            ResultsMode::Nil => {
+                __private::merge_nil(&merge, decoded)?;
+                Value::Null
             }
+            _ => __private::merge_single(&merge, decoded)?,
         })
     }
 }

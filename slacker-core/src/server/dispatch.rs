@@ -24,7 +24,7 @@ use crate::context::{self, CallContext};
 use crate::observe::metrics::{MethodObs, Refusal};
 use crate::observe::TraceContext;
 use crate::protocol::{Packet, Request, FLAG_NO_REPLY, HEADER_LEN};
-use crate::{DispatchError, HandlerOutput, NamespaceService, ResultCode};
+use crate::{HandlerOutput, NamespaceService, ResultCode};
 
 /// Starts handling `req`: returns the answer at once when it cannot run, else spawns its task.
 pub(super) fn start(shared: &Arc<Shared>, conn: &Arc<Conn>, req: Request) -> Option<Packet> {
@@ -337,24 +337,9 @@ async fn handle(
     if let Some(done) = too_late(head.deadline) {
         return done;
     }
-    let dispatched = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        service.dispatch(&head.function, head.content_type, payload)
-    }));
-    let fut = match dispatched {
-        Err(panic) => return panicked("argument decoding", panic),
-        Ok(Err(DispatchError::UnknownFunction)) => {
-            return Done::Failed(
-                ResultCode::UnknownFunction,
-                format!(
-                    "namespace `{}` has no function `{}`",
-                    head.namespace, head.function
-                ),
-            )
-        }
-        Ok(Err(DispatchError::BadArguments(m))) => {
-            return Done::Failed(ResultCode::BadArguments, m)
-        }
-        Ok(Ok(fut)) => fut,
+    let fut = match layer::dispatch(service, head, payload) {
+        Ok(fut) => fut,
+        Err((code, message)) => return Done::Failed(code, message),
     };
     let fut = context::scope(CallContext::new(head.clone(), trace), fut);
     run_bounded(fut.map(Done::Output), head.deadline, cancel).await
@@ -428,13 +413,8 @@ async fn handle_layered(
 }
 
 fn panicked(what: &str, panic: Box<dyn Any + Send>) -> Done {
-    let detail = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".into());
     Done::Failed(
         ResultCode::HandlerPanicked,
-        format!("{what} panicked: {detail}"),
+        layer::panic_text(what, &*panic),
     )
 }

@@ -24,7 +24,7 @@ use tower::BoxError;
 use super::RequestHead;
 use crate::context::{self, CallContext};
 use crate::observe::TraceContext;
-use crate::{DispatchError, HandlerOutput, NamespaceService, ResultCode};
+use crate::{DispatchError, HandlerFuture, HandlerOutput, NamespaceService, ResultCode};
 
 /// One request as the layers see it.
 #[derive(Clone)]
@@ -111,29 +111,39 @@ impl tower::Service<ServerRequest> for Dispatch {
             service,
             trace,
         } = req;
-        let dispatched = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            service.dispatch(&head.function, head.content_type, payload)
-        }));
-        let fut = match dispatched {
-            Err(panic) => {
-                return rejected(
-                    ResultCode::HandlerPanicked,
-                    panic_text("argument decoding", &*panic),
-                )
-            }
-            Ok(Err(DispatchError::UnknownFunction)) => {
-                let message = format!(
-                    "namespace `{}` has no function `{}`",
-                    head.namespace, head.function
-                );
-                return rejected(ResultCode::UnknownFunction, message);
-            }
-            Ok(Err(DispatchError::BadArguments(m))) => {
-                return rejected(ResultCode::BadArguments, m)
-            }
-            Ok(Ok(fut)) => fut,
+        let fut = match dispatch(&service, &head, payload) {
+            Ok(fut) => fut,
+            Err((code, message)) => return rejected(code, message),
         };
         Box::pin(context::scope(CallContext::new(head, trace), fut).map(Ok))
+    }
+}
+
+/// Decodes the arguments and builds the handler's future (`NamespaceService::dispatch`), or
+/// the answer when it cannot run: unknown function, bad arguments, a panic while decoding.
+/// Shared by [`Dispatch`] and the server's path without layers.
+pub(super) fn dispatch(
+    service: &Arc<dyn NamespaceService>,
+    head: &RequestHead,
+    payload: Bytes,
+) -> Result<HandlerFuture, (ResultCode, String)> {
+    let dispatched = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        service.dispatch(&head.function, head.content_type, payload)
+    }));
+    match dispatched {
+        Err(panic) => Err((
+            ResultCode::HandlerPanicked,
+            panic_text("argument decoding", &*panic),
+        )),
+        Ok(Err(DispatchError::UnknownFunction)) => Err((
+            ResultCode::UnknownFunction,
+            format!(
+                "namespace `{}` has no function `{}`",
+                head.namespace, head.function
+            ),
+        )),
+        Ok(Err(DispatchError::BadArguments(m))) => Err((ResultCode::BadArguments, m)),
+        Ok(Ok(fut)) => Ok(fut),
     }
 }
 
