@@ -97,8 +97,31 @@ impl Encoder<Packet> for PacketCodec {
     }
 }
 
-/// Write buffer size at which a writer flushes even if more packets are queued.
-const WRITE_BATCH_BYTES: usize = 64 * 1024;
+/// What a connection's writer is handed: a packet to encode, or frames already encoded (a
+/// server connection encodes the answers of one read together and hands them over at once).
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    Packet(Packet),
+    Frames(bytes::Bytes),
+}
+
+impl Encoder<Outgoing> for PacketCodec {
+    type Error = io::Error;
+
+    fn encode(&mut self, item: Outgoing, dst: &mut BytesMut) -> io::Result<()> {
+        match item {
+            Outgoing::Packet(p) => self.encode(p, dst),
+            Outgoing::Frames(frames) => {
+                dst.extend_from_slice(&frames);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Write buffer size at which a writer flushes even if more packets are queued; also the size
+/// at which a server connection hands its batch of encoded answers to the writer.
+pub(crate) const WRITE_BATCH_BYTES: usize = 64 * 1024;
 
 /// Read buffer of a connection: one `read` takes up to this much, so a busy connection decodes
 /// many frames per syscall (with tokio-util's default 8 KiB, a 4 KiB frame took about one read
@@ -108,10 +131,12 @@ pub(crate) const READ_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Writes queued packets until the queue closes or a write fails, flushing once per batch:
 /// every packet already queued is fed before the flush, so a busy connection makes few syscalls.
-pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
+pub(crate) async fn write_loop<W: AsyncWrite + Unpin, T>(
     mut sink: FramedWrite<W, PacketCodec>,
-    mut rx: mpsc::Receiver<Packet>,
-) {
+    mut rx: mpsc::Receiver<T>,
+) where
+    PacketCodec: Encoder<T, Error = io::Error>,
+{
     sink.set_backpressure_boundary(WRITE_BATCH_BYTES);
     while let Some(p) = rx.recv().await {
         let mut result = sink.feed(p).await;

@@ -84,3 +84,8 @@ pub fn current() -> Option<CallContext> {
 pub(crate) async fn scope<F: std::future::Future>(ctx: CallContext, fut: F) -> F::Output {
     CONTEXT.scope(ctx, fut).await
 }
+
+/// Runs `f` (one poll of a handler, on the server's fast path) with `ctx` as the call context.
+pub(crate) fn sync_scope<R>(ctx: CallContext, f: impl FnOnce() -> R) -> R {
+    CONTEXT.sync_scope(ctx, f)
+}

@@ -25,22 +25,55 @@ impl std::error::Error for CodecError {}
 
 /// Serializes `value` in `ct`.
 ///
+/// The bytes are cut from a per-thread block (see `ARENA_BYTES`): a payload kept for long
+/// keeps that block alive; copy it (`Bytes::copy_from_slice`) to store it.
+///
 /// # Errors
 /// When the value cannot be represented (for example a map with non-string keys in JSON).
 pub fn encode<T: Serialize + ?Sized>(ct: ContentType, value: &T) -> Result<Bytes, CodecError> {
-    let mut w = BytesMut::with_capacity(64).writer();
+    ARENA.with(|arena| {
+        let mut arena = arena.borrow_mut();
+        if arena.capacity() - arena.len() < ARENA_MIN_ROOM {
+            // Only a fresh block: the old one is freed when the last payload cut from it is.
+            *arena = BytesMut::with_capacity(ARENA_BYTES);
+        }
+        let mut w = std::mem::take(&mut *arena).writer();
+        let written = write(ct, &mut w, value);
+        let mut block = w.into_inner();
+        let payload = block.split().freeze();
+        *arena = block;
+        written.map(|()| payload)
+    })
+}
+
+/// Payloads are cut from a per-thread block of this size, so encoding a small value costs no
+/// allocation of its own and a large one grows in place instead of from 64 bytes.
+const ARENA_BYTES: usize = 16 * 1024;
+
+/// A block with less room than this left is replaced before the next payload.
+const ARENA_MIN_ROOM: usize = 512;
+
+thread_local! {
+    static ARENA: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
+}
+
+fn write<T: Serialize + ?Sized>(
+    ct: ContentType,
+    w: &mut bytes::buf::Writer<BytesMut>,
+    value: &T,
+) -> Result<(), CodecError> {
     match ct {
         ContentType::MessagePack => {
-            let mut ser = rmp_serde::Serializer::new(&mut w).with_struct_map();
+            let mut ser = rmp_serde::Serializer::new(w).with_struct_map();
             value
                 .serialize(&mut ser)
                 .map_err(|e| CodecError(e.to_string()))?;
         }
         ContentType::Json => {
-            serde_json::to_writer(&mut w, value).map_err(|e| CodecError(e.to_string()))?;
+            serde_json::to_writer(w, value).map_err(|e| CodecError(e.to_string()))?;
         }
     }
-    Ok(w.into_inner().freeze())
+    Ok(())
 }
 
 /// Deserializes a `T` from `bytes` written in `ct`.

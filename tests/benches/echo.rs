@@ -28,6 +28,47 @@ use tokio::sync::{mpsc, oneshot};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Counts what this process allocates, so each cell can report bytes and allocations per call
+/// in the client and (asked over its stdin) in the server.
+struct Counting;
+
+static ALLOCATED_BYTES: AtomicU64 = AtomicU64::new(0);
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every method forwards to the system allocator unchanged; the counters are relaxed
+// atomics with no effect on the memory handed out.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATED_BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract for `alloc`, passed on.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: `ptr` came from `System` through this allocator.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        ALLOCATED_BYTES.fetch_add(new_size.saturating_sub(layout.size()) as u64, Ordering::Relaxed);
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Bytes and allocations so far in this process.
+fn allocated() -> (u64, u64) {
+    (
+        ALLOCATED_BYTES.load(Ordering::Relaxed),
+        ALLOCATIONS.load(Ordering::Relaxed),
+    )
+}
+
 const SIZES: [usize; 2] = [16, 4096];
 const CONCURRENCY: [usize; 3] = [1, 32, 256];
 
@@ -108,6 +149,19 @@ impl Echo for EchoImpl {
 }
 
 async fn serve(kind: Kind) -> Result<(), BoxError> {
+    // Each line on stdin is answered with this process's allocation counters (the bench reads
+    // them before and after each cell); stdin closing ends the server.
+    std::thread::spawn(|| {
+        use std::io::BufRead;
+        for line in std::io::stdin().lock().lines() {
+            if line.is_err() {
+                break;
+            }
+            let (bytes, count) = allocated();
+            println!("ALLOC {bytes} {count}");
+        }
+        std::process::exit(0);
+    });
     match kind {
         Kind::Raw => {
             let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -370,22 +424,25 @@ struct Sample {
     hist: hdrhistogram::Histogram<u64>,
 }
 
+/// `concurrency` closed-loop callers spread round robin over `conns`, for `seconds`.
 async fn load(
-    conn: &Conn,
+    conns: &[Conn],
     size: usize,
     concurrency: usize,
     seconds: f64,
 ) -> Result<Sample, BoxError> {
     let payload: Arc<[u8]> = vec![0xAB; size].into();
     // Warm up.
-    for _ in 0..200 {
-        conn.echo(&payload).await?;
+    for conn in conns {
+        for _ in 0..200 {
+            conn.echo(&payload).await?;
+        }
     }
     let stop = Instant::now() + Duration::from_secs_f64(seconds);
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let conn = conn.clone();
+    for i in 0..concurrency {
+        let conn = conns[i % conns.len()].clone();
         let payload = payload.clone();
         tasks.push(tokio::spawn(async move {
             let mut hist = hdrhistogram::Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
@@ -428,10 +485,49 @@ fn cpu_micros(pid: u32) -> Option<u64> {
     Some((utime + stime) * 10_000)
 }
 
-async fn run(kinds: Vec<Kind>, seconds: f64, baseline: Option<String>) -> Result<(), BoxError> {
+/// What `run` measures.
+struct Plan {
+    kinds: Vec<Kind>,
+    seconds: f64,
+    baseline: Option<String>,
+    /// (payload bytes, concurrency) cells; all of SIZES x CONCURRENCY by default.
+    cells: Vec<(usize, usize)>,
+    /// TCP connections per cell (callers spread over them round robin).
+    connections: usize,
+}
+
+/// A line the server answers on its stdout: `ALLOC bytes count`.
+async fn server_allocated(
+    stdin: &mut tokio::process::ChildStdin,
+    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+) -> Option<(u64, u64)> {
+    use tokio::io::AsyncWriteExt;
+    stdin.write_all(b"\n").await.ok()?;
+    // A server built before the counters existed never answers.
+    let answer = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            let line = lines.next_line().await.ok()??;
+            if let Some(rest) = line.strip_prefix("ALLOC ") {
+                let (b, c) = rest.split_once(' ')?;
+                return Some((b.parse().ok()?, c.parse().ok()?));
+            }
+        }
+    });
+    answer.await.ok()?
+}
+
+async fn run(plan: Plan) -> Result<(), BoxError> {
+    let Plan {
+        kinds,
+        seconds,
+        baseline,
+        cells,
+        connections,
+    } = plan;
     let own = std::env::current_exe()?;
-    println!("| system | payload | concurrency | calls/s | p50 µs | p99 µs | server CPU µs/call | errors |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("connections: {connections}");
+    println!("| system | payload | concurrency | calls/s | p50 µs | p99 µs | server CPU µs/call | server B/call | server allocs/call | client B/call | client allocs/call | errors |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut results: HashMap<(&'static str, usize, usize), f64> = HashMap::new();
     for kind in kinds {
         let (exe, served) = match (kind, &baseline) {
@@ -441,11 +537,13 @@ async fn run(kinds: Vec<Kind>, seconds: f64, baseline: Option<String>) -> Result
         };
         let mut child = tokio::process::Command::new(&exe)
             .args(["server", served])
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()?;
         let pid = child.id().ok_or("server exited")?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut stdin = child.stdin.take().ok_or("no stdin")?;
         let mut lines = BufReader::new(stdout).lines();
         let addr: SocketAddr = loop {
             let line = lines
@@ -456,52 +554,64 @@ async fn run(kinds: Vec<Kind>, seconds: f64, baseline: Option<String>) -> Result
                 break a.parse()?;
             }
         };
-        for size in SIZES {
-            for concurrency in CONCURRENCY {
-                let conn = Conn::connect(kind.protocol(), addr).await?;
-                let cpu0 = cpu_micros(pid).unwrap_or(0);
-                let s = load(&conn, size, concurrency, seconds).await?;
-                let cpu1 = cpu_micros(pid).unwrap_or(0);
-                let rate = s.calls as f64 / s.elapsed.as_secs_f64();
-                results.insert((kind.name(), size, concurrency), rate);
-                println!(
-                    "| {} | {} B | {} | {:.0} | {} | {} | {:.1} | {} |",
-                    kind.name(),
-                    size,
-                    concurrency,
-                    rate,
-                    s.hist.value_at_quantile(0.5),
-                    s.hist.value_at_quantile(0.99),
-                    (cpu1.saturating_sub(cpu0)) as f64 / s.calls.max(1) as f64,
-                    s.errors
-                );
+        for &(size, concurrency) in &cells {
+            let mut conns = Vec::new();
+            for _ in 0..connections {
+                conns.push(Conn::connect(kind.protocol(), addr).await?);
             }
+            let cpu0 = cpu_micros(pid).unwrap_or(0);
+            let server0 = server_allocated(&mut stdin, &mut lines).await;
+            let client0 = allocated();
+            let s = load(&conns, size, concurrency, seconds).await?;
+            let client1 = allocated();
+            let server1 = server_allocated(&mut stdin, &mut lines).await;
+            let cpu1 = cpu_micros(pid).unwrap_or(0);
+            let rate = s.calls as f64 / s.elapsed.as_secs_f64();
+            results.insert((kind.name(), size, concurrency), rate);
+            // Warm-up calls are included in the allocation window; they are 200 per
+            // connection against hundreds of thousands measured.
+            let per_call = |before: (u64, u64), after: (u64, u64)| {
+                let calls = s.calls.max(1) as f64;
+                (
+                    after.0.saturating_sub(before.0) as f64 / calls,
+                    after.1.saturating_sub(before.1) as f64 / calls,
+                )
+            };
+            let (sb, sa) = match (server0, server1) {
+                (Some(a), Some(b)) => per_call(a, b),
+                _ => (f64::NAN, f64::NAN),
+            };
+            let (cb, ca) = per_call(client0, client1);
+            println!(
+                "| {} | {} B | {} | {:.0} | {} | {} | {:.1} | {:.0} | {:.1} | {:.0} | {:.1} | {} |",
+                kind.name(),
+                size,
+                concurrency,
+                rate,
+                s.hist.value_at_quantile(0.5),
+                s.hist.value_at_quantile(0.99),
+                (cpu1.saturating_sub(cpu0)) as f64 / s.calls.max(1) as f64,
+                sb,
+                sa,
+                cb,
+                ca,
+                s.errors
+            );
         }
+        drop(stdin);
         child.kill().await?;
     }
     println!();
-    for size in SIZES {
-        for concurrency in CONCURRENCY {
-            let get = |k| results.get(&(k, size, concurrency)).copied();
-            if let (Some(s), Some(r), Some(t)) = (get("slacker"), get("raw"), get("tarpc")) {
-                println!(
-                    "ratio {size} B c={concurrency}: slacker/raw {:.2}, slacker/tarpc {:.2}, raw/tarpc {:.2}",
-                    s / r,
-                    s / t,
-                    r / t
-                );
-            }
-            if let Some(s) = get("slacker") {
-                for other in ["slacker-base", "slacker-info", "slacker-debug"] {
-                    if let Some(o) = get(other) {
-                        println!(
-                            "ratio {size} B c={concurrency}: {other}/slacker {:.3}",
-                            o / s
-                        );
-                    }
-                }
+    for &(size, concurrency) in &cells {
+        let get = |k| results.get(&(k, size, concurrency)).copied();
+        let Some(s) = get("slacker") else { continue };
+        let mut ratios = Vec::new();
+        for other in ["raw", "tarpc", "slacker-base", "slacker-info", "slacker-debug"] {
+            if let Some(o) = get(other) {
+                ratios.push(format!("slacker/{other} {:.2}", s / o));
             }
         }
+        println!("ratio {size} B c={concurrency}: {}", ratios.join(", "));
     }
     Ok(())
 }
@@ -524,16 +634,42 @@ fn main() -> Result<(), BoxError> {
             rt.block_on(serve(kind))
         }
         Some("run") => {
-            let mut seconds = 5.0;
-            let mut baseline = None;
-            let mut kinds = vec![Kind::Raw, Kind::Tarpc, Kind::Slacker];
+            let mut plan = Plan {
+                kinds: vec![Kind::Raw, Kind::Tarpc, Kind::Slacker],
+                seconds: 5.0,
+                baseline: None,
+                cells: SIZES
+                    .iter()
+                    .flat_map(|&s| CONCURRENCY.iter().map(move |&c| (s, c)))
+                    .collect(),
+                connections: 1,
+            };
             let mut it = args.iter().skip(1);
             while let Some(a) = it.next() {
                 match a.as_str() {
-                    "--seconds" => seconds = it.next().ok_or("--seconds N")?.parse()?,
-                    "--baseline" => baseline = Some(it.next().ok_or("--baseline PATH")?.clone()),
+                    "--seconds" => plan.seconds = it.next().ok_or("--seconds N")?.parse()?,
+                    "--baseline" => {
+                        plan.baseline = Some(it.next().ok_or("--baseline PATH")?.clone())
+                    }
+                    "--connections" => {
+                        plan.connections = it.next().ok_or("--connections N")?.parse()?;
+                        if plan.connections == 0 {
+                            return Err("--connections must be at least 1".into());
+                        }
+                    }
+                    "--cells" => {
+                        plan.cells = it
+                            .next()
+                            .ok_or("--cells 16x256,4096x32")?
+                            .split(',')
+                            .map(|cell| {
+                                let (size, c) = cell.split_once('x').ok_or("cell SIZExCONC")?;
+                                Ok::<_, BoxError>((size.parse()?, c.parse()?))
+                            })
+                            .collect::<Result<_, _>>()?
+                    }
                     "--only" => {
-                        kinds = it
+                        plan.kinds = it
                             .next()
                             .ok_or("--only raw,tarpc,slacker")?
                             .split(',')
@@ -543,8 +679,8 @@ fn main() -> Result<(), BoxError> {
                     other => return Err(format!("unknown argument {other}").into()),
                 }
             }
-            rt.block_on(run(kinds, seconds, baseline))
+            rt.block_on(run(plan))
         }
-        _ => Err("usage: echo run [--seconds N] [--only raw,tarpc,slacker,slacker-info,slacker-debug,slacker-base] [--baseline PATH] | server KIND".into()),
+        _ => Err("usage: echo run [--seconds N] [--only raw,tarpc,slacker,slacker-info,slacker-debug,slacker-base] [--baseline PATH] [--cells 16x256,4096x32] [--connections N] | server KIND".into()),
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::codec::Outgoing;
 use crate::protocol::Packet;
 use crate::ResultCode;
 
@@ -16,7 +17,7 @@ use crate::ResultCode;
 pub(super) struct Conn {
     pub(super) peer: SocketAddr,
     /// The writer's queue; bounded, so a peer that does not read stops being read.
-    pub(super) tx: mpsc::Sender<Packet>,
+    pub(super) tx: mpsc::Sender<Outgoing>,
     pub(super) in_flight: AtomicUsize,
     /// Cancel switches of running requests, by tid, with the generation that tells a request
     /// from a later one reusing its tid.
@@ -36,7 +37,7 @@ impl Conn {
     /// A connection whose answers go to `tx`: a TCP connection's writer queue, or a virtual
     /// connection's (the HTTP gateway makes one per request, so gateway calls get the same
     /// admission, limits and cancellation as any other).
-    pub(super) fn new(peer: SocketAddr, tx: mpsc::Sender<Packet>) -> Self {
+    pub(super) fn new(peer: SocketAddr, tx: mpsc::Sender<Outgoing>) -> Self {
         Self {
             peer,
             tx,
@@ -62,11 +63,16 @@ impl Conn {
     /// Queues a packet for the writer, waiting while the queue is full. A closed connection
     /// drops it: nobody is listening.
     pub(super) async fn send(&self, p: Packet) {
-        let _ = self.tx.send(p).await;
+        let _ = self.tx.send(Outgoing::Packet(p)).await;
     }
 
     fn running(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (u64, oneshot::Sender<()>)>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether request `tid` is running (registered and not finished or cancelled).
+    pub(super) fn is_running(&self, tid: u64) -> bool {
+        self.running().contains_key(&tid)
     }
 
     /// Registers a running request; `None` if the tid is already running.

@@ -1,10 +1,13 @@
 //! One client connection: a reader loop (this task) and a writer task. Previous hop:
-//! `server/mod.rs` (accept); next hop: `dispatch.rs` (one task per request), which answers
-//! through the connection's [`Conn`] (`conn.rs`) back to the writer here.
+//! `server/mod.rs` (accept); next hop: `dispatch.rs`, which runs each request
+//! in this task until it has to wait (most handlers answer right away) and then in a task of
+//! its own, answering through the connection's [`Conn`] (`conn.rs`) back to the writer here.
 //!
 //! Reads and writes run in separate tasks so that a peer that is slow to read never stops us
-//! from reading (two peers both blocked on writing would deadlock). The writer batches: it
-//! feeds every reply already queued, then flushes once. Its queue is bounded, and the reader
+//! from reading (two peers both blocked on writing would deadlock). Answers made in this task
+//! are encoded here and handed to the writer together once nothing more can be read without
+//! waiting (one write per read, as a hand-written server would do); the writer also batches
+//! what request tasks queue: it feeds every reply already queued, then flushes once. Its queue is bounded, and the reader
 //! waits for room in it before reading the next frame, so a peer that sends without reading
 //! is pushed back by TCP flow control instead of growing the server's memory.
 //!
@@ -17,15 +20,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
+use bytes::BytesMut;
+use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_util::codec::{Framed, FramedRead, FramedWrite};
+use tokio_util::codec::{Encoder, Framed, FramedRead, FramedWrite};
 
 use super::conn::{error, Conn};
-use super::{dispatch, Shared};
-use crate::codec::{write_loop, PacketCodec, READ_BUFFER_BYTES};
+use super::dispatch::{self, Answer};
+use super::Shared;
+use crate::codec::{write_loop, Outgoing, PacketCodec, READ_BUFFER_BYTES, WRITE_BATCH_BYTES};
 use crate::inspect::InspectRequest;
 use crate::protocol::{Packet, HEADER_LEN, VERSION};
 use crate::stream::{ReadHalf, WriteHalf};
@@ -33,6 +38,9 @@ use crate::ResultCode;
 
 /// Packets queued for one connection's writer before the reader stops reading.
 const WRITE_QUEUE: usize = 1024;
+
+/// Answers up to this size are batched by the reader; larger ones go to the writer alone.
+const BATCH_ANSWER_BYTES: usize = 1024;
 
 pub(super) async fn serve(
     shared: Arc<Shared>,
@@ -62,31 +70,56 @@ pub(super) async fn serve(
     let mut idle_for = Duration::ZERO;
     let closing = shared.close.cancelled();
     tokio::pin!(closing);
+    // Answers made in this task (most requests, and every control packet), encoded and not
+    // yet handed to the writer: they go over together once no further frame can be read
+    // without waiting, so the answers to one read leave in one write.
+    let mut batch = BytesMut::new();
+    let mut encoder = PacketCodec::new(max);
     let reason = loop {
-        let next = tokio::select! {
-            _ = &mut closing => break "server closing".to_owned(),
-            _ = tick.tick() => {
-                idle_for = if progressed { Duration::ZERO } else { idle_for + half };
-                if !idle_timeout.is_zero() && idle_for >= idle_timeout {
-                    break format!("no frame for {idle_for:?}");
-                }
-                if progressed || reader.read_buffer().is_empty() {
-                    stalled_ticks = 0;
-                } else {
-                    stalled_ticks += 1;
-                    if stalled_ticks >= 2 {
-                        break format!("stalled mid-frame for {:?}", shared.options.read_timeout);
+        let ready = if batch.is_empty() {
+            None
+        } else {
+            reader.next().now_or_never()
+        };
+        let next = match ready {
+            Some(next) => next,
+            None => {
+                if !batch.is_empty() {
+                    let frames = Outgoing::Frames(batch.split().freeze());
+                    tokio::select! {
+                        _ = &mut closing => break "server closing".to_owned(),
+                        sent = conn.tx.send(frames) => if sent.is_err() {
+                            break "writer stopped".to_owned();
+                        },
                     }
                 }
-                progressed = false;
-                continue;
+                tokio::select! {
+                    _ = &mut closing => break "server closing".to_owned(),
+                    _ = tick.tick() => {
+                        idle_for = if progressed { Duration::ZERO } else { idle_for + half };
+                        if !idle_timeout.is_zero() && idle_for >= idle_timeout {
+                            break format!("no frame for {idle_for:?}");
+                        }
+                        if progressed || reader.read_buffer().is_empty() {
+                            stalled_ticks = 0;
+                        } else {
+                            stalled_ticks += 1;
+                            if stalled_ticks >= 2 {
+                                break format!("stalled mid-frame for {:?}", shared.options.read_timeout);
+                            }
+                        }
+                        progressed = false;
+                        continue;
+                    }
+                    // While the write queue is full (replies of running requests wait for room
+                    // too), read nothing more: a peer that never reads cannot pile up requests
+                    // and replies.
+                    next = async {
+                        drop(conn.tx.reserve().await);
+                        reader.next().await
+                    } => next,
+                }
             }
-            // While the write queue is full (replies of running requests wait for room too),
-            // read nothing more: a peer that never reads cannot pile up requests and replies.
-            next = async {
-                drop(conn.tx.reserve().await);
-                reader.next().await
-            } => next,
         };
         progressed = true;
         let reply = match next {
@@ -95,22 +128,40 @@ pub(super) async fn serve(
             Some(Ok(Err(bad))) => match bad.tid {
                 Some(tid) => {
                     tracing::debug!(%peer, tid, reason = %bad.reason, "malformed frame");
-                    Some(error(tid, ResultCode::ProtocolError, bad.reason))
+                    Some(error(tid, ResultCode::ProtocolError, bad.reason).into())
                 }
                 None => break format!("malformed frame: {}", bad.reason),
             },
-            Some(Ok(Ok(packet))) => handle(&shared, &conn, id, packet),
+            Some(Ok(Ok(packet))) => handle(&shared, &conn, id, packet).await,
         };
-        // Answers from this loop wait for room in the write queue: backpressure on the peer.
         if let Some(reply) = reply {
-            tokio::select! {
-                _ = &mut closing => break "server closing".to_owned(),
-                sent = conn.tx.send(reply) => if sent.is_err() {
-                    break "writer stopped".to_owned();
-                },
+            if reply.packet.encoded_len() > BATCH_ANSWER_BYTES {
+                // A large answer is encoded once, by the writer, instead of being copied into
+                // the batch and again into the writer's buffer.
+                tokio::select! {
+                    _ = &mut closing => break "server closing".to_owned(),
+                    sent = conn.tx.send(Outgoing::Packet(reply.packet)) => if sent.is_err() {
+                        break "writer stopped".to_owned();
+                    },
+                }
+                continue;
+            }
+            encode(&mut encoder, reply, &mut batch);
+            if batch.len() >= WRITE_BATCH_BYTES {
+                let frames = Outgoing::Frames(batch.split().freeze());
+                tokio::select! {
+                    _ = &mut closing => break "server closing".to_owned(),
+                    sent = conn.tx.send(frames) => if sent.is_err() {
+                        break "writer stopped".to_owned();
+                    },
+                }
             }
         }
     };
+    // Answers already made still go out (a draining server's last ones).
+    if !batch.is_empty() {
+        let _ = conn.tx.try_send(Outgoing::Frames(batch.freeze()));
+    }
     tracing::debug!(%peer, %reason, "connection closed");
     // Abort what still runs for this peer: nobody will read the replies.
     conn.cancel_all();
@@ -125,10 +176,29 @@ pub(super) async fn serve(
     }
 }
 
+/// Appends `answer` to the batch. A packet the codec refuses (over the frame limit; senders
+/// check sizes first, so this is a bug elsewhere) is answered with an `Internal` error.
+fn encode(encoder: &mut PacketCodec, answer: Answer, batch: &mut BytesMut) {
+    let tid = answer.packet.tid();
+    if let Err(e) = encoder.encode(answer.packet, batch) {
+        tracing::error!(tid, error = %e, "answer could not be encoded");
+        let refused = error(tid, ResultCode::Internal, format!("answer not sent: {e}"));
+        let _ = encoder.encode(refused, batch);
+    }
+    // `answer`'s in-flight slot is released here, once the answer is in the batch.
+}
+
 /// Handles one packet; returns the answer to queue, if any.
-fn handle(shared: &Arc<Shared>, conn: &Arc<Conn>, id: u64, packet: Packet) -> Option<Packet> {
+async fn handle(shared: &Arc<Shared>, conn: &Arc<Conn>, id: u64, packet: Packet) -> Option<Answer> {
+    if let Packet::Request(req) = packet {
+        return dispatch::start(shared, conn, req).await;
+    }
+    control(shared, conn, id, packet).map(Answer::from)
+}
+
+/// Answers a control packet (everything but a request), inline.
+fn control(shared: &Arc<Shared>, conn: &Arc<Conn>, id: u64, packet: Packet) -> Option<Packet> {
     match packet {
-        Packet::Request(req) => dispatch::start(shared, conn, req),
         Packet::Ping => Some(Packet::Pong),
         Packet::Pong => None,
         Packet::Cancel { tid } => {

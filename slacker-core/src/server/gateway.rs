@@ -32,6 +32,7 @@ use tokio::sync::mpsc;
 use super::conn::Conn;
 use super::dispatch;
 use super::http::HttpState;
+use crate::codec::Outgoing;
 use crate::observe::trace::{TRACEPARENT, TRACESTATE};
 use crate::protocol::{Packet, Request};
 use crate::{ContentType, Extensions, ResultCode};
@@ -187,12 +188,12 @@ pub(super) async fn call(
     };
     // Cancels the call if the HTTP client goes away (axum drops this future).
     let _cancel = CancelOnDrop(conn.clone());
-    let packet = match dispatch::start(&state.shared, &conn, request) {
-        Some(refused) => refused,
+    let packet = match dispatch::start(&state.shared, &conn, request).await {
+        Some(answered) => answered.packet,
         // The server's own deadline answers first; the grace only covers a lost answer.
         None => match tokio::time::timeout(timeout + Duration::from_secs(1), rx.recv()).await {
-            Ok(Some(p)) => p,
-            Ok(None) | Err(_) => {
+            Ok(Some(Outgoing::Packet(p))) => p,
+            Ok(Some(Outgoing::Frames(_))) | Ok(None) | Err(_) => {
                 return error(
                     StatusCode::GATEWAY_TIMEOUT,
                     ResultCode::DeadlineExceeded.label(),
