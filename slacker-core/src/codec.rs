@@ -12,11 +12,10 @@
 
 use std::io;
 
-use bytes::{BufMut, BytesMut};
-use futures::SinkExt;
+use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::AsyncWrite;
 use tokio::sync::mpsc;
-use tokio_util::codec::{Decoder, Encoder, FramedWrite, LengthDelimitedCodec};
+use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
 use crate::protocol::{Malformed, Packet, DEFAULT_MAX_FRAME_LEN};
 
@@ -69,7 +68,18 @@ impl Encoder<Packet> for PacketCodec {
     /// bytes are exactly what `LengthDelimitedCodec` would produce. An error packet's message
     /// is cut to fit the limit, so that reporting an error can never fail; any other packet
     /// over the limit is refused (senders check sizes first).
-    fn encode(&mut self, mut packet: Packet, dst: &mut BytesMut) -> io::Result<()> {
+    fn encode(&mut self, packet: Packet, dst: &mut BytesMut) -> io::Result<()> {
+        let packet = self.check(packet)?;
+        dst.reserve(4 + packet.encoded_len());
+        dst.put_u32(packet.encoded_len() as u32);
+        packet.write_to(dst);
+        Ok(())
+    }
+}
+
+impl PacketCodec {
+    /// Cuts an error packet's message to fit the limit; refuses any other packet over it.
+    fn check(&self, mut packet: Packet) -> io::Result<Packet> {
         let mut len = packet.encoded_len();
         if let Packet::Error { message, .. } = &mut packet {
             if len > self.max_frame_len {
@@ -90,12 +100,41 @@ impl Encoder<Packet> for PacketCodec {
                 ),
             ));
         }
-        dst.reserve(4 + len);
-        dst.put_u32(len as u32);
-        packet.write_to(dst);
+        Ok(packet)
+    }
+
+    /// As [`Encoder::encode`], except that a payload of more than [`COPY_PAYLOAD_BYTES`] is
+    /// not copied: the bytes before it are cut from `dst` into `chunks`, then the payload itself
+    /// (the writer sends the chunks with one vectored write).
+    pub(crate) fn encode_chunked(
+        &mut self,
+        packet: Packet,
+        dst: &mut BytesMut,
+        chunks: &mut Vec<Bytes>,
+    ) -> io::Result<()> {
+        let packet = self.check(packet)?;
+        let len = packet.encoded_len();
+        match packet.payload() {
+            Some(payload) if payload.len() > COPY_PAYLOAD_BYTES => {
+                dst.reserve(4 + len - payload.len());
+                dst.put_u32(len as u32);
+                packet.write_head(dst);
+                chunks.push(dst.split().freeze());
+                chunks.push(payload.clone());
+            }
+            _ => {
+                dst.reserve(4 + len);
+                dst.put_u32(len as u32);
+                packet.write_to(dst);
+            }
+        }
         Ok(())
     }
 }
+
+/// Payloads up to this size are copied into the write buffer; larger ones are written from
+/// where they are.
+pub(crate) const COPY_PAYLOAD_BYTES: usize = 1024;
 
 /// What a connection's writer is handed: a packet to encode, or frames already encoded (a
 /// server connection encodes the answers of one read together and hands them over at once).
@@ -103,20 +142,6 @@ impl Encoder<Packet> for PacketCodec {
 pub(crate) enum Outgoing {
     Packet(Packet),
     Frames(bytes::Bytes),
-}
-
-impl Encoder<Outgoing> for PacketCodec {
-    type Error = io::Error;
-
-    fn encode(&mut self, item: Outgoing, dst: &mut BytesMut) -> io::Result<()> {
-        match item {
-            Outgoing::Packet(p) => self.encode(p, dst),
-            Outgoing::Frames(frames) => {
-                dst.extend_from_slice(&frames);
-                Ok(())
-            }
-        }
-    }
 }
 
 /// Write buffer size at which a writer flushes even if more packets are queued; also the size
@@ -129,37 +154,96 @@ pub(crate) const WRITE_BATCH_BYTES: usize = 64 * 1024;
 /// connection's buffer are not resident.
 pub(crate) const READ_BUFFER_BYTES: usize = 64 * 1024;
 
-/// Writes queued packets until the queue closes or a write fails, flushing once per batch:
-/// every packet already queued is fed before the flush, so a busy connection makes few syscalls.
-pub(crate) async fn write_loop<W: AsyncWrite + Unpin, T>(
-    mut sink: FramedWrite<W, PacketCodec>,
+/// Writes queued packets until the queue closes or a write fails, with one vectored write per
+/// batch: every packet already queued is taken before writing, so a busy connection makes few
+/// syscalls, and large payloads and pre-encoded frames are written from where they are.
+pub(crate) async fn write_loop<W: AsyncWrite + Unpin, T: Into<Outgoing>>(
+    mut io: W,
     mut rx: mpsc::Receiver<T>,
-) where
-    PacketCodec: Encoder<T, Error = io::Error>,
-{
-    sink.set_backpressure_boundary(WRITE_BATCH_BYTES);
-    while let Some(p) = rx.recv().await {
-        let mut result = sink.feed(p).await;
-        // Drain what is queued, yield once so that tasks about to queue more can run, drain
+    max_frame_len: usize,
+) {
+    let mut codec = PacketCodec::new(max_frame_len);
+    let mut buf = BytesMut::new();
+    let mut chunks: Vec<Bytes> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        let mut queued = 0;
+        // Take what is queued, yield once so that tasks about to queue more can run, take
         // again: under load this turns many small writes into a few large ones.
         for round in 0..2 {
-            while result.is_ok() {
-                match rx.try_recv() {
-                    Ok(p) => result = sink.feed(p).await,
-                    Err(_) => break,
+            while let Some(item) = next.take().or_else(|| rx.try_recv().ok()) {
+                let encoded = match item.into() {
+                    Outgoing::Packet(p) => codec.encode_chunked(p, &mut buf, &mut chunks),
+                    Outgoing::Frames(frames) => {
+                        if !buf.is_empty() {
+                            chunks.push(buf.split().freeze());
+                        }
+                        queued += frames.len();
+                        chunks.push(frames);
+                        Ok(())
+                    }
+                };
+                if let Err(e) = encoded {
+                    tracing::debug!(error = %e, "unencodable packet; closing");
+                    return;
+                }
+                if queued + buf.len() >= WRITE_BATCH_BYTES {
+                    break;
                 }
             }
-            if round == 0 {
+            if round == 0 && queued + buf.len() < WRITE_BATCH_BYTES {
                 tokio::task::yield_now().await;
             }
         }
-        if let Err(e) = match result {
-            Ok(()) => sink.flush().await,
-            Err(e) => Err(e),
-        } {
+        if !buf.is_empty() {
+            chunks.push(buf.split().freeze());
+        }
+        if let Err(e) = write_chunks(&mut io, &mut chunks).await {
             tracing::debug!(error = %e, "write failed; closing");
             return;
         }
+    }
+}
+
+/// Writes every chunk, in order, with as few vectored writes as the socket allows.
+async fn write_chunks<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    chunks: &mut Vec<Bytes>,
+) -> io::Result<()> {
+    use bytes::Buf;
+    use tokio::io::AsyncWriteExt;
+    let mut first = 0;
+    while first < chunks.len() {
+        let slices: Vec<io::IoSlice<'_>> = chunks[first..]
+            .iter()
+            .take(64)
+            .map(|c| io::IoSlice::new(c))
+            .collect();
+        let mut n = io.write_vectored(&slices).await?;
+        drop(slices);
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 {
+            let chunk = &mut chunks[first];
+            let step = n.min(chunk.len());
+            chunk.advance(step);
+            n -= step;
+            if chunk.is_empty() {
+                first += 1;
+            }
+        }
+        while first < chunks.len() && chunks[first].is_empty() {
+            first += 1;
+        }
+    }
+    chunks.clear();
+    io.flush().await
+}
+
+impl From<Packet> for Outgoing {
+    fn from(p: Packet) -> Self {
+        Self::Packet(p)
     }
 }
 

@@ -246,6 +246,26 @@ impl Packet {
     /// lengths fit their prefixes; oversized strings are truncated rather than corrupting the
     /// frame.
     pub(crate) fn write_to(&self, dst: &mut BytesMut) {
+        self.write_head(dst);
+        if let Some(payload) = self.payload() {
+            dst.put_slice(payload);
+        }
+    }
+
+    /// The bytes that end the frame: a request's arguments, a response's result, an inspect
+    /// document. A writer may send them from where they are instead of copying them.
+    pub(crate) fn payload(&self) -> Option<&Bytes> {
+        match self {
+            Self::Request(r) => Some(&r.payload),
+            Self::Response { payload, .. }
+            | Self::InspectRequest { payload, .. }
+            | Self::InspectResponse { payload, .. } => Some(payload),
+            _ => None,
+        }
+    }
+
+    /// As [`Packet::write_to`], without the [`Packet::payload`] at the end.
+    pub(crate) fn write_head(&self, dst: &mut BytesMut) {
         let (ty, ct) = match self {
             Self::Request(r) => (ty::REQUEST, r.content_type.as_u8()),
             Self::Response { content_type, .. } => (ty::RESPONSE, content_type.as_u8()),
@@ -278,20 +298,17 @@ impl Packet {
                     dst.put_u16(v.len() as u16);
                     dst.put_slice(v);
                 }
-                dst.put_slice(&r.payload);
             }
-            Self::Response { code, payload, .. } => {
-                dst.put_u8(code.as_u8());
-                dst.put_slice(payload);
-            }
+            Self::Response { code, .. } => dst.put_u8(code.as_u8()),
             Self::Error { code, message, .. } => {
                 dst.put_u8(code.as_u8());
                 dst.put_slice(message.as_bytes());
             }
-            Self::Ping | Self::Pong | Self::Cancel { .. } => {}
-            Self::InspectRequest { payload, .. } | Self::InspectResponse { payload, .. } => {
-                dst.put_slice(payload);
-            }
+            Self::Ping
+            | Self::Pong
+            | Self::Cancel { .. }
+            | Self::InspectRequest { .. }
+            | Self::InspectResponse { .. } => {}
             Self::ClientHello { name, version } => {
                 put_str16(dst, name);
                 put_str16(dst, version);

@@ -51,7 +51,10 @@ unsafe impl std::alloc::GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
-        ALLOCATED_BYTES.fetch_add(new_size.saturating_sub(layout.size()) as u64, Ordering::Relaxed);
+        ALLOCATED_BYTES.fetch_add(
+            new_size.saturating_sub(layout.size()) as u64,
+            Ordering::Relaxed,
+        );
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: as above.
         unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
@@ -606,7 +609,13 @@ async fn run(plan: Plan) -> Result<(), BoxError> {
         let get = |k| results.get(&(k, size, concurrency)).copied();
         let Some(s) = get("slacker") else { continue };
         let mut ratios = Vec::new();
-        for other in ["raw", "tarpc", "slacker-base", "slacker-info", "slacker-debug"] {
+        for other in [
+            "raw",
+            "tarpc",
+            "slacker-base",
+            "slacker-info",
+            "slacker-debug",
+        ] {
             if let Some(o) = get(other) {
                 ratios.push(format!("slacker/{other} {:.2}", s / o));
             }

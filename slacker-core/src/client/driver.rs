@@ -148,7 +148,11 @@ fn tls_hint(shared: &Shared) -> &'static str {
 /// Runs one connection until it fails or the client closes; returns why it ended.
 async fn session(shared: &Shared, mut reader: Reader, writer: Writer) -> Error {
     let (tx, rx) = mpsc::channel(WRITE_QUEUE);
-    let mut write_task = tokio::spawn(write_loop(writer, rx));
+    let mut write_task = tokio::spawn(write_loop(
+        writer.into_inner(),
+        rx,
+        shared.options.max_frame_len,
+    ));
     shared.set_link(Link::Up(tx.clone()));
     let o = &shared.options;
     // The liveness check runs every `heartbeat_interval`, and at least four times per

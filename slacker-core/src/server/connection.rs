@@ -25,12 +25,14 @@ use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_util::codec::{Encoder, Framed, FramedRead, FramedWrite};
+use tokio_util::codec::{Encoder, Framed, FramedRead};
 
 use super::conn::{error, Conn};
 use super::dispatch::{self, Answer};
 use super::Shared;
-use crate::codec::{write_loop, Outgoing, PacketCodec, READ_BUFFER_BYTES, WRITE_BATCH_BYTES};
+use crate::codec::{
+    write_loop, Outgoing, PacketCodec, COPY_PAYLOAD_BYTES, READ_BUFFER_BYTES, WRITE_BATCH_BYTES,
+};
 use crate::inspect::InspectRequest;
 use crate::protocol::{Packet, HEADER_LEN, VERSION};
 use crate::stream::{ReadHalf, WriteHalf};
@@ -38,9 +40,6 @@ use crate::ResultCode;
 
 /// Packets queued for one connection's writer before the reader stops reading.
 const WRITE_QUEUE: usize = 1024;
-
-/// Answers up to this size are batched by the reader; larger ones go to the writer alone.
-const BATCH_ANSWER_BYTES: usize = 1024;
 
 pub(super) async fn serve(
     shared: Arc<Shared>,
@@ -52,10 +51,7 @@ pub(super) async fn serve(
     let max = shared.options.max_frame_len;
     let mut reader = FramedRead::with_capacity(read, PacketCodec::new(max), READ_BUFFER_BYTES);
     let (tx, rx) = mpsc::channel(WRITE_QUEUE);
-    let writer = tokio::spawn(write_loop(
-        FramedWrite::new(write, PacketCodec::new(max)),
-        rx,
-    ));
+    let writer = tokio::spawn(write_loop(write, rx, max));
     let conn = Arc::new(Conn::new(peer, tx));
 
     // Stall and idle detection without a timer per frame: a tick every read_timeout/2; two
@@ -135,9 +131,13 @@ pub(super) async fn serve(
             Some(Ok(Ok(packet))) => handle(&shared, &conn, id, packet).await,
         };
         if let Some(reply) = reply {
-            if reply.packet.encoded_len() > BATCH_ANSWER_BYTES {
-                // A large answer is encoded once, by the writer, instead of being copied into
-                // the batch and again into the writer's buffer.
+            if reply
+                .packet
+                .payload()
+                .is_some_and(|p| p.len() > COPY_PAYLOAD_BYTES)
+            {
+                // A large answer goes to the writer as it is, which writes its payload from
+                // where it is instead of copying it into the batch.
                 tokio::select! {
                     _ = &mut closing => break "server closing".to_owned(),
                     sent = conn.tx.send(Outgoing::Packet(reply.packet)) => if sent.is_err() {

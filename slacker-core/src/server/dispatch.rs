@@ -387,7 +387,12 @@ async fn run(mut job: Job, running: Running) -> Option<Answer> {
         None => match &shared.stack {
             None => handle(&job.service, &head, job.trace.clone(), payload, &mut cancel).await,
             Some(stack) => {
-                let req = ServerRequest::new(head.clone(), payload, job.service.clone(), job.trace.clone());
+                let req = ServerRequest::new(
+                    head.clone(),
+                    payload,
+                    job.service.clone(),
+                    job.trace.clone(),
+                );
                 handle_layered(stack, req, &mut cancel).await
             }
         },
