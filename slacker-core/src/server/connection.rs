@@ -82,11 +82,8 @@ pub(super) async fn serve(
             None => {
                 if !batch.is_empty() {
                     let frames = Outgoing::Frames(batch.split().freeze());
-                    tokio::select! {
-                        _ = &mut closing => break "server closing".to_owned(),
-                        sent = conn.tx.send(frames) => if sent.is_err() {
-                            break "writer stopped".to_owned();
-                        },
+                    if let Err(reason) = hand_over(&conn.tx, frames, closing.as_mut()).await {
+                        break reason;
                     }
                 }
                 tokio::select! {
@@ -138,22 +135,17 @@ pub(super) async fn serve(
             {
                 // A large answer goes to the writer as it is, which writes its payload from
                 // where it is instead of copying it into the batch.
-                tokio::select! {
-                    _ = &mut closing => break "server closing".to_owned(),
-                    sent = conn.tx.send(Outgoing::Packet(reply.packet)) => if sent.is_err() {
-                        break "writer stopped".to_owned();
-                    },
+                let packet = Outgoing::Packet(reply.packet);
+                if let Err(reason) = hand_over(&conn.tx, packet, closing.as_mut()).await {
+                    break reason;
                 }
                 continue;
             }
             encode(&mut encoder, reply, &mut batch);
             if batch.len() >= WRITE_BATCH_BYTES {
                 let frames = Outgoing::Frames(batch.split().freeze());
-                tokio::select! {
-                    _ = &mut closing => break "server closing".to_owned(),
-                    sent = conn.tx.send(frames) => if sent.is_err() {
-                        break "writer stopped".to_owned();
-                    },
+                if let Err(reason) = hand_over(&conn.tx, frames, closing.as_mut()).await {
+                    break reason;
                 }
             }
         }
@@ -173,6 +165,28 @@ pub(super) async fn serve(
         .is_err()
     {
         writer.abort();
+    }
+}
+
+/// Queues `item` for the writer, waiting for room. When the server closes meanwhile, the item
+/// still goes in if there is room (a draining server's last answers), and the loop ends.
+async fn hand_over(
+    tx: &mpsc::Sender<Outgoing>,
+    item: Outgoing,
+    closing: std::pin::Pin<&mut tokio_util::sync::WaitForCancellationFuture<'_>>,
+) -> Result<(), String> {
+    tokio::select! {
+        _ = closing => {
+            let _ = tx.try_send(item);
+            Err("server closing".to_owned())
+        }
+        permit = tx.reserve() => match permit {
+            Ok(permit) => {
+                permit.send(item);
+                Ok(())
+            }
+            Err(_) => Err("writer stopped".to_owned()),
+        },
     }
 }
 

@@ -2,8 +2,9 @@
 //!
 //! `mod.rs` owns the builder, the accept loop and graceful shutdown. Next hops:
 //! `connection.rs` (one task pair per connection: framed reads, batched writes, limits, cancel,
-//! ping, hello, inspect) and `dispatch.rs` (one task per request: interceptors, deadline,
-//! handler, panic catching, reply).
+//! ping, hello, inspect) and `dispatch.rs` (a request runs in the connection's task until it
+//! has to wait, then in a task of its own: interceptors, deadline, handler, panic catching,
+//! reply).
 //!
 //! `http.rs` serves `/metrics` and `/health` on a port of its own when asked
 //! ([`ServerBuilder::http`]).
