@@ -151,8 +151,69 @@ async fn run(iterations: usize) {
     .await;
     row("8 Clients, join_all, no cluster", &h, single_p50);
 
+    throughput(&servers[0]).await;
+
     for server in servers {
         server.shutdown(Duration::from_secs(1)).await;
+    }
+}
+
+/// Closed-loop calls/s of `concurrency` callers for `seconds` through `stub`.
+async fn calls_per_second<C>(stub: &BenchClient<C>, concurrency: usize, seconds: f64) -> f64
+where
+    C: slacker_core::Caller + Clone + Send + Sync + 'static,
+{
+    let stop = Instant::now() + Duration::from_secs_f64(seconds);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|w| {
+            let stub = stub.clone();
+            tokio::spawn(async move {
+                let mut calls = 0u64;
+                while Instant::now() < stop {
+                    let n = w as u64 + calls;
+                    assert_eq!(stub.echo(n).await.expect("echo"), n);
+                    calls += 1;
+                }
+                calls
+            })
+        })
+        .collect();
+    let mut calls = 0;
+    for t in tasks {
+        calls += t.await.expect("caller");
+    }
+    calls as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The cluster's routing cost on its own: the cluster caller over ONE server against a
+/// point-to-point client of the same server, closed loop, alternating, three rounds.
+async fn throughput(server: &Server) {
+    let direct = BenchClient::new(
+        Client::connect(server.local_addr(), ClientOptions::default())
+            .await
+            .expect("connect"),
+    );
+    let cluster = BenchClient::new(cluster_of(std::slice::from_ref(server)));
+    println!();
+    println!("closed loop over one server, calls/s, 3 alternating rounds of 2 s");
+    println!("| callers | point to point | cluster over one server | cluster / point to point |");
+    println!("|---:|---:|---:|---:|");
+    for concurrency in [16, 256] {
+        // Warm up both.
+        calls_per_second(&direct, concurrency, 0.3).await;
+        calls_per_second(&cluster, concurrency, 0.3).await;
+        let (mut d, mut c) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            d.push(calls_per_second(&direct, concurrency, 2.0).await);
+            c.push(calls_per_second(&cluster, concurrency, 2.0).await);
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (d, c) = (median(&mut d), median(&mut c));
+        println!("| {concurrency} | {d:.0} | {c:.0} | {:.2} |", c / d);
     }
 }
 

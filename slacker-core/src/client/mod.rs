@@ -172,6 +172,11 @@ impl Client {
         self.shared().state.subscribe()
     }
 
+    /// Whether client interceptors run around each call (they are not bounded by its timeout).
+    pub(crate) fn has_interceptors(&self) -> bool {
+        !self.shared().options.interceptors.is_empty()
+    }
+
     /// Calls currently waiting for a reply.
     pub fn in_flight(&self) -> usize {
         self.shared().pending().len()

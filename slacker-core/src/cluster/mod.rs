@@ -426,7 +426,15 @@ fn may_retry(call: &Call, err: &Error, retries_done: usize) -> bool {
 async fn attempt(target: &Target, call: &Call, deadline: Instant, timeout: Duration) -> Reply {
     let mut call = call.clone();
     call.options.timeout = Some(deadline.saturating_duration_since(Instant::now()));
-    let result = match tokio::time::timeout_at(deadline, target.client.attempt(call)).await {
+    // The client bounds its exchange by that timeout itself; only its interceptors (which
+    // run before and after) can outlast it, so only then is a second timer needed.
+    let attempt = target.client.attempt(call);
+    let bounded = if target.client.has_interceptors() {
+        tokio::time::timeout_at(deadline, attempt).await
+    } else {
+        Ok(attempt.await)
+    };
+    let result = match bounded {
         Ok(Err(Error::Timeout { .. })) | Err(_) => Err(Error::Timeout {
             server: Some(target.addr.clone()),
             after: timeout,

@@ -263,24 +263,33 @@ fn choose<'a>(
                 .filter(|c| Some(c.addr) == leader)
                 .collect()
         }
-        Grouping::Random => one(healthy(candidates).choose(&mut rng)),
+        Grouping::Random => {
+            let healthy = healthy(candidates);
+            let i = rng.gen_range(0..healthy.len().max(1));
+            keep_one(healthy, i)
+        }
         Grouping::PowerOfTwoChoices => {
             let healthy = healthy(candidates);
-            let two: Vec<&Candidate<'a>> = healthy.choose_multiple(&mut rng, 2).collect();
-            match two[..] {
-                [a, b] if b.member.client.in_flight() < a.member.client.in_flight() => vec![*b],
-                [a, ..] => vec![*a],
-                [] => Vec::new(),
+            let n = healthy.len();
+            if n < 2 {
+                return healthy;
             }
+            // Two different servers at random; the one with fewer calls in flight wins.
+            let a = rng.gen_range(0..n);
+            let b = (a + rng.gen_range(1..n)) % n;
+            let less = |x: usize| healthy[x].member.client.in_flight();
+            let pick = if less(b) < less(a) { b } else { a };
+            keep_one(healthy, pick)
         }
-        Grouping::First => one(healthy(candidates).first()),
+        Grouping::First => keep_one(healthy(candidates), 0),
         Grouping::RoundRobin => {
             let healthy = healthy(candidates);
             if healthy.is_empty() {
                 return healthy;
             }
             let next = route.map_or(0, |r| r.next.fetch_add(1, Ordering::Relaxed));
-            one(healthy.get(next % healthy.len()))
+            let i = next % healthy.len();
+            keep_one(healthy, i)
         }
         Grouping::LeastInFlight => {
             let loads: Vec<(Candidate<'a>, usize)> = healthy(candidates)
@@ -321,7 +330,7 @@ fn choose<'a>(
 /// ejected; connecting (a lazy connection's first attempt) and not ejected; connected; connecting;
 /// all of them, so that a call to a namespace whose every connection is down fails with a real
 /// connection error, not `Unavailable`.
-fn healthy(candidates: Vec<Candidate<'_>>) -> Vec<Candidate<'_>> {
+fn healthy(mut candidates: Vec<Candidate<'_>>) -> Vec<Candidate<'_>> {
     let wanted = [
         (ConnState::Connected, false),
         (ConnState::Connecting, false),
@@ -329,15 +338,24 @@ fn healthy(candidates: Vec<Candidate<'_>>) -> Vec<Candidate<'_>> {
         (ConnState::Connecting, true),
     ];
     for (state, ejected_too) in wanted {
-        let some: Vec<_> = candidates
-            .iter()
-            .filter(|c| c.member.conn_state() == state)
-            .filter(|c| ejected_too || !c.member.health.is_ejected())
-            .copied()
-            .collect();
-        if !some.is_empty() {
-            return some;
+        let fits = |c: &Candidate<'_>| {
+            c.member.conn_state() == state && (ejected_too || !c.member.health.is_ejected())
+        };
+        if candidates.iter().any(fits) {
+            candidates.retain(fits);
+            return candidates;
         }
+    }
+    candidates
+}
+
+/// `candidates` cut down to its `i`th element, in place (a call allocates no list of one).
+fn keep_one(mut candidates: Vec<Candidate<'_>>, i: usize) -> Vec<Candidate<'_>> {
+    if i < candidates.len() {
+        candidates.swap(0, i);
+        candidates.truncate(1);
+    } else {
+        candidates.clear();
     }
     candidates
 }

@@ -7,12 +7,13 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use slacker_core::cluster::Cluster;
 use slacker_core::cluster::{ClusterOptions, NamespaceRoute};
 use slacker_core::membership::{Change, ServerInfo};
 use slacker_core::{
     CallOptions, ClientOptions, ConnState, Error, Grouping, GroupingFn, Selection, ServerAddr,
 };
-use slacker_tests::cluster_lab::{timed_out, Lab, Node, NS};
+use slacker_tests::cluster_lab::{timed_out, Lab, Node, ProbeClient, NS};
 use slacker_tests::{wait_until, within, DEADLINE};
 
 fn share(seen: &BTreeMap<String, usize>, addr: &ServerAddr) -> f64 {
@@ -150,6 +151,23 @@ async fn weighted_follows_the_weight_in_server_data() {
 
 #[tokio::test]
 async fn least_in_flight_steers_away_from_a_busy_server() {
+    steers_away_from_a_busy_server(|client| async move { client.least_in_flight().await }).await;
+}
+
+/// The cluster's default, power of two choices: of two different servers drawn at random the
+/// one with fewer calls in flight wins, so a server busier than both others is never chosen.
+#[tokio::test]
+async fn power_of_two_choices_steers_away_from_a_busy_server() {
+    steers_away_from_a_busy_server(|client| async move { client.whoami().await }).await;
+}
+
+/// Holds four calls on one of three servers, then makes 200 calls with `pick`: none may reach
+/// the busy server, and both idle ones must get some.
+async fn steers_away_from_a_busy_server<F, Fut>(pick: F)
+where
+    F: Fn(ProbeClient<Cluster>) -> Fut,
+    Fut: std::future::Future<Output = Result<String, Error>>,
+{
     let lab = Lab::start(3, ClusterOptions::default()).await;
     let client = lab.client();
     let busy = lab.addr(0);
@@ -170,7 +188,7 @@ async fn least_in_flight_steers_away_from_a_busy_server() {
     .expect("four calls held on the busy server");
     assert_eq!(lab.cluster.snapshot().servers[&busy].in_flight, 4);
 
-    let seen = lab.tally(200, || client.least_in_flight()).await;
+    let seen = lab.tally(200, || pick(client.clone())).await;
     assert_eq!(seen[busy.as_str()], 0, "{seen:?}");
     // Ties between the idle servers are broken at random.
     assert!(
