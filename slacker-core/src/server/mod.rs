@@ -11,6 +11,11 @@
 //!
 //! Every limit answers rather than queues: past `max_in_flight` a request gets `Overloaded`,
 //! past `max_connections` a new connection gets one `Overloaded` error frame and is closed.
+//!
+//! Handlers are polled first in their connection's task (most answer there, with no task of
+//! their own). A handler that computes for long before its first `.await` holds that
+//! connection's reading meanwhile, as it would hold a tokio worker anyway: run such work with
+//! `tokio::task::spawn_blocking`.
 
 mod conn;
 mod connection;
