@@ -6,6 +6,7 @@
 //!   calls keep completing elsewhere, nobody waits for the call timeout;
 //! * greedy connections filling a server with slow calls: a bystander still gets in;
 //! * a tid reused right after its cancel: every request gets exactly one answer;
+//! * a tid still running, reused: refused with `ProtocolError`, inline or not;
 //! * a deadline that passes on both sides at once: always `Error::Timeout`;
 //! * fire-and-forget on a method returning a value: refused before sending;
 //! * an election after a ZooKeeper outage longer than the session timeout: a leader at once;
@@ -350,6 +351,59 @@ async fn a_tid_reused_after_its_cancel_gets_exactly_one_answer() {
                 assert_eq!(v, json!(format!("reuse {tid}")));
             }
             other => panic!("tid {tid}: {other:?}"),
+        }
+    }
+    server.shutdown(Duration::from_secs(5)).await;
+}
+
+/// A request reusing the tid of one still running is refused with `ProtocolError`, whether the
+/// new one would answer at once (the server's inline path) or would wait; the running one,
+/// then cancelled, answers nothing.
+#[tokio::test]
+async fn a_tid_already_running_is_refused() {
+    let server = example_server().await;
+    let stream = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    let (read, mut write) = stream.into_split();
+    let mut codec = PacketCodec::new(DEFAULT_MAX_FRAME_LEN);
+    let mut buf = BytesMut::new();
+    for packet in [
+        Packet::ClientHello {
+            name: "raw".into(),
+            version: "0".into(),
+        },
+        request(7, "slow", &json!([10_000])),
+        request(7, "echo", &json!(["answers at once"])),
+        request(7, "slow", &json!([10])),
+        Packet::Cancel { tid: 7 },
+        request(8, "echo", &json!(["last"])),
+    ] {
+        codec.encode(packet, &mut buf).expect("encode");
+    }
+    write.write_all(&buf).await.expect("write");
+    let mut reader = FramedRead::new(read, PacketCodec::new(DEFAULT_MAX_FRAME_LEN));
+    let mut for_seven = Vec::new();
+    loop {
+        match tokio::time::timeout(DEADLINE, reader.next()).await {
+            Ok(Some(Ok(Ok(Packet::ServerHello { .. })))) => {}
+            Ok(Some(Ok(Ok(p)))) if p.tid() == 8 => break,
+            Ok(Some(Ok(Ok(p)))) => for_seven.push(p),
+            other => panic!("no answer to the last echo: {other:?}"),
+        }
+    }
+    assert_eq!(for_seven.len(), 2, "{for_seven:?}");
+    for p in &for_seven {
+        match p {
+            Packet::Error {
+                tid: 7,
+                code,
+                message,
+            } => {
+                assert_eq!(*code, ResultCode::ProtocolError, "{message}");
+                assert!(message.contains("already in flight"), "{message}");
+            }
+            other => panic!("expected a refusal for tid 7: {other:?}"),
         }
     }
     server.shutdown(Duration::from_secs(5)).await;
