@@ -7,6 +7,7 @@
 //! * greedy connections filling a server with slow calls: a bystander still gets in;
 //! * a tid reused right after its cancel: every request gets exactly one answer;
 //! * a tid still running, reused: refused with `ProtocolError`, inline or not;
+//! * a hello pipelined with a large request: answered first;
 //! * a deadline that passes on both sides at once: always `Error::Timeout`;
 //! * fire-and-forget on a method returning a value: refused before sending;
 //! * an election after a ZooKeeper outage longer than the session timeout: a leader at once;
@@ -405,6 +406,46 @@ async fn a_tid_already_running_is_refused() {
             }
             other => panic!("expected a refusal for tid 7: {other:?}"),
         }
+    }
+    server.shutdown(Duration::from_secs(5)).await;
+}
+
+/// A hello and a large request in one write: the hello's answer comes first (the server
+/// batches small answers and hands large ones to the writer alone; order must survive that).
+#[tokio::test]
+async fn a_pipelined_hello_is_answered_before_a_large_result() {
+    let server = example_server().await;
+    let stream = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    let (read, mut write) = stream.into_split();
+    let mut codec = PacketCodec::new(DEFAULT_MAX_FRAME_LEN);
+    let mut buf = BytesMut::new();
+    let large = "x".repeat(8 * 1024);
+    for packet in [
+        Packet::ClientHello {
+            name: "raw".into(),
+            version: "0".into(),
+        },
+        request(1, "echo", &json!([large])),
+    ] {
+        codec.encode(packet, &mut buf).expect("encode");
+    }
+    write.write_all(&buf).await.expect("write");
+    let mut reader = FramedRead::new(read, PacketCodec::new(DEFAULT_MAX_FRAME_LEN));
+    let mut next = async || match tokio::time::timeout(DEADLINE, reader.next()).await {
+        Ok(Some(Ok(Ok(p)))) => p,
+        other => panic!("no answer: {other:?}"),
+    };
+    assert!(matches!(next().await, Packet::ServerHello { .. }));
+    match next().await {
+        Packet::Response {
+            tid: 1, payload, ..
+        } => {
+            let v: Value = serialization::decode_value(ContentType::Json, &payload).expect("json");
+            assert_eq!(v, json!(large));
+        }
+        other => panic!("expected the echo: {other:?}"),
     }
     server.shutdown(Duration::from_secs(5)).await;
 }

@@ -80,11 +80,8 @@ pub(super) async fn serve(
         let next = match ready {
             Some(next) => next,
             None => {
-                if !batch.is_empty() {
-                    let frames = Outgoing::Frames(batch.split().freeze());
-                    if let Err(reason) = hand_over(&conn.tx, frames, closing.as_mut()).await {
-                        break reason;
-                    }
+                if let Err(reason) = flush(&mut batch, &conn.tx, closing.as_mut()).await {
+                    break reason;
                 }
                 tokio::select! {
                     _ = &mut closing => break "server closing".to_owned(),
@@ -134,7 +131,11 @@ pub(super) async fn serve(
                 .is_some_and(|p| p.len() > COPY_PAYLOAD_BYTES)
             {
                 // A large answer goes to the writer as it is, which writes its payload from
-                // where it is instead of copying it into the batch.
+                // where it is instead of copying it into the batch; the batch goes first, so
+                // answers made here leave in the order they were made (a hello's answer first).
+                if let Err(reason) = flush(&mut batch, &conn.tx, closing.as_mut()).await {
+                    break reason;
+                }
                 let packet = Outgoing::Packet(reply.packet);
                 if let Err(reason) = hand_over(&conn.tx, packet, closing.as_mut()).await {
                     break reason;
@@ -143,8 +144,7 @@ pub(super) async fn serve(
             }
             encode(&mut encoder, reply, &mut batch);
             if batch.len() >= WRITE_BATCH_BYTES {
-                let frames = Outgoing::Frames(batch.split().freeze());
-                if let Err(reason) = hand_over(&conn.tx, frames, closing.as_mut()).await {
+                if let Err(reason) = flush(&mut batch, &conn.tx, closing.as_mut()).await {
                     break reason;
                 }
             }
@@ -166,6 +166,18 @@ pub(super) async fn serve(
     {
         writer.abort();
     }
+}
+
+/// Hands the batch (if any) to the writer, as [`hand_over`].
+async fn flush(
+    batch: &mut BytesMut,
+    tx: &mpsc::Sender<Outgoing>,
+    closing: std::pin::Pin<&mut tokio_util::sync::WaitForCancellationFuture<'_>>,
+) -> Result<(), String> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    hand_over(tx, Outgoing::Frames(batch.split().freeze()), closing).await
 }
 
 /// Queues `item` for the writer, waiting for room. When the server closes meanwhile, the item
