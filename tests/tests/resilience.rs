@@ -274,42 +274,61 @@ fn request(tid: u64, function: &'static str, args: &Value) -> Packet {
     })
 }
 
+/// A client speaking the protocol by hand.
+struct RawPeer {
+    write: tokio::net::tcp::OwnedWriteHalf,
+    reader: FramedRead<tokio::net::tcp::OwnedReadHalf, PacketCodec>,
+    codec: PacketCodec,
+}
+
+impl RawPeer {
+    /// Connects and sends its hello followed by `first`, in one write.
+    async fn connect(server: &Server, first: impl IntoIterator<Item = Packet>) -> Self {
+        let stream = TcpStream::connect(server.local_addr())
+            .await
+            .expect("connect");
+        let (read, write) = stream.into_split();
+        let mut peer = Self {
+            write,
+            reader: FramedRead::new(read, PacketCodec::new(DEFAULT_MAX_FRAME_LEN)),
+            codec: PacketCodec::new(DEFAULT_MAX_FRAME_LEN),
+        };
+        let hello = Packet::ClientHello {
+            name: "raw".into(),
+            version: "0".into(),
+        };
+        peer.send(std::iter::once(hello).chain(first)).await;
+        peer
+    }
+
+    /// Writes `packets` in one write.
+    async fn send(&mut self, packets: impl IntoIterator<Item = Packet>) {
+        let mut buf = BytesMut::new();
+        for packet in packets {
+            self.codec.encode(packet, &mut buf).expect("encode");
+        }
+        self.write.write_all(&buf).await.expect("write");
+    }
+}
+
 /// A raw client sends, in one write, `slow` with tid T, a cancel for T, and an `echo` reusing T,
 /// 200 times with different tids: every `echo` gets exactly one answer, and nothing else is
 /// answered (the cancelled call's cleanup must not touch the new request's entry).
 #[tokio::test]
 async fn a_tid_reused_after_its_cancel_gets_exactly_one_answer() {
     let server = example_server().await;
-    let stream = TcpStream::connect(server.local_addr())
-        .await
-        .expect("connect");
-    let (read, mut write) = stream.into_split();
-    let mut codec = PacketCodec::new(DEFAULT_MAX_FRAME_LEN);
-    let mut hello = BytesMut::new();
-    codec
-        .encode(
-            Packet::ClientHello {
-                name: "raw".into(),
-                version: "0".into(),
-            },
-            &mut hello,
-        )
-        .expect("encode");
-    write.write_all(&hello).await.expect("hello");
+    let mut peer = RawPeer::connect(&server, []).await;
     const REUSES: u64 = 200;
     for i in 0..REUSES {
         let tid = 1000 + i;
-        let mut buf = BytesMut::new();
-        for packet in [
+        peer.send([
             request(tid, "slow", &json!([10_000])),
             Packet::Cancel { tid },
             request(tid, "echo", &json!([format!("reuse {tid}")])),
-        ] {
-            codec.encode(packet, &mut buf).expect("encode");
-        }
-        write.write_all(&buf).await.expect("write");
+        ])
+        .await;
     }
-    let mut reader = FramedRead::new(read, PacketCodec::new(DEFAULT_MAX_FRAME_LEN));
+    let reader = &mut peer.reader;
     let mut answers: HashMap<u64, Vec<Packet>> = HashMap::new();
     let collect = async {
         while answers.len() < REUSES as usize {
@@ -322,13 +341,9 @@ async fn a_tid_reused_after_its_cancel_gets_exactly_one_answer() {
     };
     let complete = tokio::time::timeout(DEADLINE, collect).await.is_ok();
     // Whatever else was coming has had the time to arrive: one more echo round trip.
-    let mut probe = BytesMut::new();
-    codec
-        .encode(request(99, "echo", &json!(["last"])), &mut probe)
-        .expect("encode");
-    write.write_all(&probe).await.expect("write");
+    peer.send([request(99, "echo", &json!(["last"]))]).await;
     loop {
-        match tokio::time::timeout(DEADLINE, reader.next()).await {
+        match tokio::time::timeout(DEADLINE, peer.reader.next()).await {
             Ok(Some(Ok(Ok(p)))) if p.tid() == 99 => break,
             Ok(Some(Ok(Ok(p)))) => answers.entry(p.tid()).or_default().push(p),
             other => panic!("no answer to the last echo: {other:?}"),
@@ -363,30 +378,20 @@ async fn a_tid_reused_after_its_cancel_gets_exactly_one_answer() {
 #[tokio::test]
 async fn a_tid_already_running_is_refused() {
     let server = example_server().await;
-    let stream = TcpStream::connect(server.local_addr())
-        .await
-        .expect("connect");
-    let (read, mut write) = stream.into_split();
-    let mut codec = PacketCodec::new(DEFAULT_MAX_FRAME_LEN);
-    let mut buf = BytesMut::new();
-    for packet in [
-        Packet::ClientHello {
-            name: "raw".into(),
-            version: "0".into(),
-        },
-        request(7, "slow", &json!([10_000])),
-        request(7, "echo", &json!(["answers at once"])),
-        request(7, "slow", &json!([10])),
-        Packet::Cancel { tid: 7 },
-        request(8, "echo", &json!(["last"])),
-    ] {
-        codec.encode(packet, &mut buf).expect("encode");
-    }
-    write.write_all(&buf).await.expect("write");
-    let mut reader = FramedRead::new(read, PacketCodec::new(DEFAULT_MAX_FRAME_LEN));
+    let mut peer = RawPeer::connect(
+        &server,
+        [
+            request(7, "slow", &json!([10_000])),
+            request(7, "echo", &json!(["answers at once"])),
+            request(7, "slow", &json!([10])),
+            Packet::Cancel { tid: 7 },
+            request(8, "echo", &json!(["last"])),
+        ],
+    )
+    .await;
     let mut for_seven = Vec::new();
     loop {
-        match tokio::time::timeout(DEADLINE, reader.next()).await {
+        match tokio::time::timeout(DEADLINE, peer.reader.next()).await {
             Ok(Some(Ok(Ok(Packet::ServerHello { .. })))) => {}
             Ok(Some(Ok(Ok(p)))) if p.tid() == 8 => break,
             Ok(Some(Ok(Ok(p)))) => for_seven.push(p),
@@ -415,24 +420,9 @@ async fn a_tid_already_running_is_refused() {
 #[tokio::test]
 async fn a_pipelined_hello_is_answered_before_a_large_result() {
     let server = example_server().await;
-    let stream = TcpStream::connect(server.local_addr())
-        .await
-        .expect("connect");
-    let (read, mut write) = stream.into_split();
-    let mut codec = PacketCodec::new(DEFAULT_MAX_FRAME_LEN);
-    let mut buf = BytesMut::new();
     let large = "x".repeat(8 * 1024);
-    for packet in [
-        Packet::ClientHello {
-            name: "raw".into(),
-            version: "0".into(),
-        },
-        request(1, "echo", &json!([large])),
-    ] {
-        codec.encode(packet, &mut buf).expect("encode");
-    }
-    write.write_all(&buf).await.expect("write");
-    let mut reader = FramedRead::new(read, PacketCodec::new(DEFAULT_MAX_FRAME_LEN));
+    let mut peer = RawPeer::connect(&server, [request(1, "echo", &json!([large]))]).await;
+    let reader = &mut peer.reader;
     let mut next = async || match tokio::time::timeout(DEADLINE, reader.next()).await {
         Ok(Some(Ok(Ok(p)))) => p,
         other => panic!("no answer: {other:?}"),
