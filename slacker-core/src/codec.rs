@@ -162,51 +162,77 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin, T: Into<Outgoing>>(
     mut rx: mpsc::Receiver<T>,
     max_frame_len: usize,
 ) {
-    let mut codec = PacketCodec::new(max_frame_len);
-    let mut buf = BytesMut::new();
-    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut batch = Batch::new(max_frame_len);
     while let Some(first) = rx.recv().await {
-        let mut next = Some(first);
-        let mut queued = 0;
-        // Take what is queued, yield once so that tasks about to queue more can run, take
-        // again: under load this turns many small writes into a few large ones.
-        for round in 0..2 {
-            while let Some(item) = next.take().or_else(|| rx.try_recv().ok()) {
-                let encoded = match item.into() {
-                    Outgoing::Packet(p) => codec.encode_chunked(p, &mut buf, &mut chunks),
-                    Outgoing::Frames(frames) => {
-                        if !buf.is_empty() {
-                            chunks.push(buf.split().freeze());
-                        }
-                        queued += frames.len();
-                        chunks.push(frames);
-                        Ok(())
-                    }
-                };
-                if let Err(e) = encoded {
-                    tracing::debug!(error = %e, "unencodable packet; closing");
-                    return;
-                }
-                if queued + buf.len() >= WRITE_BATCH_BYTES {
-                    break;
-                }
-            }
-            if round == 0 && queued + buf.len() < WRITE_BATCH_BYTES {
-                tokio::task::yield_now().await;
-            }
+        if let Err(e) = batch.collect(first, &mut rx).await {
+            tracing::debug!(error = %e, "unencodable packet; closing");
+            return;
         }
-        if !buf.is_empty() {
-            chunks.push(buf.split().freeze());
-        }
-        if let Err(e) = write_chunks(&mut io, &mut chunks).await {
+        if let Err(e) = write_chunks(&mut io, &mut batch.chunks).await {
             tracing::debug!(error = %e, "write failed; closing");
             return;
         }
     }
 }
 
+/// What a writer sends next: queued items encoded into `chunks`, in order.
+pub(crate) struct Batch {
+    codec: PacketCodec,
+    buf: BytesMut,
+    pub(crate) chunks: Vec<Bytes>,
+}
+
+impl Batch {
+    pub(crate) fn new(max_frame_len: usize) -> Self {
+        Self {
+            codec: PacketCodec::new(max_frame_len),
+            buf: BytesMut::new(),
+            chunks: Vec::new(),
+        }
+    }
+
+    /// Takes `first` and what is queued behind it, yields once so that tasks about to queue
+    /// more can run, and takes again: under load many small writes become a few large ones.
+    /// Stops at [`WRITE_BATCH_BYTES`].
+    pub(crate) async fn collect<T: Into<Outgoing>>(
+        &mut self,
+        first: T,
+        rx: &mut mpsc::Receiver<T>,
+    ) -> io::Result<()> {
+        let mut next = Some(first);
+        let mut queued = 0;
+        for round in 0..2 {
+            while let Some(item) = next.take().or_else(|| rx.try_recv().ok()) {
+                match item.into() {
+                    Outgoing::Packet(p) => {
+                        self.codec
+                            .encode_chunked(p, &mut self.buf, &mut self.chunks)?
+                    }
+                    Outgoing::Frames(frames) => {
+                        if !self.buf.is_empty() {
+                            self.chunks.push(self.buf.split().freeze());
+                        }
+                        queued += frames.len();
+                        self.chunks.push(frames);
+                    }
+                }
+                if queued + self.buf.len() >= WRITE_BATCH_BYTES {
+                    break;
+                }
+            }
+            if round == 0 && queued + self.buf.len() < WRITE_BATCH_BYTES {
+                tokio::task::yield_now().await;
+            }
+        }
+        if !self.buf.is_empty() {
+            self.chunks.push(self.buf.split().freeze());
+        }
+        Ok(())
+    }
+}
+
 /// Writes every chunk, in order, with as few vectored writes as the socket allows.
-async fn write_chunks<W: AsyncWrite + Unpin>(
+pub(crate) async fn write_chunks<W: AsyncWrite + Unpin>(
     io: &mut W,
     chunks: &mut Vec<Bytes>,
 ) -> io::Result<()> {

@@ -29,6 +29,7 @@ use tokio_util::codec::{Encoder, Framed, FramedRead};
 
 use super::conn::{error, Conn};
 use super::dispatch::{self, Answer};
+use super::wire::{self, Wire};
 use super::Shared;
 use crate::codec::{
     write_loop, Outgoing, PacketCodec, COPY_PAYLOAD_BYTES, READ_BUFFER_BYTES, WRITE_BATCH_BYTES,
@@ -51,7 +52,17 @@ pub(super) async fn serve(
     let max = shared.options.max_frame_len;
     let mut reader = FramedRead::with_capacity(read, PacketCodec::new(max), READ_BUFFER_BYTES);
     let (tx, rx) = mpsc::channel(WRITE_QUEUE);
-    let writer = tokio::spawn(write_loop(write, rx, max));
+    // Plain TCP: the reader may write its own batches (`wire.rs`); TLS: the writer alone.
+    let (wire, writer) = match write {
+        WriteHalf::Plain(half) => {
+            let wire = Wire::new(half);
+            let writer = tokio::spawn(wire::write_loop(wire.clone(), rx, max));
+            (Some(wire), writer)
+        }
+        #[allow(unreachable_patterns)]
+        other => (None, tokio::spawn(write_loop(other, rx, max))),
+    };
+    let wire = wire.as_deref();
     let conn = Arc::new(Conn::new(peer, tx));
 
     // Stall and idle detection without a timer per frame: a tick every read_timeout/2; two
@@ -80,7 +91,7 @@ pub(super) async fn serve(
         let next = match ready {
             Some(next) => next,
             None => {
-                if let Err(reason) = flush(&mut batch, &conn.tx, closing.as_mut()).await {
+                if let Err(reason) = flush(&mut batch, wire, &conn.tx, closing.as_mut()).await {
                     break reason;
                 }
                 tokio::select! {
@@ -133,7 +144,7 @@ pub(super) async fn serve(
                 // A large answer goes to the writer as it is, which writes its payload from
                 // where it is instead of copying it into the batch; the batch goes first, so
                 // answers made here leave in the order they were made (a hello's answer first).
-                if let Err(reason) = flush(&mut batch, &conn.tx, closing.as_mut()).await {
+                if let Err(reason) = flush(&mut batch, wire, &conn.tx, closing.as_mut()).await {
                     break reason;
                 }
                 let packet = Outgoing::Packet(reply.packet);
@@ -144,7 +155,7 @@ pub(super) async fn serve(
             }
             encode(&mut encoder, reply, &mut batch);
             if batch.len() >= WRITE_BATCH_BYTES {
-                if let Err(reason) = flush(&mut batch, &conn.tx, closing.as_mut()).await {
+                if let Err(reason) = flush(&mut batch, wire, &conn.tx, closing.as_mut()).await {
                     break reason;
                 }
             }
@@ -168,16 +179,26 @@ pub(super) async fn serve(
     }
 }
 
-/// Hands the batch (if any) to the writer, as [`hand_over`].
+/// Sends the batch (if any): written right here when the writer is idle (plain TCP), else
+/// handed to the writer as [`hand_over`] does.
 async fn flush(
     batch: &mut BytesMut,
+    wire: Option<&Wire>,
     tx: &mpsc::Sender<Outgoing>,
     closing: std::pin::Pin<&mut tokio_util::sync::WaitForCancellationFuture<'_>>,
 ) -> Result<(), String> {
     if batch.is_empty() {
         return Ok(());
     }
-    hand_over(tx, Outgoing::Frames(batch.split().freeze()), closing).await
+    let mut frames = batch.split().freeze();
+    if let Some(wire) = wire {
+        match wire.write_now(frames, tx) {
+            Ok(None) => return Ok(()),
+            Ok(Some(unsent)) => frames = unsent,
+            Err(e) => return Err(format!("write failed: {e}")),
+        }
+    }
+    hand_over(tx, Outgoing::Frames(frames), closing).await
 }
 
 /// Queues `item` for the writer, waiting for room. When the server closes meanwhile, the item

@@ -24,6 +24,7 @@ pub mod gateway;
 mod http;
 mod interceptor;
 mod layer;
+mod wire;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
