@@ -538,7 +538,9 @@ mod tests {
     #[tokio::test]
     async fn sigterm_and_sigkill() {
         let mut p =
-            shell("trap 'echo got-term; kill $!; exit 0' TERM; echo ready; sleep 1000 & wait");
+            // `ready` only once the background sleep exists (so `$!` names it when the trap
+            // runs), and the sleep does not hold stdout open.
+            shell("trap 'echo got-term; kill $!; exit 0' TERM; sleep 1000 >/dev/null & echo ready; wait");
         p.wait_for_line(DEADLINE, |l| l == "ready")
             .await
             .expect("ready");
