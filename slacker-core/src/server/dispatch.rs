@@ -29,8 +29,9 @@ use crate::observe::TraceContext;
 use crate::protocol::{Packet, Request, FLAG_NO_REPLY, HEADER_LEN};
 use crate::{HandlerOutput, NamespaceService, ResultCode};
 
-/// An answer for the connection to queue. A request's answer holds the request's in-flight
-/// slot until it is queued, so a draining server waits for the answer, not just the handler.
+/// An answer for the connection to send. A request's answer holds the request's in-flight
+/// slot until it is in the connection's batch or the writer's queue, so a draining server
+/// waits for the answer, not just the handler (a connection that ends still sends its batch).
 pub(super) struct Answer {
     pub(super) packet: Packet,
     _slot: Option<Slot>,
