@@ -45,8 +45,10 @@ pub enum Node<'a> {
     NamespaceServer(&'a str, &'a str),
     /// `namespaces/<ns>/_leader` itself.
     Leader(&'a str),
-    /// `namespaces/<ns>/_leader/mutex` or a lock node under it.
+    /// `namespaces/<ns>/_leader/mutex` itself (or anything deeper than its lock nodes).
     Election(&'a str),
+    /// `namespaces/<ns>/_leader/mutex/<node>`: one participant's lock node.
+    LockNode(&'a str, &'a str),
     /// Anything else (function metadata, foreign nodes).
     Other,
 }
@@ -137,6 +139,7 @@ impl ClusterPaths {
             ["namespaces"] => Node::Namespaces,
             ["namespaces", ns] => Node::Namespace(ns),
             ["namespaces", ns, LEADER] => Node::Leader(ns),
+            ["namespaces", ns, LEADER, MUTEX, node] => Node::LockNode(ns, node),
             ["namespaces", ns, LEADER, MUTEX, ..] => Node::Election(ns),
             ["namespaces", ns, child] if !child.starts_with('_') => {
                 Node::NamespaceServer(ns, child)
@@ -205,7 +208,7 @@ mod tests {
         assert_eq!(p.parse(&p.leader_mutex("n")), Node::Election("n"));
         assert_eq!(
             p.parse(&format!("{}/_c_x-lock-0000000001", p.leader_mutex("n"))),
-            Node::Election("n")
+            Node::LockNode("n", "_c_x-lock-0000000001")
         );
         assert_eq!(p.parse(&p.function("n", "f")), Node::Other);
         assert_eq!(p.parse("/slacker/cluster/c10/servers"), Node::Other);

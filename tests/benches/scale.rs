@@ -358,14 +358,16 @@ async fn herd(
     registrations: &[Registration],
     expected: &BTreeSet<ServerAddr>,
 ) -> Result<(), BoxError> {
-    let resyncs: Vec<u64> = clients
+    let resyncs: Arc<Vec<u64>> = clients
         .iter()
         .map(|c| c.membership().borrow().resyncs)
-        .collect();
-    let sessions: Vec<i64> = registrations
+        .collect::<Vec<_>>()
+        .into();
+    let sessions: Arc<Vec<i64>> = registrations
         .iter()
         .map(|r| r.state().borrow().session_id)
-        .collect();
+        .collect::<Vec<_>>()
+        .into();
     for i in 0..ensemble.node_count() {
         ensemble.stop(i).await?;
     }
@@ -379,22 +381,53 @@ async fn herd(
     let nodes = node_addrs(ensemble);
     let (cpu1, restarted) = (cpu(), Instant::now());
     let stop = Arc::new(AtomicBool::new(false));
+    // Every 100 ms: ZooKeeper's request rate; every second a line of the recovery so far
+    // (registrations back in sync with a new session, clients exact, requests/s).
+    let views: Vec<_> = clients.iter().map(Discovery::membership).collect();
+    let states: Vec<_> = registrations.iter().map(Registration::state).collect();
     let sampler = tokio::spawn({
-        let stop = stop.clone();
+        let (stop, expected, sessions) = (stop.clone(), expected.clone(), sessions.clone());
+        let resyncs = resyncs.clone();
         async move {
             let mut peak = 0u64;
             let mut last = mntr_sum(&nodes, "zk_packets_received").await;
-            let mut at = Instant::now();
+            let (mut at, mut second) = (Instant::now(), (Instant::now(), last));
             loop {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 let now = mntr_sum(&nodes, "zk_packets_received").await;
                 let rate = now.saturating_sub(last) as f64 / at.elapsed().as_secs_f64();
                 peak = peak.max(rate as u64);
                 (last, at) = (now, Instant::now());
-                if restarted.elapsed() > STEP_DEADLINE {
-                    return peak;
+                if second.0.elapsed() >= Duration::from_secs(1) {
+                    let synced = states
+                        .iter()
+                        .zip(sessions.iter())
+                        .filter(|(s, old)| {
+                            let s = s.borrow();
+                            s.in_sync && s.session_id != **old
+                        })
+                        .count();
+                    let exact = views
+                        .iter()
+                        .zip(resyncs.iter())
+                        .filter(|(v, before)| {
+                            let v = v.borrow();
+                            v.zk == ZkState::Connected
+                                && v.resyncs > **before
+                                && servers(&v) == expected
+                        })
+                        .count();
+                    let rate = now.saturating_sub(second.1) as f64 / second.0.elapsed().as_secs_f64();
+                    println!(
+                        "       herd +{:>4.1}s: {synced:>5}/{} registrations in sync, {exact:>4}/{} \
+                         clients exact, ZooKeeper {rate:>6.0} requests/s",
+                        restarted.elapsed().as_secs_f64(),
+                        states.len(),
+                        views.len(),
+                    );
+                    second = (Instant::now(), now);
                 }
-                if stop.load(Ordering::SeqCst) {
+                if restarted.elapsed() > STEP_DEADLINE || stop.load(Ordering::SeqCst) {
                     return peak;
                 }
             }
@@ -402,7 +435,6 @@ async fn herd(
     });
     let exact = {
         let expected = expected.clone();
-        let resyncs = Arc::new(resyncs);
         let waits = clients.iter().enumerate().map(|(i, c)| {
             let mut view = c.membership();
             let (expected, resyncs) = (expected.clone(), resyncs.clone());
@@ -477,7 +509,7 @@ async fn herd(
     let peak = sampler.await?;
     let renewed = registrations
         .iter()
-        .zip(&sessions)
+        .zip(sessions.iter())
         .filter(|(r, old)| r.state().borrow().session_id != **old)
         .count();
     // Elections settle after the registrations: every namespace has a leader again in every

@@ -2,20 +2,29 @@
 //! [`slacker_core::membership::Change`]s, the only thing the multi-server caller knows about.
 //!
 //! One persistent recursive watch on `<root>/<cluster>` reports every node created, deleted or
-//! changed below it. Each event is answered by re-reading only what it touched (one server's
-//! data, one namespace's children, one election's lowest lock node), so a change reaches routing
-//! within one watch notification plus one read. After a reconnect or a new session the watch is
-//! armed again and everything is re-listed and diffed against what was published: persistent
-//! watches lose events in the gap (ZOOKEEPER-4698), and `zookeeper-client` 0.11.2 does not
-//! restore them on reconnect at all (its `resend_watches` never selects `SetWatches2`).
+//! changed below it, in order. Events are applied as they come: a namespace member created or
+//! deleted, a server gone, a lock node queued or removed change the state without any read;
+//! what an event cannot say is read, and only that (a server's data when it registers or
+//! changes it, an election's head when its first lock node changed). A burst of events is
+//! drained and applied together, its reads batched into multi-reads. So a change reaches
+//! routing within one watch notification plus at most one read, and costs a client O(1) reads
+//! and O(changed) work, whatever the cluster's size. After a reconnect or a new session the
+//! watch is armed again and everything is re-listed and diffed against what was published:
+//! persistent watches lose events in the gap (ZOOKEEPER-4698), and `zookeeper-client` 0.11.2
+//! does not restore them on reconnect at all (its `resend_watches` never selects `SetWatches2`).
+//!
+//! Events queued while a re-list reads may describe changes the re-list already saw; applying
+//! them again in order ends in the same state (the last event of a node decides), which is why
+//! the watch is armed before the re-list reads.
 //!
 //! ZooKeeper being unreachable is not "no servers": while disconnected (or re-opening an expired
 //! session) nothing is removed and routing keeps using the last known membership. A namespace's
 //! routing list only contains servers that are also registered under `servers/`, and its leader
-//! is the election's current leader ([`crate::election::current_leader`] of
-//! `namespaces/<ns>/_leader/mutex`), when that participant is among the namespace's servers.
+//! is the election's current leader (the participant of the first lock node of
+//! `namespaces/<ns>/_leader/mutex`, as [`crate::election::current_leader`] reads it), when
+//! that participant is among the namespace's servers.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,15 +39,17 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use zookeeper_client as zk;
 
-use crate::paths::{ClusterPaths, Node, DEFAULT_ROOT};
+use crate::paths::{ClusterPaths, DEFAULT_ROOT};
 use crate::session::{sleep_until, Session, SessionEvent, ZkOptions, ZkState};
 use crate::{Error, Result};
 
 mod reader;
+mod state;
 mod view;
 
 use reader::Reader;
-use view::{diff, routable};
+use state::{Dirty, HeadRead, Raw, ToRead};
+use view::{diff, patch, view_of};
 
 /// Where to discover.
 #[non_exhaustive]
@@ -151,7 +162,7 @@ impl Discovery {
             resyncs: 0,
             stale: true,
             resync_at: None,
-            dirty: true,
+            dirty: Dirty::default(),
             rearm: false,
             reads: reads.clone(),
             changes,
@@ -225,9 +236,11 @@ impl Discovery {
     }
 
     /// ZooKeeper read requests issued so far (a multi-read counts once, arming the watch
-    /// once). A membership change costs a handful, whatever the cluster's size; a full
-    /// re-list (start, reconnect, new session, a too-wide burst) about `namespaces * 3 +
-    /// servers / 256`.
+    /// once). A membership change costs at most a few, whatever the cluster's size: a server
+    /// joining or changing its server-data one read, a lock node becoming an election's head
+    /// one, a head leaving two (its queue listed again); members coming and going cost none.
+    /// A full re-list (start, reconnect, new session) costs about
+    /// `(servers + 3 * namespaces) / 256 + 3` requests.
     pub fn reads(&self) -> u64 {
         self.reads.load(Ordering::Relaxed)
     }
@@ -244,19 +257,6 @@ impl Drop for Discovery {
     }
 }
 
-/// What ZooKeeper holds, before filtering.
-#[derive(Debug, Default, Clone)]
-struct Raw {
-    servers: BTreeMap<ServerAddr, Value>,
-    namespaces: BTreeMap<String, RawNamespace>,
-}
-
-#[derive(Debug, Default, Clone)]
-struct RawNamespace {
-    members: BTreeSet<ServerAddr>,
-    leader: Option<ServerAddr>,
-}
-
 struct Driver {
     paths: ClusterPaths,
     session: Session,
@@ -267,8 +267,8 @@ struct Driver {
     /// scheduled at `resync_at`.
     stale: bool,
     resync_at: Option<Instant>,
-    /// `raw` may differ from what was published.
-    dirty: bool,
+    /// What in `raw` may differ from what was published.
+    dirty: Dirty,
     /// The scheduled re-list arms the watch again first.
     rearm: bool,
     reads: Arc<AtomicU64>,
@@ -285,14 +285,6 @@ enum Wake {
     /// The scheduled re-list (after a reconnect, or a failed read) is due.
     Resync,
 }
-
-/// The most distinct things (servers, namespaces, elections) one burst of watch events may
-/// touch and still be re-read one by one; beyond it one full re-list is cheaper.
-const REFRESH_CAP: usize = 64;
-
-/// How long a re-list caused by a too-wide burst waits (plus up to as much again, random), so
-/// that the events that keep coming in a storm are read by it rather than each burst causing one.
-const STORM_DELAY: Duration = Duration::from_millis(200);
 
 /// The most events drained into one burst.
 const BURST: usize = 1024;
@@ -426,11 +418,11 @@ impl Driver {
         self.resync_at = Some(self.resync_at.map_or(at, |t| t.min(at)));
     }
 
-    /// Applies `first` and every event already queued behind it: each thing they touched is
-    /// re-read once, or everything is re-listed when they touched more than [`REFRESH_CAP`].
+    /// Applies `first` and every event already queued behind it, then makes the reads they
+    /// need (batched: one multi-read for every server to read, one for every new head).
     async fn refresh_burst(&mut self, first: zk::WatchedEvent) -> Result<()> {
-        let mut paths = BTreeSet::from([first.path]);
-        while paths.len() < BURST {
+        let mut events = vec![first];
+        while events.len() < BURST {
             let Some(watch) = self.watch.as_mut() else {
                 break;
             };
@@ -441,46 +433,58 @@ impl Driver {
                     }
                     break;
                 }
-                Some(event) => {
-                    paths.insert(event.path);
-                }
+                Some(event) => events.push(event),
                 None => break,
             }
         }
-        let mut units = BTreeSet::new();
-        for path in &paths {
-            match self.paths.parse(path) {
-                Node::Base | Node::Servers | Node::Namespaces => return self.resync(false).await,
-                Node::Server(addr) => units.insert(Unit::Server(addr.to_owned())),
-                Node::Namespace(ns) | Node::NamespaceServer(ns, _) => {
-                    units.insert(Unit::Namespace(ns.to_owned()))
-                }
-                Node::Election(ns) => units.insert(Unit::Election(ns.to_owned())),
-                Node::Leader(_) | Node::Other => false,
-            };
+        let mut to_read = ToRead::default();
+        for event in &events {
+            let node = self.paths.parse(&event.path);
+            if !self.raw.apply(node, event.event_type, &mut to_read, &mut self.dirty) {
+                return self.resync(false).await;
+            }
         }
-        // A namespace re-read includes its leader.
-        let namespaces: BTreeSet<String> = units
-            .iter()
-            .filter_map(|u| match u {
-                Unit::Namespace(ns) => Some(ns.clone()),
-                _ => None,
-            })
-            .collect();
-        units.retain(|u| !matches!(u, Unit::Election(ns) if namespaces.contains(ns)));
-        if units.len() > REFRESH_CAP {
-            // A storm (every server re-registering after an outage): one re-list shortly,
-            // covering this burst and every event until then, instead of one per burst.
-            tracing::debug!(
-                events = paths.len(),
-                touched = units.len(),
-                "discovery: burst too wide; re-listing shortly"
-            );
-            self.schedule_resync(STORM_DELAY + backoff::jitter(STORM_DELAY), false);
+        self.read(to_read).await
+    }
+
+    /// Makes the reads a burst needed and applies their answers.
+    async fn read(&mut self, to_read: ToRead) -> Result<()> {
+        let reader = self.reader();
+        if !to_read.servers.is_empty() {
+            let addrs: Vec<String> = to_read.servers.into_iter().collect();
+            let mut found: BTreeMap<String, Value> =
+                reader.servers_data(addrs.clone()).await?.into_iter().collect();
+            for addr in addrs {
+                let data = found.remove(&addr);
+                let addr = ServerAddr::from(addr);
+                match data {
+                    Some(data) => self.raw.servers.insert(addr.clone(), data),
+                    None => self.raw.servers.remove(&addr),
+                };
+                self.dirty.servers.insert(addr);
+            }
+        }
+        if to_read.heads.is_empty() {
             return Ok(());
         }
-        for unit in units {
-            self.refresh(unit).await?;
+        let (mut nodes, mut lookups) = (Vec::new(), Vec::new());
+        for (ns, read) in to_read.heads {
+            match read {
+                HeadRead::Node(_, node) => nodes.push((ns, node)),
+                HeadRead::Lookup => lookups.push(ns),
+            }
+        }
+        let mut heads = reader.heads(nodes).await?;
+        let lookups = lookups.into_iter().map(|ns| {
+            let reader = &reader;
+            async move { Ok::<_, Error>((ns.clone(), reader.head(&ns).await?)) }
+        });
+        heads.extend(futures::future::try_join_all(lookups).await?);
+        for (ns, head) in heads {
+            if let Some(view) = self.raw.namespaces.get_mut(&ns) {
+                view.head = head;
+                self.dirty.namespaces.insert(ns);
+            }
         }
         Ok(())
     }
@@ -515,40 +519,9 @@ impl Driver {
         let namespaces = reader.children(&self.paths.namespaces()).await?;
         raw.namespaces = reader.namespaces(namespaces).await?;
         self.raw = raw;
-        self.dirty = true;
+        self.dirty.all = true;
         self.resyncs += 1;
         self.stale = false;
-        Ok(())
-    }
-
-    /// Re-reads one server, namespace or election.
-    async fn refresh(&mut self, unit: Unit) -> Result<()> {
-        let reader = self.reader();
-        self.dirty = true;
-        match unit {
-            Unit::Server(addr) => match reader.server_data(&addr).await? {
-                Some(data) => {
-                    self.raw.servers.insert(ServerAddr::from(addr), data);
-                }
-                None => {
-                    self.raw.servers.remove(&ServerAddr::from(addr));
-                }
-            },
-            Unit::Namespace(ns) => match reader.namespace(&ns).await? {
-                Some(view) => {
-                    self.raw.namespaces.insert(ns, view);
-                }
-                None => {
-                    self.raw.namespaces.remove(&ns);
-                }
-            },
-            Unit::Election(ns) => {
-                let leader = reader.leader(&ns).await?;
-                if let Some(view) = self.raw.namespaces.get_mut(&ns) {
-                    view.leader = leader;
-                }
-            }
-        }
         Ok(())
     }
 
@@ -560,63 +533,83 @@ impl Driver {
         }
     }
 
-    /// Publishes the difference between the raw state and what was last published.
+    /// Publishes the difference between the raw state and what was last published: after a
+    /// re-list by diffing the whole view, otherwise only what the events since the last
+    /// publish touched (O(changed), not O(servers): most wake-ups of a large cluster's client
+    /// change one server and a few namespaces, or nothing).
     fn publish(&mut self) {
-        // Most wake-ups change nothing (events covered by a scheduled re-list, session
-        // events): building and comparing a large cluster's view for them would cost O(servers)
-        // each, the clients' main CPU cost in a storm.
         let zk = self.session.state();
-        if !self.dirty && zk == self.view.borrow().zk {
+        let dirty = std::mem::take(&mut self.dirty);
+        if dirty.all {
+            return self.publish_all(zk);
+        }
+        if dirty.is_empty() {
+            if zk != self.view.borrow().zk {
+                self.view.send_modify(|v| v.zk = zk);
+            }
             return;
         }
-        self.dirty = false;
-        let next = Membership {
-            zk,
-            servers: self.raw.servers.clone(),
-            namespaces: self
-                .raw
-                .namespaces
-                .iter()
-                .map(|(ns, raw)| (ns.clone(), routable(raw, &self.raw.servers)))
-                .collect(),
-            resyncs: self.resyncs,
-        };
+        let mut patch = patch(&self.view.borrow(), &self.raw, dirty);
+        if patch.is_empty() && zk == self.view.borrow().zk {
+            return;
+        }
+        for (change, known) in patch.take_changes() {
+            self.announce(change, known);
+        }
+        self.view.send_modify(|v| {
+            v.zk = zk;
+            patch.apply(v);
+        });
+    }
+
+    /// Publishes a re-list: the whole view is rebuilt and diffed against the published one.
+    fn publish_all(&mut self, zk: ZkState) {
+        let next = view_of(&self.raw, zk, self.resyncs);
         // What was published lives only in the watch (no second copy of a large cluster).
         let view = self.view.clone();
         let published = view.borrow();
         if next == *published {
             return;
         }
-        for change in diff(&published, &next) {
-            match &change {
-                Change::Insert(addr, info) if published.servers.contains_key(addr) => {
-                    tracing::info!(server = %addr, data = %info.data, "membership: server-data changed");
-                }
-                Change::Insert(addr, info) => {
-                    tracing::info!(server = %addr, data = %info.data, "membership: server joined");
-                }
-                Change::Remove(addr) => tracing::info!(server = %addr, "membership: server left"),
-                Change::Namespace {
-                    namespace,
-                    servers,
-                    leader,
-                } => {
-                    let servers: Vec<&str> = servers.iter().map(ServerAddr::as_str).collect();
-                    let leader = leader.as_ref().map(ServerAddr::as_str);
-                    tracing::info!(%namespace, ?servers, ?leader, "membership: namespace changed");
-                }
-                _ => {}
-            }
-            if let Change::Insert(addr, info) = &change {
-                if published.servers.contains_key(addr) {
-                    let _ = self.data_changes.send((addr.clone(), info.data.clone()));
-                }
-            }
-            // The receiver may be gone (client closing); the view below still updates.
-            let _ = self.changes.send(change);
-        }
+        let changes: Vec<(Change, bool)> = diff(&published, &next)
+            .into_iter()
+            .map(|change| {
+                let known = matches!(&change, Change::Insert(addr, _) if published.servers.contains_key(addr));
+                (change, known)
+            })
+            .collect();
         drop(published);
+        for (change, known) in changes {
+            self.announce(change, known);
+        }
         self.view.send_replace(next);
+    }
+
+    /// Logs one change and sends it to the routing table (and a server-data change of a
+    /// `known` server to [`Discovery::server_data_changes`]).
+    fn announce(&self, change: Change, known: bool) {
+        match &change {
+            Change::Insert(addr, info) if known => {
+                tracing::info!(server = %addr, data = %info.data, "membership: server-data changed");
+                let _ = self.data_changes.send((addr.clone(), info.data.clone()));
+            }
+            Change::Insert(addr, info) => {
+                tracing::info!(server = %addr, data = %info.data, "membership: server joined");
+            }
+            Change::Remove(addr) => tracing::info!(server = %addr, "membership: server left"),
+            Change::Namespace {
+                namespace,
+                servers,
+                leader,
+            } => {
+                let servers: Vec<&str> = servers.iter().map(ServerAddr::as_str).collect();
+                let leader = leader.as_ref().map(ServerAddr::as_str);
+                tracing::info!(%namespace, ?servers, ?leader, "membership: namespace changed");
+            }
+            _ => {}
+        }
+        // The receiver may be gone (client closing); the view still updates.
+        let _ = self.changes.send(change);
     }
 }
 
@@ -627,10 +620,3 @@ async fn next_node_event(watch: &mut Option<zk::PersistentWatcher>) -> zk::Watch
     }
 }
 
-/// One thing a watch event touched, re-read as a unit.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Unit {
-    Server(String),
-    Namespace(String),
-    Election(String),
-}

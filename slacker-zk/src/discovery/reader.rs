@@ -1,7 +1,8 @@
 //! Discovery's ZooKeeper reads, each request counted ([`super::Discovery::reads`]): one
-//! server's data, one namespace (members and leader), and the multi-reads of a full re-list
-//! (server data 256 per request; every namespace's children, election queues and heads in three
-//! requests whatever their number). Previous hop: the driver in `mod.rs`.
+//! batch of servers' data, the heads of elections whose first lock node changed, and the
+//! multi-reads of a full re-list (server data 256 per request; every namespace's children,
+//! election queues and heads in three requests whatever their number). Previous hop: the
+//! driver in `mod.rs`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,8 +12,8 @@ use serde_json::Value;
 use slacker_core::ServerAddr;
 use zookeeper_client as zk;
 
-use super::RawNamespace;
-use crate::election::{current_leader, layout};
+use super::state::{Head, RawNamespace};
+use crate::election::layout;
 use crate::paths::{is_server_child, ClusterPaths};
 use crate::{Error, Result};
 
@@ -60,17 +61,6 @@ impl Reader {
             Ok(children) => Ok(children),
             Err(zk::Error::NoNode) => Ok(Vec::new()),
             Err(e) => Err(Error::zk("list_children", path, e)),
-        }
-    }
-
-    /// The server-data of `addr`; `None` if it is not registered.
-    pub(super) async fn server_data(&self, addr: &str) -> Result<Option<Value>> {
-        let path = self.paths.server(addr);
-        self.count(1);
-        match self.client.get_data(&path).await {
-            Ok((data, _)) => Ok(Some(parse_server_data(addr, &data))),
-            Err(zk::Error::NoNode) => Ok(None),
-            Err(e) => Err(Error::zk("get_data", path, e)),
         }
     }
 
@@ -152,7 +142,7 @@ impl Reader {
             .collect())
     }
 
-    /// Every namespace of `names` that exists, with its members and leader, in a few
+    /// Every namespace of `names` that exists, with its members and election head, in a few
     /// multi-reads whatever their number: the children of every namespace node, the children
     /// of every election, the head node of every election.
     pub(super) async fn namespaces(
@@ -165,11 +155,7 @@ impl Reader {
         let queues = self.children_of(&mutexes).await?;
         let mut out = BTreeMap::new();
         let mut heads = Vec::new();
-        for ((ns, members), (mutex, queue)) in names
-            .into_iter()
-            .zip(members)
-            .zip(mutexes.iter().zip(queues))
-        {
+        for ((ns, members), queue) in names.into_iter().zip(members).zip(queues) {
             let Some(members) = members else { continue };
             let members = members
                 .into_iter()
@@ -177,44 +163,77 @@ impl Reader {
                 .map(ServerAddr::new)
                 .collect();
             if let Some(head) = queue.and_then(|q| layout::queue(q).into_iter().next()) {
-                heads.push((ns.clone(), layout::node_path(mutex, &head)));
+                heads.push((ns.clone(), head));
             }
-            let leader = None;
-            out.insert(ns, RawNamespace { members, leader });
+            let head = None;
+            out.insert(ns, RawNamespace { members, head });
         }
-        let head_paths: Vec<String> = heads.iter().map(|(_, path)| path.clone()).collect();
-        let reads = self.multi_read(&head_paths, ReadOp::Data).await?;
-        for ((ns, _), read) in heads.iter().zip(reads) {
-            let leader = match read {
-                Some(Read::Data(data)) => Some(layout::id_of(&data))
-                    .filter(|id| !id.is_empty())
-                    .map(ServerAddr::from),
-                // The head left between the listing and the read: ask again for this one.
-                _ => self.leader(ns).await?,
-            };
-            if let Some(view) = out.get_mut(ns) {
-                view.leader = leader;
+        for (ns, head) in self.heads(heads).await? {
+            if let Some(view) = out.get_mut(&ns) {
+                view.head = head;
             }
         }
         Ok(out)
     }
 
-    /// One namespace's members and leader; `None` if the namespace node does not exist. The
-    /// batch read with one name (three requests).
-    pub(super) async fn namespace(&self, ns: &str) -> Result<Option<RawNamespace>> {
-        Ok(self.namespaces(vec![ns.to_owned()]).await?.remove(ns))
+    /// The head of each `(namespace, lock node)` with its participant id, in one multi-read;
+    /// a node gone meanwhile is looked up again ([`Reader::head`]).
+    pub(super) async fn heads(
+        &self,
+        nodes: Vec<(String, String)>,
+    ) -> Result<Vec<(String, Option<Head>)>> {
+        let paths: Vec<String> = nodes
+            .iter()
+            .map(|(ns, node)| layout::node_path(&self.paths.leader_mutex(ns), node))
+            .collect();
+        let reads = self.multi_read(&paths, ReadOp::Data).await?;
+        let mut out = Vec::with_capacity(nodes.len());
+        let mut gone = Vec::new();
+        for ((ns, node), read) in nodes.into_iter().zip(reads) {
+            match (read, layout::sequence_number(&node)) {
+                (Some(Read::Data(data)), Some(seq)) => {
+                    let id = participant(&data);
+                    out.push((ns, Some(Head { seq, node, id })));
+                }
+                _ => gone.push(ns),
+            }
+        }
+        let lookups = gone.into_iter().map(|ns| async move {
+            let head = self.head(&ns).await?;
+            Ok::<_, Error>((ns, head))
+        });
+        out.extend(futures::future::try_join_all(lookups).await?);
+        Ok(out)
     }
 
-    /// The current leader of `ns`: the participant id of the first lock node of its election
-    /// (a listing and one read).
-    pub(super) async fn leader(&self, ns: &str) -> Result<Option<ServerAddr>> {
+    /// The first lock node of `ns`'s election with its participant id (a listing, then one
+    /// read per node until one is still there); `None` for an empty or missing election.
+    pub(super) async fn head(&self, ns: &str) -> Result<Option<Head>> {
         let mutex = self.paths.leader_mutex(ns);
-        self.count(2);
-        match current_leader(&self.client, &mutex).await {
-            Ok(id) => Ok(id.filter(|id| !id.is_empty()).map(ServerAddr::from)),
-            Err(e) => Err(Error::zk("current_leader", mutex, e)),
+        for node in layout::queue(self.children(&mutex).await?) {
+            let Some(seq) = layout::sequence_number(&node) else {
+                continue;
+            };
+            let path = layout::node_path(&mutex, &node);
+            self.count(1);
+            match self.client.get_data(&path).await {
+                Ok((data, _)) => {
+                    let id = participant(&data);
+                    return Ok(Some(Head { seq, node, id }));
+                }
+                Err(zk::Error::NoNode) => continue,
+                Err(e) => return Err(Error::zk("get_data", path, e)),
+            }
         }
+        Ok(None)
     }
+}
+
+/// A lock node's participant id as a server address (`None` when empty).
+fn participant(data: &[u8]) -> Option<ServerAddr> {
+    Some(layout::id_of(data))
+        .filter(|id| !id.is_empty())
+        .map(ServerAddr::from)
 }
 
 /// Server-data is JSON; empty is `null`, and anything unparsable is `null` plus a warning (a

@@ -48,6 +48,11 @@ pub(crate) fn parent(path: &str) -> &str {
 }
 
 /// The sequence text of a lock node (after the last `lock-`), if it is one.
+/// A lock node's sequence number, if `node` is a lock node.
+pub(crate) fn sequence_number(node: &str) -> Option<u64> {
+    sequence(node)?.parse().ok()
+}
+
 fn sequence(node: &str) -> Option<&str> {
     let start = node.rfind(LOCK_NAME)? + LOCK_NAME.len();
     let sequence = &node[start..];
