@@ -122,7 +122,9 @@ pub enum SessionEvent {
     /// The session expired: ZooKeeper has deleted its ephemerals and watches. Reported once,
     /// before the next call opens a new session (so owners can publish the expiry meanwhile).
     Expired,
-    /// The old session expired and a new one is open: every ephemeral and watch is gone.
+    /// The old session had expired (or the client had given it up) and a new client is open:
+    /// every watch is gone, and every ephemeral unless ZooKeeper still held the session and it
+    /// was resumed ([`Session::id`] is then unchanged). Owners re-create what they need.
     NewSession,
     /// The session was closed, or authentication failed: there will be no further events.
     Closed,
@@ -149,7 +151,7 @@ impl Session {
     /// # Cancel safety
     /// Cancel safe: nothing is left behind.
     pub async fn connect(options: ZkOptions) -> Result<Self> {
-        let client = open(&options, false).await?;
+        let client = open(&options, false, None).await?;
         let state = client.state_watcher();
         Ok(Self {
             options,
@@ -180,7 +182,7 @@ impl Session {
         self.client.session_id().0
     }
 
-    /// How many sessions have been opened so far (1 after connect).
+    /// How many sessions have been opened so far (1 after connect; a resumed one is not new).
     pub fn sessions(&self) -> u64 {
         self.sessions
     }
@@ -236,22 +238,41 @@ impl Session {
     async fn renew(&mut self) -> SessionEvent {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
         let mut attempts = 0u32;
+        // The client gives a session up after 1.4x its timeout without an answer, but
+        // ZooKeeper may still hold it: an ensemble that restarts restores every session with a
+        // fresh timeout. So the old session is asked for first; only when ZooKeeper says it
+        // expired is a new one opened. A resumed session still has its ephemerals, so the
+        // owners' re-registration finds its nodes in place instead of re-creating them (and
+        // ZooKeeper is spared expiring the old session and its nodes a few seconds later).
+        let mut resume = Some(self.client.session().clone());
         loop {
             // Each attempt gives up as soon as every host refused (instead of cycling through
             // them for a whole session timeout), so the session is back within one backoff
             // step of ZooKeeper's return.
-            match open(&self.options, true).await {
+            match open(&self.options, true, resume.clone()).await {
                 Ok(client) => {
-                    tracing::info!(
-                        old = format_args!("{:#x}", self.id()),
-                        new = format_args!("{:#x}", client.session_id().0),
-                        "ZooKeeper session expired; opened a new one"
-                    );
+                    let (old, new) = (self.id(), client.session_id().0);
+                    if old == new {
+                        tracing::info!(
+                            session = format_args!("{new:#x}"),
+                            "ZooKeeper session resumed after the client had given it up"
+                        );
+                    } else {
+                        tracing::info!(
+                            old = format_args!("{old:#x}"),
+                            new = format_args!("{new:#x}"),
+                            "ZooKeeper session expired; opened a new one"
+                        );
+                        self.sessions += 1;
+                    }
                     self.state = client.state_watcher();
                     self.client = client;
-                    self.sessions += 1;
                     self.expiry_reported = false;
                     return SessionEvent::NewSession;
+                }
+                Err(err) if resume.is_some() && is_expired(&err) => {
+                    tracing::debug!("ZooKeeper confirms the session expired; opening a new one");
+                    resume = None;
                 }
                 Err(err) => {
                     // Once at WARN; the retries (every 1-2 s while ZooKeeper is away) at DEBUG.
@@ -266,6 +287,14 @@ impl Session {
             }
         }
     }
+}
+
+/// ZooKeeper refused to resume a session: it expired (or moved, or was closed).
+fn is_expired(err: &Error) -> bool {
+    matches!(
+        err.zk_source(),
+        Some(zk::Error::SessionExpired | zk::Error::SessionMoved)
+    )
 }
 
 /// Sleeps until `at`; never returns for `None` (a disabled retry timer in a driver's select).
@@ -312,14 +341,21 @@ pub(crate) fn parse_connect(connect: &str) -> Result<ConnectString> {
     Ok(ConnectString { hosts, chroot })
 }
 
-/// Opens a session; `eager`: fail once every host has been tried, rather than keep cycling
-/// through them for up to the session timeout.
-async fn open(options: &ZkOptions, eager: bool) -> Result<zk::Client> {
+/// Opens a session, or resumes `session`; `eager`: fail once every host has been tried, rather
+/// than keep cycling through them for up to the session timeout.
+async fn open(
+    options: &ZkOptions,
+    eager: bool,
+    session: Option<zk::SessionInfo>,
+) -> Result<zk::Client> {
     let parsed = parse_connect(&options.connect)?;
     let hosts = parsed.hosts.join(",");
     let mut connector = zk::Client::connector().with_session_timeout(options.session_timeout);
     if eager {
         connector = connector.with_fail_eagerly();
+    }
+    if let Some(session) = session {
+        connector = connector.with_session(session);
     }
     if let Some(auth) = &options.auth {
         let id = format!("{}:{}", auth.user, auth.secret);

@@ -417,7 +417,8 @@ async fn herd(
                                 && servers(&v) == expected
                         })
                         .count();
-                    let rate = now.saturating_sub(second.1) as f64 / second.0.elapsed().as_secs_f64();
+                    let rate =
+                        now.saturating_sub(second.1) as f64 / second.0.elapsed().as_secs_f64();
                     println!(
                         "       herd +{:>4.1}s: {synced:>5}/{} registrations in sync, {exact:>4}/{} \
                          clients exact, ZooKeeper {rate:>6.0} requests/s",

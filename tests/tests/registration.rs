@@ -340,3 +340,53 @@ async fn zookeeper_restart_within_session_loses_nothing() {
     assert_eq!(node.ephemeral_owner, session);
     assert_eq!(node.data, b"1");
 }
+
+/// ZooKeeper down for longer than the client waits for a session (1.4x its timeout), then back
+/// with its data: the restarted server restored the session with a fresh timeout, so the
+/// registration resumes it instead of opening a new one. Its nodes were never gone (same
+/// owner), and its election node keeps its place: the leader is the same node, not a new one
+/// queued at the back.
+#[tokio::test]
+async fn a_session_given_up_while_zookeeper_was_down_is_resumed() {
+    let mut zk = LocalZooKeeper::start().await.expect("zookeeper");
+    let kazoo = Kazoo::new(zk.connect_string());
+    let addr = ServerAddr::from("127.0.0.1:7106");
+    let reg = Registration::start(options("resume", &zk.connect_string()), addr, &[&LAB])
+        .await
+        .expect("registered");
+    let session = reg.state().borrow().session_id;
+    let mutex = "/slacker/cluster/resume/namespaces/lab/_leader/mutex";
+    wait_until(DEADLINE, || async { reg.leading().contains("lab") })
+        .await
+        .expect("leads its namespace");
+    let queue = kazoo.children(mutex).await.expect("kazoo").expect("mutex");
+    assert_eq!(queue.len(), 1, "{queue:?}");
+
+    zk.stop().await.expect("stopped");
+    let mut state = reg.state();
+    tokio::time::timeout(DEADLINE, state.wait_for(|s| s.zk == ZkState::Expired))
+        .await
+        .expect("the client gave the session up")
+        .expect("registration running");
+    zk.restart().await.expect("restarted");
+    tokio::time::timeout(
+        DEADLINE,
+        state.wait_for(|s| s.zk == ZkState::Connected && s.in_sync),
+    )
+    .await
+    .expect("registered again")
+    .expect("registration running");
+    let s = reg.state().borrow().clone();
+    assert_eq!((s.session_id, s.sessions), (session, 1), "the same session");
+    let node = kazoo
+        .node("/slacker/cluster/resume/servers/127.0.0.1:7106")
+        .await
+        .expect("kazoo")
+        .expect("server node");
+    assert_eq!(node.ephemeral_owner, session);
+    wait_until(DEADLINE, || async { reg.leading().contains("lab") })
+        .await
+        .expect("leads again");
+    let after = kazoo.children(mutex).await.expect("kazoo").expect("mutex");
+    assert_eq!(after, queue, "the election node kept its place");
+}

@@ -440,7 +440,10 @@ impl Driver {
         let mut to_read = ToRead::default();
         for event in &events {
             let node = self.paths.parse(&event.path);
-            if !self.raw.apply(node, event.event_type, &mut to_read, &mut self.dirty) {
+            if !self
+                .raw
+                .apply(node, event.event_type, &mut to_read, &mut self.dirty)
+            {
                 return self.resync(false).await;
             }
         }
@@ -452,8 +455,11 @@ impl Driver {
         let reader = self.reader();
         if !to_read.servers.is_empty() {
             let addrs: Vec<String> = to_read.servers.into_iter().collect();
-            let mut found: BTreeMap<String, Value> =
-                reader.servers_data(addrs.clone()).await?.into_iter().collect();
+            let mut found: BTreeMap<String, Value> = reader
+                .servers_data(addrs.clone())
+                .await?
+                .into_iter()
+                .collect();
             for addr in addrs {
                 let data = found.remove(&addr);
                 let addr = ServerAddr::from(addr);
@@ -619,4 +625,3 @@ async fn next_node_event(watch: &mut Option<zk::PersistentWatcher>) -> zk::Watch
         None => std::future::pending().await,
     }
 }
-

@@ -149,9 +149,7 @@ impl Raw {
                     NodeCreated if head.is_none_or(|(first, _)| seq < first) => {
                         HeadRead::Node(seq, node.to_owned())
                     }
-                    NodeDeleted if head.is_some_and(|(_, first)| first == node) => {
-                        HeadRead::Lookup
-                    }
+                    NodeDeleted if head.is_some_and(|(_, first)| first == node) => HeadRead::Lookup,
                     _ => return true,
                 };
                 to_read.heads.insert(ns.to_owned(), next);
@@ -160,7 +158,6 @@ impl Raw {
         }
         true
     }
-
 }
 
 #[cfg(test)]
@@ -188,7 +185,8 @@ mod tests {
 
         fn apply(&mut self, kind: zk::EventType, path: &str) -> bool {
             let node = self.paths.parse(path);
-            self.raw.apply(node, kind, &mut self.to_read, &mut self.dirty)
+            self.raw
+                .apply(node, kind, &mut self.to_read, &mut self.dirty)
         }
 
         fn lock(&self, seq: u64) -> String {
@@ -212,15 +210,22 @@ mod tests {
         let mut e = Events::new();
         let (member, server) = (e.paths.namespace_server("ns", "a:1"), e.paths.server("a:1"));
         assert!(e.apply(NodeCreated, &member));
-        assert!(e.raw.namespaces["ns"].members.contains(&ServerAddr::from("a:1")));
+        assert!(e.raw.namespaces["ns"]
+            .members
+            .contains(&ServerAddr::from("a:1")));
         assert!(e.apply(NodeCreated, &server));
-        assert!(e.to_read.servers.contains("a:1"), "a new server's data is read");
+        assert!(
+            e.to_read.servers.contains("a:1"),
+            "a new server's data is read"
+        );
         e.raw.servers.insert("a:1".into(), Value::Null);
         assert!(e.apply(NodeDeleted, &server));
         assert!(e.apply(NodeDeleted, &member));
         assert!(e.raw.servers.is_empty() && e.raw.namespaces["ns"].members.is_empty());
         assert!(e.to_read.servers.is_empty(), "a server gone is not read");
-        assert!(e.dirty.servers.contains(&ServerAddr::from("a:1")) && e.dirty.namespaces.contains("ns"));
+        assert!(
+            e.dirty.servers.contains(&ServerAddr::from("a:1")) && e.dirty.namespaces.contains("ns")
+        );
         // A deleted member of an unknown namespace does not invent the namespace.
         assert!(e.apply(NodeDeleted, &e.paths.namespace_server("other", "a:1")));
         assert!(!e.raw.namespaces.contains_key("other"));

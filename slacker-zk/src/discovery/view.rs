@@ -248,7 +248,10 @@ mod tests {
 
     impl Lcg {
         fn below(&mut self, n: u64) -> u64 {
-            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (self.0 >> 33) % n
         }
     }
@@ -268,7 +271,11 @@ mod tests {
                 dirty.servers.insert(server);
             }
             2 => {
-                raw.namespaces.entry(ns.clone()).or_default().members.insert(server);
+                raw.namespaces
+                    .entry(ns.clone())
+                    .or_default()
+                    .members
+                    .insert(server);
                 dirty.namespaces.insert(ns);
             }
             3 => {

@@ -135,9 +135,7 @@ impl Ctx {
     {
         loop {
             self.set_phase(Phase::Joining);
-            // One protection marker per join: it finds the node after a lost reply.
-            let protection = layout::protection(&uuid::Uuid::new_v4());
-            let node = match self.join(client, &protection).await {
+            let (node, protection) = match self.join(client).await {
                 Ok(node) => node,
                 Err(Exit::Stopped) => return SessionEnd::Stopped,
                 Err(Exit::SessionLost) => return SessionEnd::Lost,
@@ -174,8 +172,46 @@ impl Ctx {
     }
 
     /// Queues this participant: creates its protected node, creating the election path if
-    /// needed, and finds the node again if the create's reply was lost. Returns the node name.
-    async fn join(&self, client: &zk::Client, protection: &str) -> Result<String, Exit> {
+    /// needed, and finds the node again if the create's reply was lost. Returns the node name
+    /// and its protection marker.
+    async fn join(&self, client: &zk::Client) -> Result<(String, String), Exit> {
+        if let Some(node) = self.adopt_leftover(client).await {
+            let protection = layout::protection_of(&node).to_owned();
+            return Ok((node, protection));
+        }
+        // One protection marker per join: it finds the node after a lost reply.
+        let protection = layout::protection(&uuid::Uuid::new_v4());
+        let node = self.create_node(client, &protection).await?;
+        Ok((node, protection))
+    }
+
+    /// A node left behind by this participant that belongs to `client`'s session: the session
+    /// was resumed (ZooKeeper kept it through an outage the client had given it up in, as a
+    /// restarted ensemble does), so the node still holds its place in the queue. Adopting it
+    /// keeps that place, and the leadership if it was first, instead of queueing at the back.
+    async fn adopt_leftover(&self, client: &zk::Client) -> Option<String> {
+        let nodes = self
+            .leftovers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for node in nodes {
+            let path = layout::node_path(&self.path, &node);
+            let owned = matches!(
+                client.check_stat(&path).await,
+                Ok(Some(stat)) if stat.ephemeral_owner == client.session_id().0
+            );
+            if owned {
+                let mut leftovers = self.leftovers.lock().unwrap_or_else(|e| e.into_inner());
+                leftovers.retain(|n| *n != node);
+                tracing::info!(%path, "election: the session was resumed; keeping its node");
+                return Some(node);
+            }
+        }
+        None
+    }
+
+    async fn create_node(&self, client: &zk::Client, protection: &str) -> Result<String, Exit> {
         let prefix = layout::node_prefix(&self.path, protection);
         let mode = CreateMode::EphemeralSequential.with_acls(Acls::anyone_all());
         let mut backoff = retry_schedule();
@@ -275,9 +311,10 @@ impl Ctx {
             // A create whose reply was lost, and which was made again, may have been applied
             // late too: a twin of this node (same join's marker, same session) that would stay
             // ahead of it for as long as the session lives. Delete twins.
-            let (twins, children): (Vec<String>, Vec<String>) = children
-                .into_iter()
-                .partition(|child| child != node && child.starts_with(protection));
+            let (twins, children): (Vec<String>, Vec<String>) =
+                children.into_iter().partition(|child| {
+                    child != node && !protection.is_empty() && child.starts_with(protection)
+                });
             for twin in twins {
                 tracing::warn!(path = %self.path, twin, "election: deleting a duplicate of own node");
                 self.leave(client, &twin).await;

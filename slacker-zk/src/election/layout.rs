@@ -28,6 +28,14 @@ pub(crate) fn protection(uuid: &uuid::Uuid) -> String {
 }
 
 /// The path to create (ZooKeeper appends the sequence): `<path>/_c_<uuid>-lock-`.
+/// The protection marker of a lock node's name (`_c_<uuid>-`), or `""` without one.
+pub(crate) fn protection_of(node: &str) -> &str {
+    match node.rfind(LOCK_NAME) {
+        Some(at) if node.starts_with("_c_") => &node[..at],
+        _ => "",
+    }
+}
+
 pub(crate) fn node_prefix(path: &str, protection: &str) -> String {
     format!("{path}/{protection}{LOCK_NAME}")
 }
@@ -164,6 +172,14 @@ mod tests {
                 "_c_0000-lock-0000000010"
             ]
         );
+    }
+
+    #[test]
+    fn protection_of_a_node_is_its_marker() {
+        let protection = protection(&uuid::Uuid::nil());
+        let node = format!("{protection}{LOCK_NAME}0000000007");
+        assert_eq!(protection_of(&node), protection);
+        assert_eq!(protection_of("lock-0000000007"), "");
     }
 
     #[test]
