@@ -194,10 +194,15 @@ async fn run(
     let mut data = Vec::new();
     let mut leave = Vec::new();
     let (mut join_reads, mut data_reads, mut leave_reads) = (Vec::new(), Vec::new(), Vec::new());
+    // ZooKeeper's traffic per kind of change (what trails a change after every client applied
+    // it is counted with the next one).
+    let nodes = node_addrs(&ensemble);
+    let mut zk_traffic = [[0u64; 3]; 3];
     for c in 0..args.changes {
         let addr = server_addr(n + c);
         let ns = namespaces_of(3, infos);
         let before = reads(&clients);
+        let counted = traffic(&nodes).await;
         let t0 = Instant::now();
         let names: Vec<&str> = ns.iter().map(|i| i.name).collect();
         let (reg, times) = tokio::join!(
@@ -210,10 +215,12 @@ async fn run(
         let reg = reg?;
         join.extend(times?);
         join_reads.extend(per_client(&before, &reads(&clients)));
+        add_traffic(&nodes, counted, &mut zk_traffic[0]).await;
 
         let value = json!({ "version": c });
         let changed = &registrations[c % n];
         let before = reads(&clients);
+        let counted = traffic(&nodes).await;
         let t0 = Instant::now();
         let (set, times) = tokio::join!(
             changed.set_server_data(value.clone()),
@@ -223,8 +230,10 @@ async fn run(
         set?;
         data.extend(times?);
         data_reads.extend(per_client(&before, &reads(&clients)));
+        add_traffic(&nodes, counted, &mut zk_traffic[1]).await;
 
         let before = reads(&clients);
+        let counted = traffic(&nodes).await;
         let t0 = Instant::now();
         let (closed, times) = tokio::join!(
             reg.close(),
@@ -234,20 +243,29 @@ async fn run(
         closed?;
         leave.extend(times?);
         leave_reads.extend(per_client(&before, &reads(&clients)));
+        add_traffic(&nodes, counted, &mut zk_traffic[2]).await;
     }
-    for (what, times, reads) in [
+    let changes = args.changes.max(1) as f64;
+    for ((what, times, reads), zk) in [
         ("join", &mut join, &join_reads),
         ("server-data", &mut data, &data_reads),
         ("leave", &mut leave, &leave_reads),
-    ] {
+    ]
+    .into_iter()
+    .zip(zk_traffic)
+    {
         println!(
             "{what:>11}: applied by every client p50 {:>7.1?} p99 {:>7.1?} max {:>7.1?}; ZooKeeper \
-             reads per client per change: mean {:.1}, max {}",
+             reads per client per change: mean {:.1}, max {}; ZooKeeper per change: {:.0} \
+             requests, {:.0} packets sent, {:.0} KiB of responses",
             quantile(times, 0.5),
             quantile(times, 0.99),
             quantile(times, 1.0),
             reads.iter().sum::<u64>() as f64 / reads.len().max(1) as f64,
             reads.iter().max().copied().unwrap_or(0),
+            zk[0] as f64 / changes,
+            zk[1] as f64 / changes,
+            zk[2] as f64 / changes / 1024.0,
         );
     }
 
@@ -332,17 +350,45 @@ fn node_addrs(ensemble: &LocalEnsemble) -> Vec<SocketAddr> {
 
 /// A `mntr` value, summed over the nodes that answer.
 async fn mntr_sum(nodes: &[SocketAddr], key: &str) -> u64 {
-    let mut sum = 0;
+    mntr_sums(nodes, &[key]).await[0]
+}
+
+/// `mntr` values (one `mntr` per node), each summed over the nodes that answer.
+async fn mntr_sums(nodes: &[SocketAddr], keys: &[&str]) -> Vec<u64> {
+    let mut sums = vec![0; keys.len()];
     for node in nodes {
-        if let Ok(answer) = four_letter_word(*node, "mntr").await {
-            sum += answer
+        let Ok(answer) = four_letter_word(*node, "mntr").await else {
+            continue;
+        };
+        for (key, sum) in keys.iter().zip(&mut sums) {
+            *sum += answer
                 .lines()
-                .find_map(|l| l.strip_prefix(key))
+                .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix('\t')))
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .unwrap_or(0);
         }
     }
-    sum
+    sums
+}
+
+/// ZooKeeper's traffic so far, summed over the nodes: packets received, packets sent (answers
+/// and watch notifications) and response bytes.
+async fn traffic(nodes: &[SocketAddr]) -> [u64; 3] {
+    let keys = [
+        "zk_packets_received",
+        "zk_packets_sent",
+        "zk_response_bytes",
+    ];
+    let v = mntr_sums(nodes, &keys).await;
+    [v[0], v[1], v[2]]
+}
+
+/// Adds the traffic since `before` to `total`.
+async fn add_traffic(nodes: &[SocketAddr], before: [u64; 3], total: &mut [u64; 3]) {
+    let now = traffic(nodes).await;
+    for i in 0..3 {
+        total[i] += now[i].saturating_sub(before[i]);
+    }
 }
 
 async fn watches(ensemble: &LocalEnsemble) -> String {
@@ -363,11 +409,10 @@ async fn herd(
         .map(|c| c.membership().borrow().resyncs)
         .collect::<Vec<_>>()
         .into();
-    let sessions: Arc<Vec<i64>> = registrations
+    let sessions: Vec<i64> = registrations
         .iter()
         .map(|r| r.state().borrow().session_id)
-        .collect::<Vec<_>>()
-        .into();
+        .collect();
     for i in 0..ensemble.node_count() {
         ensemble.stop(i).await?;
     }
@@ -382,11 +427,11 @@ async fn herd(
     let (cpu1, restarted) = (cpu(), Instant::now());
     let stop = Arc::new(AtomicBool::new(false));
     // Every 100 ms: ZooKeeper's request rate; every second a line of the recovery so far
-    // (registrations back in sync with a new session, clients exact, requests/s).
+    // (registrations connected and in sync, clients exact after a re-list, requests/s).
     let views: Vec<_> = clients.iter().map(Discovery::membership).collect();
     let states: Vec<_> = registrations.iter().map(Registration::state).collect();
     let sampler = tokio::spawn({
-        let (stop, expected, sessions) = (stop.clone(), expected.clone(), sessions.clone());
+        let (stop, expected) = (stop.clone(), expected.clone());
         let resyncs = resyncs.clone();
         async move {
             let mut peak = 0u64;
@@ -401,10 +446,9 @@ async fn herd(
                 if second.0.elapsed() >= Duration::from_secs(1) {
                     let synced = states
                         .iter()
-                        .zip(sessions.iter())
-                        .filter(|(s, old)| {
+                        .filter(|s| {
                             let s = s.borrow();
-                            s.in_sync && s.session_id != **old
+                            s.in_sync && s.zk == ZkState::Connected
                         })
                         .count();
                     let exact = views
