@@ -156,7 +156,7 @@ pub enum LeadershipEnd {
 /// `phase` is authoritative for this participant. `participants` is refreshed from a child watch
 /// on the election path (one listing and one multi-read per change and participant; the
 /// election itself only ever watches its predecessor), so [`ElectionView::leader`] may briefly
-/// lag a handover.
+/// lag a handover; it stays empty with [`ElectionBuilder::track_participants`] off.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ElectionView {
     /// This participant's phase.
@@ -233,6 +233,7 @@ pub struct ElectionBuilder {
     path: String,
     id: String,
     auto_requeue: bool,
+    track_participants: bool,
 }
 
 impl ElectionBuilder {
@@ -240,6 +241,16 @@ impl ElectionBuilder {
     /// participant contends once: it leaves after its first term or when its session ends).
     pub fn auto_requeue(mut self, auto_requeue: bool) -> Self {
         self.auto_requeue = auto_requeue;
+        self
+    }
+
+    /// Keep [`ElectionView::participants`] current (default: `true`). It costs a listing and a
+    /// multi-read per change of the queue, in every participant: with `P` participants a change
+    /// costs the election `2P` reads, so `P` participants joining cost `2P²`. A participant
+    /// that only needs its own phase (a server in a large cluster: its namespace's routing
+    /// reads the leader from discovery) turns it off; `participants` then stays empty.
+    pub fn track_participants(mut self, track: bool) -> Self {
+        self.track_participants = track;
         self
     }
 
@@ -273,6 +284,7 @@ impl ElectionBuilder {
                 path: self.path,
                 id: self.id,
                 auto_requeue: self.auto_requeue,
+                track_participants: self.track_participants,
                 view: view_tx,
                 stop: stop_rx,
                 leftovers: std::sync::Mutex::default(),
@@ -306,6 +318,7 @@ impl Election {
             path: path.into(),
             id: id.into(),
             auto_requeue: false,
+            track_participants: true,
         }
     }
 

@@ -538,8 +538,11 @@ impl Driver {
         let (leader, addr) = (self.paths.leader(ns), self.addr.clone());
         let mutex = self.paths.leader_mutex(ns);
         let (leading, ns) = (self.leading.clone(), ns.to_owned());
+        // Routing learns the leader from discovery: the servers need not each follow their
+        // namespace's queue (which would cost every change 2 reads per server in it).
         Election::builder(mutex.clone(), self.addr.as_str())
             .auto_requeue(true)
+            .track_participants(false)
             .start(sessions, move |term| {
                 let (leading, ns) = (leading.clone(), ns.clone());
                 let term_task = lead(term, leader.clone(), addr.clone());

@@ -9,10 +9,16 @@
 //!   applied it (p50 / p99 / max over every client and change), and the ZooKeeper read requests
 //!   each client issued per change (counted by [`Discovery::reads`]);
 //! * resident memory per registration and per client (this process's RSS deltas);
-//! * the herd: every node of the ensemble stopped for 1.5x the session timeout, then restarted;
-//!   the time until every client's view is exact and every registration is in sync, the peak
-//!   of ZooKeeper's request rate (`mntr`'s `zk_packets_received`, summed over the nodes, per
-//!   100 ms) and this process's CPU while ZooKeeper was down and while it recovered.
+//! * ZooKeeper's traffic per change: requests, packets sent (answers and notifications) and
+//!   response bytes (`mntr`, summed over the nodes);
+//! * two herds, each ZooKeeper being away for 1.5x the session timeout: every node of the
+//!   ensemble stopped and restarted (ZooKeeper restores the sessions, the clients resume them),
+//!   and every connection cut by proxies while the ensemble runs on (ZooKeeper expires every
+//!   session: every server registers again, in a cluster set up anew through the proxies). For
+//!   each: the time until every client's view is exact and every registration is in sync, a
+//!   line per second of that recovery, the peak of ZooKeeper's request rate
+//!   (`zk_packets_received` per 100 ms) and this process's CPU while ZooKeeper was away and
+//!   while it recovered.
 //!
 //! ```text
 //! cargo bench -p slacker-tests --bench scale -- --sizes 100x10,300x50,1000x200
@@ -28,7 +34,7 @@ use std::time::{Duration, Instant};
 use futures::{stream, StreamExt};
 use serde_json::json;
 use slacker_core::{NamespaceInfo, ServerAddr};
-use slacker_tests::{procfs, LocalEnsemble, LocalZooKeeper};
+use slacker_tests::{procfs, LocalEnsemble, LocalZooKeeper, Proxy};
 use slacker_zk::discovery::{Discovery, DiscoveryOptions, Membership};
 use slacker_zk::local::four_letter_word;
 use slacker_zk::registry::{Registration, RegistryOptions};
@@ -269,11 +275,42 @@ async fn run(
         );
     }
 
+    let nodes = node_addrs(&ensemble);
     if args.herd {
-        herd(&mut ensemble, &clients, &registrations, &expected).await?;
+        let outage = Outage::Restart(&mut ensemble);
+        herd(outage, nodes.clone(), &clients, &registrations, &expected).await?;
     }
     drop(clients);
     drop(registrations);
+    if !args.herd {
+        return Ok(());
+    }
+
+    // The same cluster again, every session through a proxy, for the partition herd.
+    let mut proxies = Vec::new();
+    for node in &nodes {
+        proxies.push(Proxy::start(*node).await?);
+    }
+    let via: Vec<String> = proxies.iter().map(|p| p.addr().to_string()).collect();
+    let via = via.join(",");
+    let cluster = format!("{cluster}-partition");
+    let registrations: Vec<Registration> = stream::iter(0..n)
+        .map(|i| register(&cluster, &via, server_addr(i), namespaces_of(i, infos)))
+        .buffer_unordered(PARALLEL_SETUP)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    let clients: Vec<Discovery> = stream::iter(0..m)
+        .map(|_| discover(&cluster, &via))
+        .buffer_unordered(PARALLEL_SETUP)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    all_apply(&clients, |v| servers(v) == expected).await?;
+    let outage = Outage::Partition(&proxies);
+    herd(outage, nodes, &clients, &registrations, &expected).await?;
     Ok(())
 }
 
@@ -398,12 +435,55 @@ async fn watches(ensemble: &LocalEnsemble) -> String {
 }
 
 /// Stops every node, waits 1.5x the session timeout, restarts them, and measures the recovery.
+/// How the herd's outage is made.
+enum Outage<'a> {
+    /// Every node of the ensemble stopped, then restarted with its data: ZooKeeper restores
+    /// the sessions, which the clients resume.
+    Restart(&'a mut LocalEnsemble),
+    /// Every connection to ZooKeeper cut (by the proxies every session goes through) while the
+    /// ensemble keeps running: ZooKeeper expires every session and deletes its nodes, so every
+    /// server registers again in a new session.
+    Partition(&'a [Proxy]),
+}
+
+impl Outage<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Restart(_) => "ensemble restart",
+            Self::Partition(_) => "partition",
+        }
+    }
+
+    async fn begin(&mut self) -> Result<(), BoxError> {
+        match self {
+            Self::Restart(ensemble) => {
+                for i in 0..ensemble.node_count() {
+                    ensemble.stop(i).await?;
+                }
+            }
+            Self::Partition(proxies) => proxies.iter().for_each(Proxy::reset),
+        }
+        Ok(())
+    }
+
+    async fn end(&mut self) -> Result<(), BoxError> {
+        match self {
+            Self::Restart(ensemble) => ensemble.restart_all().await?,
+            Self::Partition(proxies) => proxies.iter().for_each(Proxy::pass),
+        }
+        Ok(())
+    }
+}
+
+/// Makes the outage for 1.5x the session timeout, ends it, and measures the recovery.
 async fn herd(
-    ensemble: &mut LocalEnsemble,
+    mut outage: Outage<'_>,
+    nodes: Vec<SocketAddr>,
     clients: &[Discovery],
     registrations: &[Registration],
     expected: &BTreeSet<ServerAddr>,
 ) -> Result<(), BoxError> {
+    let name = outage.name();
     let resyncs: Arc<Vec<u64>> = clients
         .iter()
         .map(|c| c.membership().borrow().resyncs)
@@ -413,17 +493,14 @@ async fn herd(
         .iter()
         .map(|r| r.state().borrow().session_id)
         .collect();
-    for i in 0..ensemble.node_count() {
-        ensemble.stop(i).await?;
-    }
+    outage.begin().await?;
     all_apply(clients, |v| v.zk != ZkState::Connected).await?;
     let (cpu0, t0) = (cpu(), Instant::now());
     // The outage itself: a duration, not a wait for an event.
     tokio::time::sleep(SESSION_TIMEOUT.mul_f64(1.5)).await;
     let down_cpu = (cpu() - cpu0).as_secs_f64() / t0.elapsed().as_secs_f64();
 
-    ensemble.restart_all().await?;
-    let nodes = node_addrs(ensemble);
+    outage.end().await?;
     let (cpu1, restarted) = (cpu(), Instant::now());
     let stop = Arc::new(AtomicBool::new(false));
     // Every 100 ms: ZooKeeper's request rate; every second a line of the recovery so far
@@ -464,7 +541,7 @@ async fn herd(
                     let rate =
                         now.saturating_sub(second.1) as f64 / second.0.elapsed().as_secs_f64();
                     println!(
-                        "       herd +{:>4.1}s: {synced:>5}/{} registrations in sync, {exact:>4}/{} \
+                        "       {name} +{:>4.1}s: {synced:>5}/{} registrations in sync, {exact:>4}/{} \
                          clients exact, ZooKeeper {rate:>6.0} requests/s",
                         restarted.elapsed().as_secs_f64(),
                         states.len(),
@@ -518,7 +595,7 @@ async fn herd(
         if let Some(first) = stragglers.first() {
             // A finding to report, not a reason to stop the other sizes.
             println!(
-                "       herd: ensemble down {:?}; {} of {} clients NOT exact {STEP_DEADLINE:?} \
+                "       herd ({name}): ZooKeeper away {:?}; {} of {} clients NOT exact {STEP_DEADLINE:?} \
                  after the restart (first: {first}); this process's CPU meanwhile {:.0}%",
                 SESSION_TIMEOUT.mul_f64(1.5),
                 stragglers.len(),
@@ -571,7 +648,7 @@ async fn herd(
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle_cpu = (cpu() - cpu2).as_secs_f64() / t2.elapsed().as_secs_f64();
     println!(
-        "       herd: ensemble down {:?}; after restart every client exact in {exact:.1?}, every \
+        "       herd ({name}): ZooKeeper away {:?}; after it every client exact in {exact:.1?}, every \
          registration in sync in {synced:.1?}, all exact {recovered:.1?} (target 2 x session \
          timeout = {:?}), every namespace led again {settled:.1?}; {renewed}/{} server sessions renewed; ZooKeeper peak {peak} requests/s; \
          this process's CPU: {:.0}% while ZooKeeper was down, {:.0}% recovering, {:.0}% idle after",

@@ -691,3 +691,52 @@ async fn create_with_a_lost_reply_leaves_exactly_one_node() {
     let (children, _) = observer.get_children(path).await.unwrap();
     assert!(children.is_empty(), "{children:?}");
 }
+
+/// A participant that does not track the queue still leads and hands over, but reads nothing
+/// to keep a participant list: its view's list stays empty while a tracking participant's
+/// shows both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_can_leave_the_queue_untracked() {
+    let zk = LocalZooKeeper::start().await.unwrap();
+    let path = "/it/untracked/_leader/mutex";
+    let quiet = Election::builder(path, "quiet")
+        .auto_requeue(true)
+        .track_participants(false)
+        .start(
+            sessions(zk.connect_string(), Duration::from_secs(10)),
+            |l: Leadership| async move {
+                l.lost().await;
+            },
+        )
+        .unwrap();
+    let mut view = quiet.subscribe();
+    tokio::time::timeout(DEADLINE, view.wait_for(|v| v.is_leader()))
+        .await
+        .expect("the untracked participant leads")
+        .unwrap();
+    let tracking = Election::builder(path, "tracking")
+        .start(
+            sessions(zk.connect_string(), Duration::from_secs(10)),
+            |l: Leadership| async move {
+                l.lost().await;
+            },
+        )
+        .unwrap();
+    let mut seen = tracking.subscribe();
+    let both = |v: &election::ElectionView| {
+        let ids: Vec<&str> = v.participants.iter().map(|p| p.id.as_str()).collect();
+        ids == ["quiet", "tracking"]
+    };
+    tokio::time::timeout(DEADLINE, seen.wait_for(both))
+        .await
+        .expect("the tracking participant lists both")
+        .unwrap();
+    assert!(quiet.view().participants.is_empty(), "{:?}", quiet.view());
+    // Handing over works the same.
+    quiet.stop().await;
+    tokio::time::timeout(DEADLINE, seen.wait_for(|v| v.is_leader()))
+        .await
+        .expect("the next participant leads")
+        .unwrap();
+    tracking.stop().await;
+}

@@ -35,6 +35,8 @@ pub(super) struct Ctx {
     pub(super) path: String,
     pub(super) id: String,
     pub(super) auto_requeue: bool,
+    /// Keep `view.participants` current (a child watch on the election path).
+    pub(super) track_participants: bool,
     pub(super) view: watch::Sender<ElectionView>,
     /// `true` (or closed, when the [`Election`](super::Election) is dropped) asks to leave.
     pub(super) stop: watch::Receiver<bool>,
@@ -482,6 +484,9 @@ impl Ctx {
     /// Keeps `view.participants` current from a child watch on the election path. Never returns:
     /// once the session is gone it waits to be dropped with the session's participation.
     async fn watch_participants(&self, client: &zk::Client) -> Infallible {
+        if !self.track_participants {
+            return std::future::pending().await;
+        }
         let mut backoff = retry_schedule();
         loop {
             let result = match client.get_and_watch_children(&self.path).await {
