@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use slacker_core::backoff::Backoff;
+use slacker_core::backoff::{self, Backoff};
 use slacker_core::{NamespaceInfo, ServerAddr};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -36,6 +36,11 @@ use crate::paths::{check_name, ClusterPaths, DEFAULT_ROOT};
 use crate::session::{sleep_until, Session, SessionEvent, ZkOptions, ZkState};
 use crate::znode::{delete_own, ensure_ephemeral, put_persistent};
 use crate::{Error, Result};
+
+/// The longest a registration waits before writing its nodes again in a new session (a random
+/// part of it): after a partition or an overloaded ensemble every server of a cluster gets its
+/// new session at about the same moment, and their writes go through ZooKeeper's leader.
+pub const REREGISTER_JITTER: Duration = Duration::from_millis(500);
 
 /// Where and how to register.
 #[non_exhaustive]
@@ -383,9 +388,21 @@ impl Driver {
                         }
                     }
                     SessionEvent::NewSession => {
-                        self.current.send_replace(self.session.client().clone());
-                        let result = self.sync_all().await;
-                        let _ = self.logged(result);
+                        // The published state still has the session before this one.
+                        if self.session.id() == state.borrow().session_id {
+                            // Resumed: the nodes are there; checking them costs reads only.
+                            let result = self.sync_all().await;
+                            let _ = self.logged(result);
+                        } else {
+                            // A new session: every node must be written again, and every
+                            // server of the cluster lost its session at the same moment (a
+                            // partition, an overloaded ensemble). A random part of
+                            // REREGISTER_JITTER spreads their writes (the elections' too: they
+                            // get the new session from `sync_all`); the retry timer runs it.
+                            self.in_sync = false;
+                            let after = backoff::jitter(REREGISTER_JITTER);
+                            self.retry_at = Some(Instant::now() + after);
+                        }
                     }
                     SessionEvent::Closed => {
                         tracing::error!(addr = %self.addr, "ZooKeeper session closed; registration stopped");
@@ -467,8 +484,12 @@ impl Driver {
         Ok(())
     }
 
-    /// Writes the whole current state; ZooKeeper is in sync when it succeeds.
+    /// Writes the whole current state; ZooKeeper is in sync when it succeeds. The elections
+    /// get the current session first (they wait for it after an expiry).
     async fn sync_all(&mut self) -> Result<()> {
+        if self.current.borrow().state().is_terminated() {
+            self.current.send_replace(self.session.client().clone());
+        }
         self.in_sync = false;
         self.put_server().await?;
         self.put_namespaces().await?;
