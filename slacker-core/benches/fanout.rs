@@ -89,6 +89,22 @@ async fn run(iterations: usize) {
         servers.push(server);
     }
 
+    // `FANOUT_ONLY=direct|cluster`: 10 s of one path at 256 callers and nothing else (for a
+    // profiler: compare the two).
+    if let Ok(only) = std::env::var("FANOUT_ONLY") {
+        let server = &servers[0];
+        let rate = if only == "cluster" {
+            let stub = BenchClient::new(cluster_of(std::slice::from_ref(server)));
+            calls_per_second(&stub, 256, 10.0).await
+        } else {
+            let client = Client::connect(server.local_addr(), ClientOptions::default());
+            let stub = BenchClient::new(client.await.expect("connect"));
+            calls_per_second(&stub, 256, 10.0).await
+        };
+        println!("{only}: {rate:.0} calls/s");
+        return;
+    }
+
     println!("{iterations} sequential calls per row, latency in microseconds");
     println!(
         "| call                            |      p50 |      p99 |      max | p50 vs single |"

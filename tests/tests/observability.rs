@@ -286,3 +286,65 @@ async fn hostile_http_clients_do_not_disturb_rpc() {
     assert_eq!(report.failures, 0, "{report:?}");
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+/// A cluster client's per-server attempt histogram (counted per thread, added up when scraped)
+/// is an ordinary Prometheus histogram: every attempt in `_count` and in the `+Inf` bucket,
+/// buckets cumulative, and `promtool` accepts the text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_clients_attempt_histogram_is_exact() {
+    use slacker_core::cluster::{Cluster, ClusterOptions};
+    use slacker_core::membership::{Change, ServerInfo};
+    use slacker_core::ServerAddr;
+
+    let server = example_server().await;
+    let addr = ServerAddr::from(server.local_addr());
+    let cluster = Cluster::new(ClusterOptions::default());
+    let data = serde_json::Value::Null;
+    cluster.apply(Change::Insert(addr.clone(), ServerInfo { data }));
+    cluster.apply(Change::Namespace {
+        namespace: "slacker.example.api".into(),
+        servers: vec![addr.clone()],
+        leader: None,
+    });
+    let api = ExampleApiClient::new(cluster.clone());
+    // From many tasks, so that both worker threads count.
+    let calls: Vec<_> = (0..40)
+        .map(|i| {
+            let api = api.clone();
+            tokio::spawn(async move { api.echo(format!("c{i}")).await })
+        })
+        .collect();
+    for call in calls {
+        call.await.expect("task").expect("echo");
+    }
+    let text = cluster.metrics_text();
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {prefix} in:\n{text}"))
+    };
+    let server_label = format!("server=\"{addr}\"");
+    let count = line(&format!(
+        "slacker_client_call_duration_seconds_count{{{server_label}}}"
+    ));
+    let inf = line(&format!(
+        "slacker_client_call_duration_seconds_bucket{{{server_label},le=\"+Inf\"}}"
+    ));
+    assert_eq!((count, inf), (40.0, 40.0));
+    let sum = line(&format!(
+        "slacker_client_call_duration_seconds_sum{{{server_label}}}"
+    ));
+    assert!(sum > 0.0 && sum < 40.0 * 5.0, "sum {sum}");
+    let buckets: Vec<f64> = text
+        .lines()
+        .filter(|l| l.starts_with("slacker_client_call_duration_seconds_bucket"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect();
+    assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
+    promtool(&text)
+        .await
+        .expect("promtool accepts the cluster's metrics");
+    cluster.close().await;
+}

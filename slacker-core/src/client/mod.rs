@@ -26,7 +26,7 @@ mod shared;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -150,6 +150,7 @@ impl Client {
             frames_read: AtomicU64::new(0),
             link: watch::Sender::new(Link::Connecting),
             state: watch::Sender::new(ConnState::Connecting),
+            conn: AtomicU8::new(ConnState::Connecting as u8),
             close: CancellationToken::new(),
         });
         tokio::spawn(driver::run(shared.clone()));
@@ -170,6 +171,11 @@ impl Client {
     /// The connection state, as a watch (clone-able, awaitable with `changed()`).
     pub fn state(&self) -> watch::Receiver<ConnState> {
         self.shared().state.subscribe()
+    }
+
+    /// The connection state now (what [`Client::state`] last published), without a lock.
+    pub(crate) fn conn_state(&self) -> ConnState {
+        self.shared().conn_state()
     }
 
     /// Whether client interceptors run around each call (they are not bounded by its timeout).

@@ -4,7 +4,7 @@
 //! next hop: `driver.rs` (the reader completes it).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -48,16 +48,29 @@ pub(super) struct Shared {
     pub(super) frames_read: AtomicU64,
     pub(super) link: watch::Sender<Link>,
     pub(super) state: watch::Sender<ConnState>,
+    /// `state` as a number, for readers on the call path (a watch's borrow takes its lock).
+    pub(super) conn: AtomicU8,
     pub(super) close: CancellationToken,
 }
 
 impl Shared {
+    /// The connection state, without a lock.
+    pub(super) fn conn_state(&self) -> ConnState {
+        match self.conn.load(Ordering::Acquire) {
+            s if s == ConnState::Connecting as u8 => ConnState::Connecting,
+            s if s == ConnState::Connected as u8 => ConnState::Connected,
+            s if s == ConnState::Disconnected as u8 => ConnState::Disconnected,
+            _ => ConnState::Closed,
+        }
+    }
+
     pub(super) fn pending(&self) -> std::sync::MutexGuard<'_, PendingMap> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(super) fn set_link(&self, link: Link) {
         let state = link.state();
+        self.conn.store(state as u8, Ordering::Release);
         self.link.send_replace(link);
         self.state
             .send_if_modified(|s| std::mem::replace(s, state) != state);

@@ -284,7 +284,11 @@ impl Cluster {
         let clients: Vec<Client> = {
             let mut table = self.inner.table.write().unwrap_or_else(|e| e.into_inner());
             table.namespaces.clear();
-            table.servers.drain().map(|(_, m)| m.client).collect()
+            table
+                .servers
+                .drain()
+                .map(|(_, m)| m.client.clone())
+                .collect()
         };
         for client in clients {
             client.close().await;
@@ -386,7 +390,7 @@ impl Cluster {
         timeout: Duration,
     ) -> Reply {
         let started = Instant::now();
-        let reply = attempt(target, call, deadline, timeout).await;
+        let reply = attempt(target, call, started, deadline, timeout).await;
         target.obs.record(&reply.result, started.elapsed());
         let policy = &self.inner.options.ejection;
         if let Some(period) = target.health.record(Verdict::of(&reply.result), policy) {
@@ -422,10 +426,16 @@ fn may_retry(call: &Call, err: &Error, retries_done: usize) -> bool {
     }
 }
 
-/// One server's attempt, bounded by the call's deadline.
-async fn attempt(target: &Target, call: &Call, deadline: Instant, timeout: Duration) -> Reply {
+/// One server's attempt (starting `now`), bounded by the call's deadline.
+async fn attempt(
+    target: &Target,
+    call: &Call,
+    now: Instant,
+    deadline: Instant,
+    timeout: Duration,
+) -> Reply {
     let mut call = call.clone();
-    call.options.timeout = Some(deadline.saturating_duration_since(Instant::now()));
+    call.options.timeout = Some(deadline.saturating_duration_since(now));
     // The client bounds its exchange by that timeout itself; only its interceptors (which
     // run before and after) can outlast it, so only then is a second timer needed.
     let attempt = target.client.attempt(call);

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde_json::Value;
-use tokio::sync::watch;
 
 use super::health::Health;
 use crate::membership::{Change, ServerInfo};
@@ -23,12 +22,12 @@ use crate::{
     ServerAddr, ServerView,
 };
 
-/// One registered server.
+/// One registered server. Shared (one reference count) with the targets chosen from it.
 pub(super) struct Member {
+    pub(super) addr: ServerAddr,
     pub(super) client: Client,
-    pub(super) state: watch::Receiver<ConnState>,
     pub(super) data: Value,
-    /// Failure accrual; shared with the targets chosen from it.
+    /// Failure accrual (kept across a server-data change, which replaces the member).
     pub(super) health: Arc<Health>,
     /// Its metric handles.
     pub(super) obs: Arc<ServerObs>,
@@ -36,7 +35,7 @@ pub(super) struct Member {
 
 impl Member {
     pub(super) fn conn_state(&self) -> ConnState {
-        *self.state.borrow()
+        self.client.conn_state()
     }
 }
 
@@ -48,29 +47,20 @@ pub(super) struct Route {
     next: AtomicUsize,
 }
 
-/// A server chosen for one attempt.
-pub(super) struct Target {
-    pub(super) addr: ServerAddr,
-    pub(super) client: Client,
-    pub(super) health: Arc<Health>,
-    pub(super) obs: Arc<ServerObs>,
-}
+/// A server chosen for one attempt: its member, shared (choosing costs one reference count,
+/// not one per field: the call path of a busy cluster takes and drops one per attempt).
+pub(super) type Target = Arc<Member>;
 
 /// A routable server of a namespace, as selection sees it.
 #[derive(Clone, Copy)]
 struct Candidate<'a> {
     addr: &'a ServerAddr,
-    member: &'a Member,
+    member: &'a Arc<Member>,
 }
 
 impl Candidate<'_> {
     fn target(self) -> Target {
-        Target {
-            addr: self.addr.clone(),
-            client: self.member.client.clone(),
-            health: self.member.health.clone(),
-            obs: self.member.obs.clone(),
-        }
+        Arc::clone(self.member)
     }
 
     /// The server-data `weight`: a non-negative number, 1 when absent or invalid.
@@ -86,7 +76,7 @@ impl Candidate<'_> {
 
 #[derive(Default)]
 pub(super) struct Table {
-    pub(super) servers: HashMap<ServerAddr, Member>,
+    pub(super) servers: HashMap<ServerAddr, Arc<Member>>,
     pub(super) namespaces: HashMap<String, Route>,
 }
 
@@ -101,21 +91,29 @@ impl Table {
     ) {
         match change {
             Change::Insert(addr, ServerInfo { data }) => match self.servers.get_mut(&addr) {
-                Some(member) => member.data = data,
+                // Targets chosen before keep the member they were chosen from; its connection,
+                // health and metrics carry over to the new one.
+                Some(member) => {
+                    let next = Member {
+                        addr: member.addr.clone(),
+                        client: member.client.clone(),
+                        data,
+                        health: member.health.clone(),
+                        obs: member.obs.clone(),
+                    };
+                    *member = Arc::new(next);
+                }
                 None => {
                     let client = Client::lazy(addr.clone(), options.clone());
-                    let state = client.state();
                     let obs = metrics.server(addr.as_str());
-                    self.servers.insert(
-                        addr,
-                        Member {
-                            client,
-                            state,
-                            data,
-                            health: Arc::default(),
-                            obs,
-                        },
-                    );
+                    let member = Member {
+                        addr: addr.clone(),
+                        client,
+                        data,
+                        health: Arc::default(),
+                        obs,
+                    };
+                    self.servers.insert(addr, Arc::new(member));
                 }
             },
             // Calls still running on it finish if it answers (a graceful stop drains them)
@@ -123,7 +121,7 @@ impl Table {
             // the last of them drops its handle.
             Change::Remove(addr) => {
                 if let Some(member) = self.servers.remove(&addr) {
-                    member.client.retire();
+                    member.client.clone().retire();
                 }
             }
             Change::Namespace {

@@ -17,6 +17,7 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use super::latency::{Latency, LatencyVec};
 use crate::inspect::FunctionStats;
 use crate::{Error, NamespaceInfo, ResultCode};
 
@@ -331,7 +332,7 @@ fn outcome_slot(result: &Result<crate::Response, Error>) -> usize {
 pub struct ClusterMetrics {
     registry: Registry,
     calls: IntCounterVec,
-    latency: HistogramVec,
+    latency: LatencyVec,
     pub(crate) retries: IntCounter,
     pub(crate) retries_refused: IntCounter,
     pub(crate) partial_failures: IntCounter,
@@ -345,7 +346,7 @@ pub(crate) struct ServerObs {
     server: String,
     calls_vec: IntCounterVec,
     by_outcome: [OnceLock<IntCounter>; OUTCOMES.len()],
-    latency: Histogram,
+    latency: Arc<Latency>,
     ejections: IntCounter,
 }
 
@@ -358,7 +359,7 @@ impl ServerObs {
                     .with_label_values(&[self.server.as_str(), OUTCOMES[slot]])
             })
             .inc();
-        self.latency.observe(elapsed.as_secs_f64());
+        self.latency.observe(elapsed);
     }
 
     pub(crate) fn ejected(&self) {
@@ -376,11 +377,16 @@ impl Default for ClusterMetrics {
                 "Attempts made by a cluster client, by server and outcome (a result code, or timeout, connection, backlog, codec, protocol, closed).",
                 &["server", "code"],
             ),
-            latency: histogram_vec(
+            // Observed by every attempt: sharded per thread (see `latency.rs`).
+            latency: register(
                 &registry,
-                "client_call_duration_seconds",
-                "Time of one attempt as the client saw it, by server.",
-                &["server"],
+                LatencyVec::new(
+                    "client_call_duration_seconds",
+                    "Time of one attempt as the client saw it, by server.",
+                    "server",
+                    latency_buckets(),
+                )
+                .unwrap_or_else(|_| unreachable_metric()),
             ),
             retries: counter(
                 &registry,
@@ -420,7 +426,7 @@ impl ClusterMetrics {
             server: server.to_owned(),
             calls_vec: self.calls.clone(),
             by_outcome: Default::default(),
-            latency: self.latency.with_label_values(&[server]),
+            latency: self.latency.with_label(server),
             ejections: self.ejections.with_label_values(&[server]),
         })
     }

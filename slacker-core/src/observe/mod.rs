@@ -42,6 +42,7 @@
 //! Per-function statistics (calls, errors, p50/p99/max from an HDR histogram) are always on and
 //! answer inspect.
 
+mod latency;
 pub mod metrics;
 #[cfg(feature = "otel")]
 pub mod otel;
