@@ -95,13 +95,16 @@ fn shard_of_this_thread() -> usize {
     SHARD.with(|s| *s)
 }
 
+/// One histogram of a [`LatencyVec`] and its label value.
+type Child = (String, Arc<Latency>);
+
 /// A family of [`Latency`] histograms with one label, registered as a collector.
 #[derive(Clone, Debug)]
 pub(crate) struct LatencyVec {
     desc: Arc<Desc>,
     label: String,
     bounds: Arc<[f64]>,
-    children: Arc<Mutex<Vec<(String, Arc<Latency>)>>>,
+    children: Arc<Mutex<Vec<Child>>>,
 }
 
 impl LatencyVec {
