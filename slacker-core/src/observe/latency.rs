@@ -191,13 +191,13 @@ mod tests {
         }
         let families = family.collect();
         let m = &families[0].get_metric()[0];
-        assert_eq!(m.get_label()[0].get_value(), "a:1");
+        assert_eq!(m.get_label()[0].value(), "a:1");
         let snapshot = m.get_histogram();
         assert_eq!(snapshot.get_sample_count(), 9);
         let cumulative: Vec<u64> = snapshot
             .get_bucket()
             .iter()
-            .map(|b| b.get_cumulative_count())
+            .map(|b| b.cumulative_count())
             .collect();
         assert_eq!(cumulative, [3, 6]);
         assert!((snapshot.get_sample_sum() - 3.0 * 1.0055).abs() < 1e-9);
