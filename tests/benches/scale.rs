@@ -162,13 +162,7 @@ async fn run(
 
     let rss0 = rss_mib();
     let started = Instant::now();
-    let registrations: Vec<Registration> = stream::iter(0..n)
-        .map(|i| register(&cluster, &connect, server_addr(i), namespaces_of(i, infos)))
-        .buffer_unordered(PARALLEL_SETUP)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<_, _>>()?;
+    let registrations = register_all(&cluster, &connect, n, infos).await?;
     let rss1 = rss_mib();
     let memberships: usize = (0..n).map(|i| namespaces_of(i, infos).len()).sum();
     println!(
@@ -179,13 +173,7 @@ async fn run(
     );
 
     let started = Instant::now();
-    let clients: Vec<Discovery> = stream::iter(0..m)
-        .map(|_| discover(&cluster, &connect))
-        .buffer_unordered(PARALLEL_SETUP)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<_, _>>()?;
+    let clients = discover_all(&cluster, &connect, m).await?;
     let expected: BTreeSet<ServerAddr> = (0..n).map(server_addr).collect();
     all_apply(&clients, |v| servers(v) == expected).await?;
     let rss2 = rss_mib();
@@ -294,24 +282,39 @@ async fn run(
     let via: Vec<String> = proxies.iter().map(|p| p.addr().to_string()).collect();
     let via = via.join(",");
     let cluster = format!("{cluster}-partition");
-    let registrations: Vec<Registration> = stream::iter(0..n)
-        .map(|i| register(&cluster, &via, server_addr(i), namespaces_of(i, infos)))
-        .buffer_unordered(PARALLEL_SETUP)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<_, _>>()?;
-    let clients: Vec<Discovery> = stream::iter(0..m)
-        .map(|_| discover(&cluster, &via))
-        .buffer_unordered(PARALLEL_SETUP)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<_, _>>()?;
+    let registrations = register_all(&cluster, &via, n, infos).await?;
+    let clients = discover_all(&cluster, &via, m).await?;
     all_apply(&clients, |v| servers(v) == expected).await?;
     let outage = Outage::Partition(&proxies);
     herd(outage, nodes, &clients, &registrations, &expected).await?;
     Ok(())
+}
+
+/// Servers `0..n`, [`PARALLEL_SETUP`] registering at a time.
+async fn register_all(
+    cluster: &str,
+    connect: &str,
+    n: usize,
+    infos: &[&'static NamespaceInfo],
+) -> Result<Vec<Registration>, BoxError> {
+    stream::iter(0..n)
+        .map(|i| register(cluster, connect, server_addr(i), namespaces_of(i, infos)))
+        .buffer_unordered(PARALLEL_SETUP)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// `m` discovering clients, [`PARALLEL_SETUP`] starting at a time.
+async fn discover_all(cluster: &str, connect: &str, m: usize) -> Result<Vec<Discovery>, BoxError> {
+    stream::iter(0..m)
+        .map(|_| discover(cluster, connect))
+        .buffer_unordered(PARALLEL_SETUP)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
 }
 
 async fn register(
