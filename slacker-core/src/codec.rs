@@ -136,12 +136,13 @@ impl PacketCodec {
 /// where they are.
 pub(crate) const COPY_PAYLOAD_BYTES: usize = 1024;
 
-/// What a connection's writer is handed: a packet to encode, or frames already encoded (a
-/// server connection encodes the answers of one read together and hands them over at once).
+/// What a connection's writer is handed: a packet to encode, or frames already encoded, in
+/// chunks to write in order (a server connection encodes the answers of one read together and
+/// hands them over at once, large payloads as chunks of their own).
 #[derive(Debug)]
 pub(crate) enum Outgoing {
     Packet(Packet),
-    Frames(bytes::Bytes),
+    Frames(Vec<Bytes>),
 }
 
 /// Write buffer size at which a writer flushes even if more packets are queued; also the size
@@ -212,8 +213,8 @@ impl Batch {
                         if !self.buf.is_empty() {
                             self.chunks.push(self.buf.split().freeze());
                         }
-                        queued += frames.len();
-                        self.chunks.push(frames);
+                        queued += frames.iter().map(Bytes::len).sum::<usize>();
+                        self.chunks.extend(frames);
                     }
                 }
                 if queued + self.buf.len() >= WRITE_BATCH_BYTES {

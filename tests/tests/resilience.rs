@@ -8,6 +8,7 @@
 //! * a tid reused right after its cancel: every request gets exactly one answer;
 //! * a tid still running, reused: refused with `ProtocolError`, inline or not;
 //! * a hello pipelined with a large request: answered first;
+//! * mixed large and small answers to a peer that reads slowly: whole and in order;
 //! * a deadline that passes on both sides at once: always `Error::Timeout`;
 //! * fire-and-forget on a method returning a value: refused before sending;
 //! * an election after a ZooKeeper outage longer than the session timeout: a leader at once;
@@ -31,7 +32,7 @@ use slacker_core::{
 use slacker_examples::cluster_api::{Example, ExampleApiClient, ExampleApiServer};
 use slacker_tests::cluster::whoami_load;
 use slacker_tests::{
-    wait_for, wait_until, workspace_bin, Kazoo, LocalZooKeeper, Proxy, Report, TestProcess,
+    wait_for, wait_until, within, workspace_bin, Kazoo, LocalZooKeeper, Proxy, Report, TestProcess,
     DEADLINE,
 };
 use slacker_zk::election::{self, Election, Leadership};
@@ -437,6 +438,69 @@ async fn a_pipelined_hello_is_answered_before_a_large_result() {
         }
         other => panic!("expected the echo: {other:?}"),
     }
+    server.shutdown(Duration::from_secs(5)).await;
+}
+
+/// 300 pipelined echoes, every third one 128 KiB, to a peer with a 4 KiB receive buffer that
+/// keeps sending while it reads: the server's writes come up short again and again (the reader
+/// leaves the rest to the writer, large payloads written from where they are), and still every
+/// answer arrives whole, once, in the order asked.
+#[tokio::test]
+async fn mixed_size_answers_to_a_slow_reader_arrive_whole_and_in_order() {
+    const CALLS: u64 = 300;
+    let server = example_server().await;
+    let text = |tid: u64| {
+        let len = if tid % 3 == 0 {
+            128 * 1024
+        } else {
+            10 + tid as usize
+        };
+        let c = char::from(b'a' + (tid % 26) as u8);
+        std::iter::repeat_n(c, len).collect::<String>()
+    };
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let stream = within("connect", socket.connect(server.local_addr()))
+        .await
+        .expect("connect");
+    let (read, mut write) = stream.into_split();
+    let mut codec = PacketCodec::new(DEFAULT_MAX_FRAME_LEN);
+    let sender = tokio::spawn(async move {
+        let hello = Packet::ClientHello {
+            name: "slow-reader".into(),
+            version: "0".into(),
+        };
+        let mut buf = BytesMut::new();
+        codec.encode(hello, &mut buf).expect("encode");
+        for tid in 1..=CALLS {
+            codec
+                .encode(request(tid, "echo", &json!([text(tid)])), &mut buf)
+                .expect("encode");
+            if buf.len() > 64 * 1024 {
+                write.write_all(&buf.split()).await.expect("write");
+            }
+        }
+        write.write_all(&buf).await.expect("write");
+        write
+    });
+    let mut reader = FramedRead::new(read, PacketCodec::new(DEFAULT_MAX_FRAME_LEN));
+    let mut next = async || match tokio::time::timeout(DEADLINE, reader.next()).await {
+        Ok(Some(Ok(Ok(p)))) => p,
+        other => panic!("no answer: {other:?}"),
+    };
+    assert!(matches!(next().await, Packet::ServerHello { .. }));
+    for expected in 1..=CALLS {
+        match next().await {
+            Packet::Response { tid, payload, .. } => {
+                assert_eq!(tid, expected, "answers out of order");
+                let v: Value =
+                    serialization::decode_value(ContentType::Json, &payload).expect("json");
+                assert!(v == json!(text(tid)), "answer {tid} is not its echo");
+            }
+            other => panic!("expected echo {expected}: {other:?}"),
+        }
+    }
+    let _write = within("the sender", sender).await.expect("sender");
     server.shutdown(Duration::from_secs(5)).await;
 }
 

@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -31,9 +31,7 @@ use super::conn::{error, Conn};
 use super::dispatch::{self, Answer};
 use super::wire::{self, Wire};
 use super::Shared;
-use crate::codec::{
-    write_loop, Outgoing, PacketCodec, COPY_PAYLOAD_BYTES, READ_BUFFER_BYTES, WRITE_BATCH_BYTES,
-};
+use crate::codec::{write_loop, Outgoing, PacketCodec, READ_BUFFER_BYTES, WRITE_BATCH_BYTES};
 use crate::inspect::InspectRequest;
 use crate::protocol::{Packet, HEADER_LEN, VERSION};
 use crate::stream::{ReadHalf, WriteHalf};
@@ -78,9 +76,9 @@ pub(super) async fn serve(
     let closing = shared.close.cancelled();
     tokio::pin!(closing);
     // Answers made in this task (most requests, and every control packet), encoded and not
-    // yet handed to the writer: they go over together once no further frame can be read
-    // without waiting, so the answers to one read leave in one write.
-    let mut batch = BytesMut::new();
+    // yet handed on: they go over together once no further frame can be read without
+    // waiting, so the answers to one read leave in one write.
+    let mut batch = Answers::default();
     let mut encoder = PacketCodec::new(max);
     let reason = loop {
         let ready = if batch.is_empty() {
@@ -136,24 +134,7 @@ pub(super) async fn serve(
             Some(Ok(Ok(packet))) => handle(&shared, &conn, id, packet).await,
         };
         if let Some(reply) = reply {
-            if reply
-                .packet
-                .payload()
-                .is_some_and(|p| p.len() > COPY_PAYLOAD_BYTES)
-            {
-                // A large answer goes to the writer as it is, which writes its payload from
-                // where it is instead of copying it into the batch; the batch goes first, so
-                // answers made here leave in the order they were made (a hello's answer first).
-                if let Err(reason) = flush(&mut batch, wire, &conn.tx, closing.as_mut()).await {
-                    break reason;
-                }
-                let packet = Outgoing::Packet(reply.packet);
-                if let Err(reason) = hand_over(&conn.tx, packet, closing.as_mut()).await {
-                    break reason;
-                }
-                continue;
-            }
-            encode(&mut encoder, reply, &mut batch);
+            batch.push(&mut encoder, reply);
             if batch.len() >= WRITE_BATCH_BYTES {
                 if let Err(reason) = flush(&mut batch, wire, &conn.tx, closing.as_mut()).await {
                     break reason;
@@ -163,7 +144,7 @@ pub(super) async fn serve(
     };
     // Answers already made still go out (a draining server's last ones).
     if !batch.is_empty() {
-        let _ = conn.tx.try_send(Outgoing::Frames(batch.freeze()));
+        let _ = conn.tx.try_send(Outgoing::Frames(batch.take()));
     }
     tracing::debug!(%peer, %reason, "connection closed");
     // Abort what still runs for this peer: nobody will read the replies.
@@ -182,7 +163,7 @@ pub(super) async fn serve(
 /// Sends the batch (if any): written right here when the writer is idle (plain TCP), else
 /// handed to the writer as [`hand_over`] does.
 async fn flush(
-    batch: &mut BytesMut,
+    batch: &mut Answers,
     wire: Option<&Wire>,
     tx: &mpsc::Sender<Outgoing>,
     closing: std::pin::Pin<&mut tokio_util::sync::WaitForCancellationFuture<'_>>,
@@ -190,15 +171,15 @@ async fn flush(
     if batch.is_empty() {
         return Ok(());
     }
-    let mut frames = batch.split().freeze();
+    let mut chunks = batch.take();
     if let Some(wire) = wire {
-        match wire.write_now(frames, tx) {
+        match wire.write_now(chunks, tx) {
             Ok(None) => return Ok(()),
-            Ok(Some(unsent)) => frames = unsent,
+            Ok(Some(unsent)) => chunks = unsent,
             Err(e) => return Err(format!("write failed: {e}")),
         }
     }
-    hand_over(tx, Outgoing::Frames(frames), closing).await
+    hand_over(tx, Outgoing::Frames(chunks), closing).await
 }
 
 /// Queues `item` for the writer, waiting for room. When the server closes meanwhile, the item
@@ -223,16 +204,47 @@ async fn hand_over(
     }
 }
 
-/// Appends `answer` to the batch. A packet the codec refuses (over the frame limit; senders
-/// check sizes first, so this is a bug elsewhere) is answered with an `Internal` error.
-fn encode(encoder: &mut PacketCodec, answer: Answer, batch: &mut BytesMut) {
-    let tid = answer.packet.tid();
-    if let Err(e) = encoder.encode(answer.packet, batch) {
-        tracing::error!(tid, error = %e, "answer could not be encoded");
-        let refused = error(tid, ResultCode::Internal, format!("answer not sent: {e}"));
-        let _ = encoder.encode(refused, batch);
+/// Answers encoded in the reader's task and not yet handed on, in order: frames copied into
+/// `buf`, and large payloads as chunks of their own (written from where they are, not copied).
+#[derive(Default)]
+struct Answers {
+    buf: BytesMut,
+    chunks: Vec<Bytes>,
+    /// The bytes in `chunks`.
+    chunked: usize,
+}
+
+impl Answers {
+    fn is_empty(&self) -> bool {
+        self.len() == 0
     }
-    // `answer`'s in-flight slot is released here, once the answer is in the batch.
+
+    fn len(&self) -> usize {
+        self.buf.len() + self.chunked
+    }
+
+    /// Appends `answer`. A packet the codec refuses (over the frame limit; senders check
+    /// sizes first, so this is a bug elsewhere) is answered with an `Internal` error.
+    fn push(&mut self, encoder: &mut PacketCodec, answer: Answer) {
+        let tid = answer.packet.tid();
+        let before = self.chunks.len();
+        if let Err(e) = encoder.encode_chunked(answer.packet, &mut self.buf, &mut self.chunks) {
+            tracing::error!(tid, error = %e, "answer could not be encoded");
+            let refused = error(tid, ResultCode::Internal, format!("answer not sent: {e}"));
+            let _ = encoder.encode(refused, &mut self.buf);
+        }
+        self.chunked += self.chunks[before..].iter().map(Bytes::len).sum::<usize>();
+        // `answer`'s in-flight slot is released here, once the answer is in the batch.
+    }
+
+    /// Everything, as chunks to write in order; empties the batch.
+    fn take(&mut self) -> Vec<Bytes> {
+        if !self.buf.is_empty() {
+            self.chunks.push(self.buf.split().freeze());
+        }
+        self.chunked = 0;
+        std::mem::take(&mut self.chunks)
+    }
 }
 
 /// Handles one packet; returns the answer to queue, if any.

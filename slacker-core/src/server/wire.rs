@@ -3,8 +3,9 @@
 //!
 //! The reader writes a batch of its own answers itself when the writer is idle and nothing is
 //! queued for it: no hand-off and no wake-up of another task, the raw echo's one write per
-//! read. Everything else goes through the writer task as before: answers of requests that ran
-//! in their own task, large answers, a batch that arrives while the writer is busy, and
+//! read, large payloads included (written from where they are). Everything else goes through
+//! the writer task: answers of requests that ran in their own task, a batch that arrives while
+//! the writer is busy, and
 //! whatever part of a batch the socket did not take at once (it is written first, so frames
 //! never interleave). The reader never waits on the socket, so a peer that does not read
 //! cannot stop the reader; the writer's bounded queue still pushes back. TLS connections keep
@@ -36,7 +37,7 @@ struct State {
     /// The writer is collecting or writing a batch: the reader must queue, not write.
     writing: bool,
     /// The end of a batch the reader began to write and the socket did not take.
-    rest: Option<Bytes>,
+    rest: Vec<Bytes>,
 }
 
 impl Wire {
@@ -52,33 +53,52 @@ impl Wire {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Writes `frames` now if the writer is idle and its queue `tx` is empty; what the socket
-    /// does not take is left to the writer. Returns the frames untouched when they must be
-    /// queued instead.
+    /// Writes `chunks` now (one vectored write while the socket takes them) if the writer is
+    /// idle and its queue `tx` is empty; what the socket does not take is left to the writer.
+    /// Returns the chunks untouched when they must be queued instead.
     ///
     /// # Errors
     /// The socket's error: the connection is broken.
     pub(super) fn write_now(
         &self,
-        frames: Bytes,
+        chunks: Vec<Bytes>,
         tx: &mpsc::Sender<Outgoing>,
-    ) -> io::Result<Option<Bytes>> {
+    ) -> io::Result<Option<Vec<Bytes>>> {
         if tx.capacity() < tx.max_capacity() {
-            return Ok(Some(frames));
+            return Ok(Some(chunks));
         }
         let mut state = self.state();
-        if state.writing || state.rest.is_some() {
-            return Ok(Some(frames));
+        if state.writing || !state.rest.is_empty() {
+            return Ok(Some(chunks));
         }
         let stream: &TcpStream = (*self.io).as_ref();
-        let mut frames = frames;
-        loop {
-            match stream.try_write(&frames) {
+        let mut chunks = chunks;
+        let mut done = 0;
+        while done < chunks.len() {
+            let written = {
+                let mut slices = [io::IoSlice::new(&[]); MAX_SLICES];
+                let mut n = 0;
+                for (slice, chunk) in slices.iter_mut().zip(&chunks[done..]) {
+                    *slice = io::IoSlice::new(chunk);
+                    n += 1;
+                }
+                stream.try_write_vectored(&slices[..n])
+            };
+            match written {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) if n == frames.len() => return Ok(None),
-                Ok(n) => frames.advance(n),
+                Ok(mut n) => {
+                    while n > 0 {
+                        let first = &mut chunks[done];
+                        if n < first.len() {
+                            first.advance(n);
+                            break;
+                        }
+                        n -= first.len();
+                        done += 1;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    state.rest = Some(frames);
+                    state.rest = chunks.split_off(done);
                     drop(state);
                     self.wake.notify_one();
                     return Ok(None);
@@ -86,8 +106,12 @@ impl Wire {
                 Err(e) => return Err(e),
             }
         }
+        Ok(None)
     }
 }
+
+/// The most chunks one vectored write is given (the kernel's own limit is 1,024).
+const MAX_SLICES: usize = 64;
 
 /// The writer task: what the reader left (`State::rest`) first, then queued items, batched as
 /// `codec::write_loop` does. Ends when the queue closes and nothing is left, or a write fails.
@@ -114,9 +138,7 @@ pub(super) async fn write_loop(
         {
             let mut state = wire.state();
             state.writing = true;
-            if let Some(rest) = state.rest.take() {
-                batch.chunks.push(rest);
-            }
+            batch.chunks.append(&mut state.rest);
         }
         if let Some(first) = first {
             if let Err(e) = batch.collect(first, &mut rx).await {
@@ -128,7 +150,7 @@ pub(super) async fn write_loop(
         let rest_left = {
             let mut state = wire.state();
             state.writing = false;
-            state.rest.is_some()
+            !state.rest.is_empty()
         };
         if let Err(e) = written {
             tracing::debug!(error = %e, "write failed; closing");
