@@ -214,6 +214,13 @@ impl<'a, C: Caller> Merge<'a, C> {
         self.caller.merge_policy()
     }
 
+    /// True when no hook sees this merge (no before- or after-merge hook): a lone reply can
+    /// then be taken as it is, since [`Merge::settle`] of one reply is that reply.
+    pub(crate) fn unobserved(&self) -> bool {
+        self.policy()
+            .is_none_or(|p| p.before_merge.is_none() && p.after_merge.is_none())
+    }
+
     /// Runs the before-merge hook, if any, over `replies`.
     pub fn before(&self, replies: &mut Vec<Reply>) {
         if let Some(hook) = self.policy().and_then(|p| p.before_merge.as_ref()) {

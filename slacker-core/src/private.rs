@@ -246,6 +246,25 @@ pub fn merge_single<C: Caller, R>(
         })
 }
 
+/// `grouping_results = single`, from the replies: a lone reply that no merge hook sees (every
+/// point-to-point call) is decoded as it is, without building the lists [`decode_all`] and
+/// [`merge_single`] make, which give the same answer for it.
+///
+/// # Errors
+/// As [`merge_single`].
+pub fn single<C: Caller, R>(
+    merge: &Merge<'_, C>,
+    replies: Replies,
+    decode: fn(&ServerAddr, Response) -> Result<R>,
+) -> Result<R> {
+    match replies {
+        Replies::One(reply) if merge.unobserved() => {
+            reply.result.and_then(|resp| decode(&reply.server, resp))
+        }
+        replies => merge_single(merge, decode_all(merge, replies, decode)),
+    }
+}
+
 /// `grouping_results = vector`.
 ///
 /// # Errors

@@ -3,13 +3,16 @@
 //! Every server runs in its own process (this binary, `server` subcommand); the load generator
 //! runs here with one TCP connection and N concurrent callers. For each system, payload size and
 //! concurrency it reports calls/s, p50/p99 latency and the server's CPU time per call (read from
-//! `/proc/<pid>/stat`, so the cost of a cheap client cannot flatter the server).
+//! `/proc/<pid>/stat`, so the cost of a cheap client cannot flatter the server), and this
+//! process's CPU time per call (the client plus the load loop, which is the same for every
+//! system): on this shared machine CPU per call varies far less between runs than calls/s.
 //!
 //! ```text
 //! cargo bench -p slacker-tests --bench echo -- run --seconds 5
 //! ```
 //! `--only slacker,slacker-info,slacker-base --baseline OTHER_BUILD/echo` compares the server
-//! without a subscriber, with one at INFO, and another build's server (the cost of a change).
+//! without a subscriber, with one at INFO, and another build's server (the cost of a change on
+//! the server; a client-side change is compared by running the two builds' `run` in turn).
 //! Results are written down in BENCHMARKS.md.
 
 use std::collections::HashMap;
@@ -529,8 +532,8 @@ async fn run(plan: Plan) -> Result<(), BoxError> {
     } = plan;
     let own = std::env::current_exe()?;
     println!("connections: {connections}");
-    println!("| system | payload | concurrency | calls/s | p50 µs | p99 µs | server CPU µs/call | server B/call | server allocs/call | client B/call | client allocs/call | errors |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| system | payload | concurrency | calls/s | p50 µs | p99 µs | server CPU µs/call | client CPU µs/call | server B/call | server allocs/call | client B/call | client allocs/call | errors |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut results: HashMap<(&'static str, usize, usize), f64> = HashMap::new();
     for kind in kinds {
         let (exe, served) = match (kind, &baseline) {
@@ -563,12 +566,14 @@ async fn run(plan: Plan) -> Result<(), BoxError> {
                 conns.push(Conn::connect(kind.protocol(), addr).await?);
             }
             let cpu0 = cpu_micros(pid).unwrap_or(0);
+            let own0 = cpu_micros(std::process::id()).unwrap_or(0);
             let server0 = server_allocated(&mut stdin, &mut lines).await;
             let client0 = allocated();
             let s = load(&conns, size, concurrency, seconds).await?;
             let client1 = allocated();
             let server1 = server_allocated(&mut stdin, &mut lines).await;
             let cpu1 = cpu_micros(pid).unwrap_or(0);
+            let own1 = cpu_micros(std::process::id()).unwrap_or(0);
             let rate = s.calls as f64 / s.elapsed.as_secs_f64();
             results.insert((kind.name(), size, concurrency), rate);
             // Warm-up calls are included in the allocation window; they are 200 per
@@ -586,7 +591,7 @@ async fn run(plan: Plan) -> Result<(), BoxError> {
             };
             let (cb, ca) = per_call(client0, client1);
             println!(
-                "| {} | {} B | {} | {:.0} | {} | {} | {:.1} | {:.0} | {:.1} | {:.0} | {:.1} | {} |",
+                "| {} | {} B | {} | {:.0} | {} | {} | {:.1} | {:.1} | {:.0} | {:.1} | {:.0} | {:.1} | {} |",
                 kind.name(),
                 size,
                 concurrency,
@@ -594,6 +599,7 @@ async fn run(plan: Plan) -> Result<(), BoxError> {
                 s.hist.value_at_quantile(0.5),
                 s.hist.value_at_quantile(0.99),
                 (cpu1.saturating_sub(cpu0)) as f64 / s.calls.max(1) as f64,
+                (own1.saturating_sub(own0)) as f64 / s.calls.max(1) as f64,
                 sb,
                 sa,
                 cb,

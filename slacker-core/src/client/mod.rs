@@ -412,23 +412,39 @@ impl Client {
             )));
         }
         if fire_and_forget {
-            let deadline = Instant::now() + timeout;
-            let tx = self.writer(deadline, timeout).await?;
-            match tokio::time::timeout_at(deadline, tx.send(packet)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => return Err(self.lost()),
-                Err(_) => return Err(self.timeout(timeout)),
-            }
-            return Ok(Response {
-                code: ResultCode::Success,
-                content_type: call.content_type,
-                payload: serialization::encode(call.content_type, &()).unwrap_or_default(),
-            });
+            // Boxed: its waits would otherwise enlarge every call's future.
+            return Box::pin(self.send_only(packet, call.content_type, timeout)).await;
         }
         self.exchange(packet, tid, timeout).await
     }
 
+    /// Sends a fire-and-forget `packet` (waiting for a connection and for room until
+    /// `timeout`); its answer is the unit value.
+    async fn send_only(
+        &self,
+        packet: Packet,
+        content_type: ContentType,
+        timeout: Duration,
+    ) -> Result<Response> {
+        let deadline = Instant::now() + timeout;
+        let tx = self.writer(deadline, timeout).await?;
+        match tokio::time::timeout_at(deadline, tx.send(packet)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(self.lost()),
+            Err(_) => return Err(self.timeout(timeout)),
+        }
+        Ok(Response {
+            code: ResultCode::Success,
+            content_type,
+            payload: serialization::encode(content_type, &()).unwrap_or_default(),
+        })
+    }
+
     /// Sends `packet` (carrying `tid`) and waits for the reply to `tid` until `timeout`.
+    ///
+    /// The common case, a connection up and room in its queue, takes no await before the
+    /// reply: the waits for a connection and for room are boxed, so they cost nothing in the
+    /// size of every call's future (moved a few times per call) when they do not happen.
     async fn exchange(&self, packet: Packet, tid: u64, timeout: Duration) -> Result<Response> {
         let shared = self.shared();
         let deadline = Instant::now() + timeout;
@@ -436,7 +452,10 @@ impl Client {
         if shared.pending().len() >= limit {
             return Err(self.backlog());
         }
-        let tx = self.writer(deadline, timeout).await?;
+        let tx = match self.writer_now() {
+            Some(tx) => tx,
+            None => Box::pin(self.writer(deadline, timeout)).await?,
+        };
         let (slot, reply) = oneshot::channel();
         {
             let mut pending = shared.pending();
@@ -452,10 +471,21 @@ impl Client {
             armed: true,
         };
         // The queue to the writer is bounded: waiting for room counts against the timeout.
-        let sent_and_answered = async {
-            if tx.send(packet).await.is_err() {
+        let queued = match tx.try_send(packet) {
+            Ok(()) => None,
+            Err(mpsc::error::TrySendError::Full(packet)) => Some(Box::pin(tx.send(packet))),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
                 shared.pending().remove(&tid);
+                guard.armed = false;
                 return Err(self.lost());
+            }
+        };
+        let sent_and_answered = async {
+            if let Some(send) = queued {
+                if send.await.is_err() {
+                    shared.pending().remove(&tid);
+                    return Err(self.lost());
+                }
             }
             reply.await.unwrap_or_else(|_| Err(self.lost()))
         };
@@ -485,8 +515,8 @@ impl Client {
     /// is in progress.
     async fn writer(&self, deadline: Instant, timeout: Duration) -> Result<mpsc::Sender<Packet>> {
         let shared = self.shared();
-        if let Link::Up(tx) = &*shared.link.borrow() {
-            return Ok(tx.clone());
+        if let Some(tx) = self.writer_now() {
+            return Ok(tx);
         }
         let mut link = shared.link.subscribe();
         loop {
@@ -506,6 +536,14 @@ impl Client {
                     })
                 }
             }
+        }
+    }
+
+    /// The current connection's writer, when a connection is up.
+    fn writer_now(&self) -> Option<mpsc::Sender<Packet>> {
+        match &*self.shared().link.borrow() {
+            Link::Up(tx) => Some(tx.clone()),
+            _ => None,
         }
     }
 

@@ -85,12 +85,11 @@ fn stub(methods_static: &syn::Ident, index: usize, m: &Method) -> TokenStream {
         let (ident, ty) = (&a.ident, &a.ty);
         quote!(#ident: #ty)
     });
-    let (method, call, error, replies, decoded, merge) = (
+    let (method, call, error, replies, merge) = (
         local("method"),
         local("call"),
         local("error"),
         local("replies"),
-        local("decoded"),
         local("merge"),
     );
     let ty = &m.output.ty;
@@ -114,12 +113,13 @@ fn stub(methods_static: &syn::Ident, index: usize, m: &Method) -> TokenStream {
             }
         },
     };
+    let decoded_all = quote!(#p::decode_all(&#merge, #replies, #decode));
     let merged = match &m.results {
-        ResultsOpt::Single => quote!(#p::merge_single(&#merge, #decoded)),
-        ResultsOpt::Vector => quote!(#p::merge_vec(&#merge, #decoded)),
-        ResultsOpt::Map => quote!(#p::merge_map(&#merge, #decoded)),
-        ResultsOpt::Nil => quote!(#p::merge_nil(&#merge, #decoded)),
-        ResultsOpt::Custom(f) => quote!(#p::merge_custom(&#merge, #decoded, #f)),
+        ResultsOpt::Single => quote!(#p::single(&#merge, #replies, #decode)),
+        ResultsOpt::Vector => quote!(#p::merge_vec(&#merge, #decoded_all)),
+        ResultsOpt::Map => quote!(#p::merge_map(&#merge, #decoded_all)),
+        ResultsOpt::Nil => quote!(#p::merge_nil(&#merge, #decoded_all)),
+        ResultsOpt::Custom(f) => quote!(#p::merge_custom(&#merge, #decoded_all, #f)),
     };
     quote! {
         #doc
@@ -129,7 +129,6 @@ fn stub(methods_static: &syn::Ident, index: usize, m: &Method) -> TokenStream {
             let #call = #p::build_call(&self.caller, #method, &#wire_value, &self.options)?;
             let #merge = #p::Merge::new(&self.caller, &#call, &self.options);
             let #replies = #send;
-            let #decoded = #p::decode_all(&#merge, #replies, #decode);
             #merged
         }
     }

@@ -200,12 +200,11 @@ impl<C: ::slacker_core::Caller> CalcClient<C> {
             &self.options,
         );
         let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
-        let decoded = ::slacker_core::__private::decode_all(
+        ::slacker_core::__private::single(
             &merge,
             replies,
             ::slacker_core::__private::decode_plain::<i64>,
-        );
-        ::slacker_core::__private::merge_single(&merge, decoded)
+        )
     }
     /// Calls `version` remotely.
     #[allow(clippy::too_many_arguments)]
@@ -225,12 +224,11 @@ impl<C: ::slacker_core::Caller> CalcClient<C> {
             &self.options,
         );
         let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
-        let decoded = ::slacker_core::__private::decode_all(
+        ::slacker_core::__private::single(
             &merge,
             replies,
             ::slacker_core::__private::decode_plain::<String>,
-        );
-        ::slacker_core::__private::merge_single(&merge, decoded)
+        )
     }
     /// Calls `reset` remotely.
     #[allow(clippy::too_many_arguments)]
@@ -248,12 +246,11 @@ impl<C: ::slacker_core::Caller> CalcClient<C> {
             &self.options,
         );
         let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
-        let decoded = ::slacker_core::__private::decode_all(
+        ::slacker_core::__private::single(
             &merge,
             replies,
             ::slacker_core::__private::decode_plain::<()>,
-        );
-        ::slacker_core::__private::merge_single(&merge, decoded)
+        )
     }
 }
 impl<C: ::slacker_core::Caller> ::core::clone::Clone for CalcClient<C> {

@@ -232,12 +232,11 @@ impl<C: ::slacker_core::Caller> BlobsClient<C> {
             &self.options,
         );
         let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
-        let decoded = ::slacker_core::__private::decode_all(
+        ::slacker_core::__private::single(
             &merge,
             replies,
             ::slacker_core::__private::decode_result::<u64, StoreError>,
-        );
-        ::slacker_core::__private::merge_single(&merge, decoded)
+        )
     }
     /// Calls `get` remotely.
     #[allow(clippy::too_many_arguments)]
@@ -258,12 +257,11 @@ impl<C: ::slacker_core::Caller> BlobsClient<C> {
             &self.options,
         );
         let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
-        let decoded = ::slacker_core::__private::decode_all(
+        ::slacker_core::__private::single(
             &merge,
             replies,
             ::slacker_core::__private::decode_bytes_result::<StoreError>,
-        );
-        ::slacker_core::__private::merge_single(&merge, decoded)
+        )
     }
     /// Calls `digest` remotely.
     #[allow(clippy::too_many_arguments)]
@@ -287,12 +285,14 @@ impl<C: ::slacker_core::Caller> BlobsClient<C> {
             &self.options,
         );
         let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
-        let decoded = ::slacker_core::__private::decode_all(
+        ::slacker_core::__private::merge_vec(
             &merge,
-            replies,
-            ::slacker_core::__private::decode_bytes,
-        );
-        ::slacker_core::__private::merge_vec(&merge, decoded)
+            ::slacker_core::__private::decode_all(
+                &merge,
+                replies,
+                ::slacker_core::__private::decode_bytes,
+            ),
+        )
     }
 }
 impl<C: ::slacker_core::Caller> ::core::clone::Clone for BlobsClient<C> {

@@ -234,12 +234,11 @@ impl<C: ::slacker_core::Caller> StatsClient<C> {
             &self.options,
         );
         let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
-        let decoded = ::slacker_core::__private::decode_all(
+        ::slacker_core::__private::single(
             &merge,
             replies,
             ::slacker_core::__private::decode_plain::<f64>,
-        );
-        ::slacker_core::__private::merge_single(&merge, decoded)
+        )
     }
     /// Calls `load_by_server` remotely.
     #[allow(clippy::too_many_arguments)]
@@ -262,12 +261,14 @@ impl<C: ::slacker_core::Caller> StatsClient<C> {
             &self.options,
         );
         let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
-        let decoded = ::slacker_core::__private::decode_all(
+        ::slacker_core::__private::merge_map(
             &merge,
-            replies,
-            ::slacker_core::__private::decode_plain::<f64>,
-        );
-        ::slacker_core::__private::merge_map(&merge, decoded)
+            ::slacker_core::__private::decode_all(
+                &merge,
+                replies,
+                ::slacker_core::__private::decode_plain::<f64>,
+            ),
+        )
     }
     /// Calls `peak` remotely.
     #[allow(clippy::too_many_arguments)]
@@ -298,12 +299,15 @@ impl<C: ::slacker_core::Caller> StatsClient<C> {
                 return ::core::result::Result::Err(error);
             }
         };
-        let decoded = ::slacker_core::__private::decode_all(
+        ::slacker_core::__private::merge_custom(
             &merge,
-            replies,
-            ::slacker_core::__private::decode_plain::<f64>,
-        );
-        ::slacker_core::__private::merge_custom(&merge, decoded, merge::max)
+            ::slacker_core::__private::decode_all(
+                &merge,
+                replies,
+                ::slacker_core::__private::decode_plain::<f64>,
+            ),
+            merge::max,
+        )
     }
     /// Calls `flush` remotely.
     #[allow(clippy::too_many_arguments)]
@@ -321,12 +325,14 @@ impl<C: ::slacker_core::Caller> StatsClient<C> {
             &self.options,
         );
         let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
-        let decoded = ::slacker_core::__private::decode_all(
+        ::slacker_core::__private::merge_nil(
             &merge,
-            replies,
-            ::slacker_core::__private::decode_plain::<()>,
-        );
-        ::slacker_core::__private::merge_nil(&merge, decoded)
+            ::slacker_core::__private::decode_all(
+                &merge,
+                replies,
+                ::slacker_core::__private::decode_plain::<()>,
+            ),
+        )
     }
 }
 impl<C: ::slacker_core::Caller> ::core::clone::Clone for StatsClient<C> {

@@ -143,6 +143,8 @@ async fn before_merge_reorders_replies_and_after_merge_sees_each_outcome() {
         client.all_single().await.expect("single"),
         lab.addr(2).to_string()
     );
+    // A call that went to one server is merged too when a hook is set: the hook sees it.
+    client.first().await.expect("first");
 
     lab.nodes[1].behavior.fail.store(true, Ordering::SeqCst);
     assert_eq!(client.all_vec().await.expect("partial").len(), 2);
@@ -155,6 +157,11 @@ async fn before_merge_reorders_replies_and_after_merge_sees_each_outcome() {
         vec![
             Seen {
                 succeeded: 3,
+                failed: 0,
+                error: false
+            },
+            Seen {
+                succeeded: 1,
                 failed: 0,
                 error: false
             },
