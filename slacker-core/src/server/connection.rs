@@ -249,10 +249,10 @@ impl Answers {
 
 /// Handles one packet; returns the answer to queue, if any.
 async fn handle(shared: &Arc<Shared>, conn: &Arc<Conn>, id: u64, packet: Packet) -> Option<Answer> {
-    if let Packet::Request(req) = packet {
-        return dispatch::start(shared, conn, req).await;
+    match packet {
+        Packet::Request(req) => dispatch::begin(shared, conn, req).await,
+        packet => control(shared, conn, id, packet).map(Answer::from),
     }
-    control(shared, conn, id, packet).map(Answer::from)
 }
 
 /// Answers a control packet (everything but a request), inline.

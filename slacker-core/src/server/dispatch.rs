@@ -13,7 +13,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
@@ -46,11 +46,26 @@ impl From<Packet> for Answer {
     }
 }
 
-/// Handles `req` as far as it goes without waiting, in the connection's own task: refusals,
-/// and every handler that answers on its first poll, return their answer here (no task, no
-/// hand-off between tasks). A request that has to wait continues in a task of its own, which
-/// queues its answer itself; then this returns `None`.
-pub(super) async fn start(shared: &Arc<Shared>, conn: &Arc<Conn>, req: Request) -> Option<Answer> {
+/// [`start`] in the calling task: its context is the one the handler's first poll uses.
+pub(super) async fn begin(shared: &Arc<Shared>, conn: &Arc<Conn>, req: Request) -> Option<Answer> {
+    let mut req = Some(req);
+    std::future::poll_fn(|cx| Poll::Ready(req.take().and_then(|req| start(shared, conn, req, cx))))
+        .await
+}
+
+/// Handles `req` as far as it goes without waiting, in the connection's own task (whose
+/// context `cx` is): refusals, and every handler that answers on its first poll, return their
+/// answer here (no task, no hand-off between tasks). A request that has to wait continues in a
+/// task of its own, which queues its answer itself; then this returns `None`.
+///
+/// Not an `async fn`: nothing here waits, and a future per request (holding the request,
+/// moved into the connection's future at each step) cost more than the work it wrapped.
+pub(super) fn start(
+    shared: &Arc<Shared>,
+    conn: &Arc<Conn>,
+    req: Request,
+    cx: &mut Context<'_>,
+) -> Option<Answer> {
     let received = Instant::now();
     let tid = req.tid;
     let reply = req.flags & FLAG_NO_REPLY == 0;
@@ -126,7 +141,7 @@ pub(super) async fn start(shared: &Arc<Shared>, conn: &Arc<Conn>, req: Request) 
         obs,
     };
     if shared.interceptors.is_empty() && shared.stack.is_none() {
-        return fast(job, span).await;
+        return fast(job, span, cx);
     }
     let Some(running) = conn.register(tid) else {
         unreachable_tid(tid);
@@ -136,7 +151,7 @@ pub(super) async fn start(shared: &Arc<Shared>, conn: &Arc<Conn>, req: Request) 
     // One poll here. Cancellation and deadlines hold either way: a cancel packet is read by
     // this same task, so it cannot overtake a request that completes in this poll, and the
     // deadline was checked before the handler started.
-    match std::future::poll_fn(|cx| Poll::Ready(work.as_mut().poll(cx))).await {
+    match work.as_mut().poll(cx) {
         Poll::Ready(answer) => answer,
         Poll::Pending => {
             let conn = conn.clone();
@@ -162,7 +177,7 @@ fn unreachable_tid(tid: u64) {
 /// deadline like any other. Cancellation keeps its meaning: a cancel packet is read by this
 /// same task, so it cannot overtake a request that completes in this poll, and the deadline
 /// was checked before the handler started.
-async fn fast(mut job: Job, span: tracing::Span) -> Option<Answer> {
+fn fast(mut job: Job, span: tracing::Span, cx: &mut Context<'_>) -> Option<Answer> {
     let head = Arc::new(job.take_head());
     // Nothing waited since the request was read: its arrival is "now" (one clock read less).
     if let Some(done) = too_late_at(head.deadline, job.received) {
@@ -174,14 +189,11 @@ async fn fast(mut job: Job, span: tracing::Span) -> Option<Answer> {
         Err((code, message)) => return job.answer(Done::Failed(code, message), &span),
     };
     let ctx = CallContext::new(head.clone(), job.trace.clone());
-    let first = std::future::poll_fn(|cx| {
-        Poll::Ready(span.in_scope(|| {
-            context::sync_scope(ctx.clone(), || {
-                std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)))
-            })
-        }))
-    })
-    .await;
+    let first = span.in_scope(|| {
+        context::sync_scope(ctx.clone(), || {
+            std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)))
+        })
+    });
     match first {
         Err(panic) => job.answer(panicked("the handler", panic), &span),
         Ok(Poll::Ready(out)) => job.answer(Done::Output(out), &span),

@@ -188,7 +188,7 @@ pub(super) async fn call(
     };
     // Cancels the call if the HTTP client goes away (axum drops this future).
     let _cancel = CancelOnDrop(conn.clone());
-    let packet = match dispatch::start(&state.shared, &conn, request).await {
+    let packet = match dispatch::begin(&state.shared, &conn, request).await {
         Some(answered) => answered.packet,
         // The server's own deadline answers first; the grace only covers a lost answer.
         None => match tokio::time::timeout(timeout + Duration::from_secs(1), rx.recv()).await {
