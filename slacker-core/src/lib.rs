@@ -178,6 +178,7 @@ pub mod inspect;
 pub mod membership;
 pub mod merge;
 pub mod meta;
+mod names;
 pub mod observe;
 pub mod protocol;
 pub mod serialization;

@@ -19,6 +19,7 @@ use prometheus::{
 
 use super::latency::{Latency, LatencyVec};
 use crate::inspect::FunctionStats;
+use crate::names::NameMap;
 use crate::{Error, NamespaceInfo, ResultCode};
 
 /// Latency buckets: 50 µs doubling to about 26 s.
@@ -117,7 +118,7 @@ pub struct ServerMetrics {
     refusal_overloaded: IntCounter,
     refusal_shutting_down: IntCounter,
     refusal_unknown_namespace: IntCounter,
-    methods: HashMap<String, HashMap<String, Arc<MethodObs>>>,
+    methods: NameMap<NameMap<Arc<MethodObs>>>,
 }
 
 /// What is recorded for one hosted function.

@@ -42,6 +42,7 @@ pub use interceptor::{Outcome, Reject, RequestHead, ServerInterceptor};
 pub use layer::{Dispatch, DispatchStack, Rejection, ServerRequest};
 
 use crate::inspect::{ClientInfo, InspectRequest, InspectResponse, NamespaceDesc, ServerStatus};
+use crate::names::NameMap;
 use crate::observe::ServerMetrics;
 use crate::protocol::{DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION, VERSION};
 use crate::{stream, Error, NamespaceService, Result};
@@ -258,7 +259,7 @@ impl ServerBuilder {
                 "server limits and read_timeout must be non-zero".into(),
             ));
         }
-        let mut services = HashMap::new();
+        let mut services = NameMap::default();
         for s in self.services {
             let name = s.info().name;
             if services.insert(name.to_owned(), s).is_some() {
@@ -414,7 +415,7 @@ impl Drop for Server {
 /// State shared by the accept loop, connections and request tasks.
 struct Shared {
     metrics: ServerMetrics,
-    services: HashMap<String, Arc<dyn NamespaceService>>,
+    services: NameMap<Arc<dyn NamespaceService>>,
     interceptors: Vec<Arc<dyn ServerInterceptor>>,
     /// The tower layers around dispatch, if any ([`ServerBuilder::layer`]).
     stack: Option<layer::Stack>,
