@@ -90,16 +90,27 @@ async fn run(iterations: usize) {
     }
 
     // `FANOUT_ONLY=direct|cluster`: 10 s of one path at 256 callers and nothing else (for a
-    // profiler: compare the two).
+    // profiler: compare the two). With `FANOUT_CALLS=N`, exactly N calls instead (N / 256 per
+    // caller): under `valgrind --tool=callgrind` two values of N give the instructions per call,
+    // a cost this shared machine's neighbours cannot blur.
     if let Ok(only) = std::env::var("FANOUT_ONLY") {
         let server = &servers[0];
+        let calls = std::env::var("FANOUT_CALLS")
+            .ok()
+            .and_then(|n| n.parse::<u64>().ok());
         let rate = if only == "cluster" {
             let stub = BenchClient::new(cluster_of(std::slice::from_ref(server)));
-            calls_per_second(&stub, 256, 10.0).await
+            match calls {
+                Some(n) => fixed_calls(&stub, 256, n).await,
+                None => calls_per_second(&stub, 256, 10.0).await,
+            }
         } else {
             let client = Client::connect(server.local_addr(), ClientOptions::default());
             let stub = BenchClient::new(client.await.expect("connect"));
-            calls_per_second(&stub, 256, 10.0).await
+            match calls {
+                Some(n) => fixed_calls(&stub, 256, n).await,
+                None => calls_per_second(&stub, 256, 10.0).await,
+            }
         };
         println!("{only}: {rate:.0} calls/s");
         return;
@@ -202,6 +213,30 @@ where
         calls += t.await.expect("caller");
     }
     calls as f64 / start.elapsed().as_secs_f64()
+}
+
+/// `total` calls by `concurrency` callers (each `total / concurrency`), closed loop; calls/s.
+async fn fixed_calls<C>(stub: &BenchClient<C>, concurrency: usize, total: u64) -> f64
+where
+    C: slacker_core::Caller + Clone + Send + Sync + 'static,
+{
+    let each = total / concurrency as u64;
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|w| {
+            let stub = stub.clone();
+            tokio::spawn(async move {
+                for i in 0..each {
+                    let n = w as u64 + i;
+                    assert_eq!(stub.echo(n).await.expect("echo"), n);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("caller");
+    }
+    (each * concurrency as u64) as f64 / start.elapsed().as_secs_f64()
 }
 
 /// The cluster's routing cost on its own: the cluster caller over ONE server against a

@@ -1,17 +1,24 @@
-//! The hasher of the server's name tables (namespace -> service, namespace -> function ->
-//! metrics), looked up on every request by names the peer sent.
+//! The hasher of tables looked up on every call whose keys no peer chooses: the server's name
+//! tables (namespace -> service, namespace -> function -> metrics; built at start, only read
+//! after), a cluster's membership table (server address -> member, namespace -> route; written
+//! by membership changes) and a client's pending calls (keyed by the client's own request
+//! ids).
 //!
-//! The tables are built once when the server starts and only read afterwards, so the defence
-//! std's SipHash buys (against a peer that inserts colliding keys) has nothing to defend: a
-//! lookup of any name costs one probe sequence in a fixed table. FNV-1a hashes a short name in
-//! a few nanoseconds where SipHash's set-up and finish dominated (three lookups were about 6%
-//! of a 16-byte request's server CPU).
+//! std's SipHash defends a table against a peer that inserts colliding keys; into these no
+//! peer inserts anything (a peer's names and ids are only looked up), so the defence has
+//! nothing to defend. FNV-1a hashes a short key in a few nanoseconds where SipHash's set-up
+//! and finish dominated (three lookups were about 6% of a 16-byte request's server CPU). A
+//! table keyed by what a peer sends (the server's running requests, by the peer's request id)
+//! keeps SipHash.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// A read-only table keyed by names.
-pub(crate) type NameMap<V> = HashMap<String, V, BuildHasherDefault<Fnv>>;
+/// A table keyed by names.
+pub(crate) type NameMap<V> = HashMap<String, V, FnvBuild>;
+
+/// Builds [`Fnv`] hashers, for any key.
+pub(crate) type FnvBuild = BuildHasherDefault<Fnv>;
 
 /// 64-bit FNV-1a.
 pub(crate) struct Fnv(u64);

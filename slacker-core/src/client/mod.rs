@@ -19,6 +19,7 @@
 //! for it (within their timeout); calls made while the client is backing off fail fast.
 
 mod driver;
+mod exchange;
 mod interceptor;
 mod json;
 mod options;
@@ -26,15 +27,20 @@ mod shared;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
+use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+pub(crate) use exchange::Bound;
+use exchange::{Awaiting, Exchange, Outgoing};
 pub use interceptor::ClientInterceptor;
 pub(crate) use json::{decode_json_response, encode_json_args};
 pub use options::ClientOptions;
@@ -146,7 +152,7 @@ impl Client {
             frame_limit: AtomicUsize::new(options.max_frame_len),
             options,
             next_tid: AtomicU64::new(1),
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::default()),
             frames_read: AtomicU64::new(0),
             link: watch::Sender::new(Link::Connecting),
             state: watch::Sender::new(ConnState::Connecting),
@@ -251,7 +257,10 @@ impl Client {
     ///
     /// # Cancel safety
     /// Dropping the future cancels the call: a cancel packet tells the server to abort it.
-    pub async fn call_one(&self, call: Call) -> Result<Response> {
+    ///
+    /// (Not an `async fn`: an `async fn` keeps its arguments twice in its state, and this
+    /// future is moved a few times per call.)
+    pub fn call_one(&self, call: Call) -> impl Future<Output = Result<Response>> + Send + '_ {
         let span = tracing::debug_span!(
             "slacker.call",
             server = %self.addr(),
@@ -260,11 +269,12 @@ impl Client {
             tid = tracing::field::Empty,
             code = tracing::field::Empty,
         );
-        self.call_in(call).instrument(span).await
+        self.call_in(call, None).instrument(span)
     }
 
-    /// One attempt of a cluster call: as [`Client::call_one`], in a `slacker.attempt` span.
-    pub(crate) async fn attempt(&self, call: Call) -> Result<Response> {
+    /// One attempt of a cluster call: as [`Client::call_one`] bounded by `bound` (the
+    /// cluster's deadline, interceptors included), in a `slacker.attempt` span.
+    pub(crate) async fn attempt(&self, call: &Call, bound: Bound) -> Result<Response> {
         let span = tracing::debug_span!(
             "slacker.attempt",
             server = %self.addr(),
@@ -273,26 +283,78 @@ impl Client {
             tid = tracing::field::Empty,
             code = tracing::field::Empty,
         );
-        self.call_in(call).instrument(span).await
+        if self.has_interceptors() {
+            // They may edit the call (hence the copy) and are not bounded by the exchange's
+            // timeout: the whole attempt is.
+            return self
+                .intercepted_until(call.clone(), bound)
+                .instrument(span)
+                .await;
+        }
+        self.plain(call, Some(bound)).instrument(span).await
     }
 
-    /// Interceptors around the exchange, inside the caller's span.
-    async fn call_in(&self, mut call: Call) -> Result<Response> {
-        // As in the cluster: a call refused at once (connection closed) still yields now and
-        // then, so a retry loop cannot starve its thread.
-        tokio::task::consume_budget().await;
+    /// Interceptors around the exchange, inside the caller's span (a plain function returning
+    /// an `async` block, for the reason given at [`Client::call_one`]).
+    #[allow(clippy::manual_async_fn)] // An `async fn` would hold `call` twice.
+    fn call_in(
+        &self,
+        call: Call,
+        bound: Option<Bound>,
+    ) -> impl Future<Output = Result<Response>> + Send + '_ {
+        async move {
+            if self.has_interceptors() {
+                return self.intercepted_boxed(call, bound).await;
+            }
+            self.plain(&call, bound).await
+        }
+    }
+
+    // The boxing helpers below are plain functions on purpose: a future boxed inside an
+    // `async fn` still takes its full size in the caller's state (the temporary before the
+    // box), and these are the rare paths of every call.
+
+    /// [`Client::intercepted`], boxed.
+    fn intercepted_boxed(
+        &self,
+        call: Call,
+        bound: Option<Bound>,
+    ) -> BoxFuture<'_, Result<Response>> {
+        Box::pin(self.intercepted(call, bound))
+    }
+
+    /// [`Client::intercepted`] bounded by `bound` as a whole, boxed.
+    fn intercepted_until(&self, call: Call, bound: Bound) -> BoxFuture<'_, Result<Response>> {
+        let intercepted = self.intercepted(call, Some(bound));
+        Box::pin(async move {
+            tokio::time::timeout_at(bound.deadline, intercepted)
+                .await
+                .unwrap_or_else(|_| Err(self.timeout(bound.timeout)))
+        })
+    }
+
+    async fn intercepted(&self, mut call: Call, bound: Option<Bound>) -> Result<Response> {
         let interceptors = &self.shared().options.interceptors;
+        // As in `plain`: a call refused at once still yields now and then.
+        tokio::task::consume_budget().await;
         for i in interceptors {
             i.before(&mut call).await?;
         }
-        let result = self.send(&call).await;
+        let result = self.send(&call, bound).await;
         for i in interceptors.iter().rev() {
             i.after(&call, &result).await;
         }
-        let span = tracing::Span::current();
-        if !span.is_disabled() {
-            span.record("code", crate::observe::metrics::result_label(&result));
-        }
+        record_code(&result);
+        result
+    }
+
+    /// The exchange alone (no interceptors), inside the caller's span.
+    async fn plain(&self, call: &Call, bound: Option<Bound>) -> Result<Response> {
+        // As in the cluster: a call refused at once (connection closed) still yields now and
+        // then, so a retry loop cannot starve its thread.
+        tokio::task::consume_budget().await;
+        let result = self.send(call, bound).await;
+        record_code(&result);
         result
     }
 
@@ -346,7 +408,7 @@ impl Client {
             payload: payload.into(),
         };
         let response = self
-            .exchange(packet, tid, self.shared().options.timeout)
+            .exchange(packet, tid, Bound::from_now(self.shared().options.timeout))
             .await?;
         serde_json::from_slice(&response.payload)
             .map_err(|e| self.codec_error(format!("inspect response: {e}")))
@@ -363,17 +425,40 @@ impl Client {
         }
     }
 
-    /// Builds the request frame for `call` and exchanges it.
-    async fn send(&self, call: &Call) -> Result<Response> {
+    /// Builds the request frame for `call` and starts exchanging it, within `bound` when the
+    /// caller gave one (else the call's own timeout). A plain function: see [`Exchange`].
+    fn send(&self, call: &Call, bound: Option<Bound>) -> Exchange<'_> {
+        match self.request(call, bound) {
+            Ok(Outgoing::Exchange(packet, tid, bound)) => self.exchange(packet, tid, bound),
+            // Boxed: its waits would otherwise enlarge every call's future.
+            Ok(Outgoing::NoReply(packet, timeout)) => Exchange::Slow {
+                fut: Box::pin(self.send_only(packet, call.content_type, timeout)),
+            },
+            Err(e) => Exchange::Done {
+                result: Some(Err(e)),
+            },
+        }
+    }
+
+    /// The request frame for `call`, checked, and how long it may take (a plain function: what
+    /// it builds would otherwise sit in every call's future).
+    fn request(&self, call: &Call, bound: Option<Bound>) -> Result<Outgoing> {
         let shared = self.shared();
-        let mut timeout = call.effective_timeout(shared.options.timeout);
+        let mut timeout = match bound {
+            Some(bound) => bound.timeout,
+            None => call.effective_timeout(shared.options.timeout),
+        };
+        let mut deadline = bound.map(|b| b.deadline);
         // Inside a handler, a downstream call gets no more than the caller's remaining time.
-        if let Some(deadline) = crate::context::current().and_then(|c| c.deadline()) {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if let Some(end) = crate::context::current().and_then(|c| c.deadline()) {
+            let left = end.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 return Err(self.timeout(Duration::ZERO));
             }
-            timeout = timeout.min(left);
+            if left < timeout {
+                timeout = left;
+                deadline = None;
+            }
         }
         let mut extensions = if call.options.extensions.is_empty() {
             shared.options.extensions.clone()
@@ -412,10 +497,13 @@ impl Client {
             )));
         }
         if fire_and_forget {
-            // Boxed: its waits would otherwise enlarge every call's future.
-            return Box::pin(self.send_only(packet, call.content_type, timeout)).await;
+            return Ok(Outgoing::NoReply(packet, timeout));
         }
-        self.exchange(packet, tid, timeout).await
+        let bound = match deadline {
+            Some(deadline) => Bound { timeout, deadline },
+            None => Bound::from_now(timeout),
+        };
+        Ok(Outgoing::Exchange(packet, tid, bound))
     }
 
     /// Sends a fire-and-forget `packet` (waiting for a connection and for room until
@@ -440,22 +528,75 @@ impl Client {
         })
     }
 
-    /// Sends `packet` (carrying `tid`) and waits for the reply to `tid` until `timeout`.
+    /// Sends `packet` (carrying `tid`) and waits for the reply to `tid` within `bound`.
     ///
-    /// The common case, a connection up and room in its queue, takes no await before the
-    /// reply: the waits for a connection and for room are boxed, so they cost nothing in the
-    /// size of every call's future (moved a few times per call) when they do not happen.
-    async fn exchange(&self, packet: Packet, tid: u64, timeout: Duration) -> Result<Response> {
+    /// The common case, a connection up and room in its queue, is a plain function that
+    /// registers the call and queues its frame, then a small hand-written future that waits
+    /// for the reply or the deadline ([`Awaiting`]); every layer above (stub, cluster, span)
+    /// holds that future, so it is moved a few times per call: it must stay small. Waiting
+    /// for a connection or for room in the queue is `exchange_slow`, boxed.
+    fn exchange(&self, packet: Packet, tid: u64, bound: Bound) -> Exchange<'_> {
         let shared = self.shared();
-        let deadline = Instant::now() + timeout;
+        let limit = shared.options.max_pending;
+        let link = shared.link.borrow();
+        let Link::Up(tx) = &*link else {
+            drop(link);
+            return Exchange::Slow {
+                fut: Box::pin(self.exchange_slow(packet, tid, bound)),
+            };
+        };
+        let (slot, reply) = oneshot::channel();
+        {
+            let mut pending = shared.pending();
+            if pending.len() >= limit {
+                return Exchange::Done {
+                    result: Some(Err(self.backlog())),
+                };
+            }
+            pending.insert(tid, slot);
+        }
+        match tx.try_send(packet) {
+            Ok(()) => Exchange::Waiting {
+                wait: Awaiting {
+                    client: self,
+                    guard: PendingGuard {
+                        shared,
+                        tid,
+                        armed: true,
+                    },
+                    reply,
+                    sleep: tokio::time::sleep_until(bound.deadline),
+                    timeout: bound.timeout,
+                },
+            },
+            Err(mpsc::error::TrySendError::Full(packet)) => {
+                // Waiting for room counts against the timeout: the slow path registers the
+                // call again and waits.
+                shared.pending().remove(&tid);
+                drop(link);
+                Exchange::Slow {
+                    fut: Box::pin(self.exchange_slow(packet, tid, bound)),
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                shared.pending().remove(&tid);
+                Exchange::Done {
+                    result: Some(Err(self.lost())),
+                }
+            }
+        }
+    }
+
+    /// [`Client::exchange`] when the connection is not up yet or its queue is full: waits for
+    /// both within the deadline.
+    async fn exchange_slow(&self, packet: Packet, tid: u64, bound: Bound) -> Result<Response> {
+        let shared = self.shared();
+        let Bound { timeout, deadline } = bound;
         let limit = shared.options.max_pending;
         if shared.pending().len() >= limit {
             return Err(self.backlog());
         }
-        let tx = match self.writer_now() {
-            Some(tx) => tx,
-            None => Box::pin(self.writer(deadline, timeout)).await?,
-        };
+        let tx = self.writer(deadline, timeout).await?;
         let (slot, reply) = oneshot::channel();
         {
             let mut pending = shared.pending();
@@ -466,14 +607,13 @@ impl Client {
         }
         let mut guard = PendingGuard {
             shared,
-            tx: &tx,
             tid,
             armed: true,
         };
         // The queue to the writer is bounded: waiting for room counts against the timeout.
         let queued = match tx.try_send(packet) {
             Ok(()) => None,
-            Err(mpsc::error::TrySendError::Full(packet)) => Some(Box::pin(tx.send(packet))),
+            Err(mpsc::error::TrySendError::Full(packet)) => Some(tx.send(packet)),
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 shared.pending().remove(&tid);
                 guard.armed = false;
@@ -580,11 +720,20 @@ impl Caller for Client {
         self.shared().options.content_type
     }
 
-    async fn call(&self, call: Call) -> Result<Replies> {
-        let result = self.call_one(call).await;
-        Ok(Replies::One(Reply {
-            server: self.addr().clone(),
-            result,
-        }))
+    fn call(&self, call: Call) -> impl Future<Output = Result<Replies>> + Send {
+        self.call_one(call).map(|result| {
+            Ok(Replies::One(Reply {
+                server: self.addr().clone(),
+                result,
+            }))
+        })
+    }
+}
+
+/// Records a call's outcome on the current span (when it is enabled).
+fn record_code(result: &Result<Response>) {
+    let span = tracing::Span::current();
+    if !span.is_disabled() {
+        span.record("code", crate::observe::metrics::result_label(result));
     }
 }

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::{ClientOptions, ConnState};
+use crate::names::FnvBuild;
 use crate::protocol::Packet;
 use crate::{Error, Response, Result, ServerAddr};
 
@@ -34,7 +35,8 @@ impl Link {
     }
 }
 
-pub(super) type PendingMap = HashMap<u64, oneshot::Sender<Result<Response>>>;
+/// Keyed by the client's own request ids (FNV: no peer inserts into it; see `names.rs`).
+pub(super) type PendingMap = HashMap<u64, oneshot::Sender<Result<Response>>, FnvBuild>;
 
 /// State shared by handles, in-flight calls and the driver.
 pub(super) struct Shared {
@@ -116,7 +118,6 @@ impl Shared {
 /// tells the server to abort it.
 pub(super) struct PendingGuard<'a> {
     pub(super) shared: &'a Shared,
-    pub(super) tx: &'a mpsc::Sender<Packet>,
     pub(super) tid: u64,
     pub(super) armed: bool,
 }
@@ -124,8 +125,12 @@ pub(super) struct PendingGuard<'a> {
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
         if self.armed && self.shared.pending().remove(&self.tid).is_some() {
-            // Best effort: with a full queue the server's own deadline ends the call.
-            let _ = self.tx.try_send(Packet::Cancel { tid: self.tid });
+            // Best effort: with a full queue the server's own deadline ends the call. Request
+            // ids are unique across a client's connections, so after a reconnect the cancel
+            // finds nothing to cancel instead of another call.
+            if let Link::Up(tx) = &*self.shared.link.borrow() {
+                let _ = tx.try_send(Packet::Cancel { tid: self.tid });
+            }
         }
     }
 }

@@ -55,16 +55,19 @@ mod table;
 mod untyped;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
-use futures::future::join_all;
+use futures::future::{join_all, BoxFuture};
+use futures::FutureExt;
 use serde_json::Value;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::client::Bound;
 use crate::membership::Change;
 use crate::merge::MergePolicy;
 use crate::observe::ClusterMetrics;
@@ -76,7 +79,7 @@ pub use budget::RetryBudget;
 pub use health::OutlierEjection;
 use health::Verdict;
 pub use options::ClusterOptions;
-use table::{Table, Target};
+use table::{Chosen, Table, Target};
 
 /// A multi-server call that succeeded although some servers failed (under
 /// `grouping_exceptions = all` or a custom policy that accepted it), or that succeeded after
@@ -299,46 +302,44 @@ impl Cluster {
         self.inner.table.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn select(
-        &self,
-        call: &Call,
-        grouping: &Grouping,
-        tried: &[ServerAddr],
-    ) -> Result<Vec<Target>> {
+    fn select(&self, call: &Call, grouping: &Grouping, tried: &[ServerAddr]) -> Result<Chosen> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
         self.table().select(call, grouping, tried)
     }
 
-    /// One server, retried on others as the module docs describe.
-    async fn call_with_failover(
+    /// [`Cluster::fail_over`], boxed by a plain function (boxed inside the `async fn` that
+    /// awaits it, the future would still take its full size there, before the box).
+    fn fail_over_boxed<'a>(
+        &'a self,
+        call: &'a Call,
+        grouping: &'a Grouping,
+        first: Target,
+        failed: Error,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Replies> {
+        Box::pin(self.fail_over(call, grouping, first, failed, deadline, timeout))
+    }
+
+    /// What follows a failed first attempt on a single server: retries on others as the module
+    /// docs describe. Boxed by its caller (the common call never gets here).
+    async fn fail_over(
         &self,
         call: &Call,
         grouping: &Grouping,
         first: Target,
+        failed: Error,
         deadline: Instant,
         timeout: Duration,
     ) -> Replies {
         let mut failures: Vec<(ServerAddr, Error)> = Vec::new();
         let mut target = first;
-        self.inner.budget.deposit();
+        let mut err = failed;
         loop {
-            let reply = self.attempt(&target, call, deadline, timeout).await;
-            let err = match reply.result {
-                Ok(response) => {
-                    if !failures.is_empty() {
-                        self.partial_failure(&call.namespace, &call.function, &failures);
-                    }
-                    return Replies::One(Reply {
-                        server: reply.server,
-                        result: Ok(response),
-                    });
-                }
-                Err(e) => e,
-            };
             let retry = may_retry(call, &err, failures.len()) && Instant::now() < deadline;
-            failures.push((reply.server, err));
+            failures.push((target.addr.clone(), err));
             if !retry {
                 break;
             }
@@ -350,14 +351,25 @@ impl Cluster {
             self.inner.metrics.retries.inc();
             let tried: Vec<ServerAddr> = failures.iter().map(|(s, _)| s.clone()).collect();
             match self.select(call, grouping, &tried) {
-                Ok(mut next) if next.len() == 1 => {
-                    if let Some(next) = next.pop() {
-                        tracing::debug!(from = %target.addr, to = %next.addr, "cluster: failing over");
-                        target = next;
-                    }
+                Ok(Chosen::One(next)) => {
+                    tracing::debug!(from = %target.addr, to = %next.addr, "cluster: failing over");
+                    target = next;
                 }
                 _ => break,
             }
+            let reply = self
+                .attempt(&target, call, Instant::now(), deadline, timeout)
+                .await;
+            err = match reply.result {
+                Ok(response) => {
+                    self.partial_failure(&call.namespace, &call.function, &failures);
+                    return Replies::One(Reply {
+                        server: reply.server,
+                        result: Ok(response),
+                    });
+                }
+                Err(e) => e,
+            };
         }
         if failures.len() == 1 {
             if let Some((server, e)) = failures.pop() {
@@ -386,12 +398,27 @@ impl Cluster {
         &self,
         target: &Target,
         call: &Call,
+        started: Instant,
         deadline: Instant,
         timeout: Duration,
     ) -> Reply {
-        let started = Instant::now();
-        let reply = attempt(target, call, started, deadline, timeout).await;
-        target.obs.record(&reply.result, started.elapsed());
+        // The client bounds its exchange (and its interceptors, if any) by the deadline.
+        let bound = Bound {
+            timeout: deadline.saturating_duration_since(started),
+            deadline,
+        };
+        let result = match target.client.attempt(call, bound).await {
+            Err(Error::Timeout { .. }) => Err(Error::Timeout {
+                server: Some(target.addr.clone()),
+                after: timeout,
+            }),
+            result => result,
+        };
+        target.obs.record(&result, started.elapsed());
+        let reply = Reply {
+            server: target.addr.clone(),
+            result,
+        };
         let policy = &self.inner.options.ejection;
         if let Some(period) = target.health.record(Verdict::of(&reply.result), policy) {
             let why = match &reply.result {
@@ -413,6 +440,26 @@ impl Cluster {
     }
 }
 
+/// Records a call's servers, attempts and outcome on its `slacker.call` span (when enabled).
+fn record_outcome(span: &tracing::Span, replies: &Result<Replies>) {
+    if span.is_disabled() {
+        return;
+    }
+    if let Ok(replies) = replies {
+        let all = replies
+            .iter()
+            .map(|r| r.server.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let ok = replies.iter().all(|r| r.result.is_ok());
+        span.record("servers", all);
+        span.record("attempts", replies.len());
+        span.record("code", if ok { "success" } else { "failed" });
+    } else {
+        span.record("code", "unavailable");
+    }
+}
+
 /// Whether a failed single-server attempt may move to another server (see the module docs).
 fn may_retry(call: &Call, err: &Error, retries_done: usize) -> bool {
     let retries = call.method.map_or(0, |m| m.retries) as usize;
@@ -426,37 +473,6 @@ fn may_retry(call: &Call, err: &Error, retries_done: usize) -> bool {
     }
 }
 
-/// One server's attempt (starting `now`), bounded by the call's deadline.
-async fn attempt(
-    target: &Target,
-    call: &Call,
-    now: Instant,
-    deadline: Instant,
-    timeout: Duration,
-) -> Reply {
-    let mut call = call.clone();
-    call.options.timeout = Some(deadline.saturating_duration_since(now));
-    // The client bounds its exchange by that timeout itself; only its interceptors (which
-    // run before and after) can outlast it, so only then is a second timer needed.
-    let attempt = target.client.attempt(call);
-    let bounded = if target.client.has_interceptors() {
-        tokio::time::timeout_at(deadline, attempt).await
-    } else {
-        Ok(attempt.await)
-    };
-    let result = match bounded {
-        Ok(Err(Error::Timeout { .. })) | Err(_) => Err(Error::Timeout {
-            server: Some(target.addr.clone()),
-            after: timeout,
-        }),
-        Ok(result) => result,
-    };
-    Reply {
-        server: target.addr.clone(),
-        result,
-    }
-}
-
 impl Caller for Cluster {
     fn content_type(&self) -> ContentType {
         self.inner.options.client.content_type
@@ -466,7 +482,9 @@ impl Caller for Cluster {
         Some(&self.inner.options.merge)
     }
 
-    async fn call(&self, call: Call) -> Result<Replies> {
+    // Not an `async fn`, nor is `call_in`: an `async fn` keeps its arguments twice in its
+    // state, and this future is moved a few times per call.
+    fn call(&self, call: Call) -> impl Future<Output = Result<Replies>> + Send {
         let span = tracing::debug_span!(
             "slacker.call",
             namespace = %call.namespace,
@@ -476,23 +494,13 @@ impl Caller for Cluster {
             attempts = tracing::field::Empty,
             code = tracing::field::Empty,
         );
-        let replies = self.call_in(call).instrument(span.clone()).await;
-        if !span.is_disabled() {
-            if let Ok(replies) = &replies {
-                let all = replies
-                    .iter()
-                    .map(|r| r.server.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",");
-                let ok = replies.iter().all(|r| r.result.is_ok());
-                span.record("servers", all);
-                span.record("attempts", replies.len());
-                span.record("code", if ok { "success" } else { "failed" });
-            } else {
-                span.record("code", "unavailable");
-            }
-        }
-        replies
+        let recorded = span.clone();
+        self.call_in(call, span.clone())
+            .instrument(span)
+            .map(move |replies| {
+                record_outcome(&recorded, &replies);
+                replies
+            })
     }
 
     fn partial_failure(&self, namespace: &str, function: &str, failures: &[(ServerAddr, Error)]) {
@@ -511,40 +519,59 @@ impl Caller for Cluster {
 
 impl Cluster {
     /// The call, inside its `slacker.call` span.
-    async fn call_in(&self, call: Call) -> Result<Replies> {
-        let timeout = call.effective_timeout(self.inner.options.timeout);
-        let deadline = Instant::now() + timeout;
-        let grouping = call
-            .options
-            .grouping
-            .clone()
-            .or_else(|| call.method.and_then(|m| m.grouping.clone()))
-            .unwrap_or_else(|| self.inner.options.grouping.clone());
-        tracing::Span::current().record("grouping", tracing::field::debug(&grouping));
-        let mut targets = match self.select(&call, &grouping, &[]) {
-            Ok(targets) => targets,
-            Err(e) => {
-                // Failing before any I/O (no server) would complete without ever yielding, so
-                // a caller retrying in a loop would starve every other task on its thread
-                // (ZooKeeper's included: membership could never come back). Every attempt
-                // consumes the cooperative budget in `Client::call_in`; this path must too.
-                tokio::task::consume_budget().await;
-                return Err(e);
+    #[allow(clippy::manual_async_fn)] // An `async fn` would hold `call` twice.
+    fn call_in(
+        &self,
+        call: Call,
+        span: tracing::Span,
+    ) -> impl Future<Output = Result<Replies>> + Send + '_ {
+        async move {
+            let timeout = call.effective_timeout(self.inner.options.timeout);
+            let now = Instant::now();
+            let deadline = now + timeout;
+            let grouping = call
+                .options
+                .grouping
+                .as_ref()
+                .or_else(|| call.method.and_then(|m| m.grouping.as_ref()))
+                .unwrap_or(&self.inner.options.grouping);
+            if !span.is_disabled() {
+                span.record("grouping", tracing::field::debug(grouping));
             }
-        };
-        if targets.len() == 1 {
-            if let Some(first) = targets.pop() {
-                return Ok(self
-                    .call_with_failover(&call, &grouping, first, deadline, timeout)
-                    .await);
-            }
+            let chosen = match self.select(&call, grouping, &[]) {
+                Ok(chosen) => chosen,
+                Err(e) => {
+                    // Failing before any I/O (no server) would complete without ever yielding, so
+                    // a caller retrying in a loop would starve every other task on its thread
+                    // (ZooKeeper's included: membership could never come back). Every attempt
+                    // consumes the cooperative budget in `Client::call_in`; this path must too.
+                    tokio::task::consume_budget().await;
+                    return Err(e);
+                }
+            };
+            let first = match chosen {
+                Chosen::One(first) => first,
+                // A list of one is a single-server call too (it may fail over).
+                Chosen::Many(mut targets) if targets.len() == 1 => targets.swap_remove(0),
+                Chosen::Many(targets) => {
+                    let fan_out = join_all(
+                        targets
+                            .iter()
+                            .map(|t| self.attempt(t, &call, now, deadline, timeout)),
+                    );
+                    return Ok(Replies::Many(Box::pin(fan_out).await));
+                }
+            };
+            // The common call: one attempt, inline; what a failure leads to is boxed.
+            self.inner.budget.deposit();
+            let reply = self.attempt(&first, &call, now, deadline, timeout).await;
+            Ok(match reply.result {
+                Ok(_) => Replies::One(reply),
+                Err(e) => {
+                    self.fail_over_boxed(&call, grouping, first, e, deadline, timeout)
+                        .await
+                }
+            })
         }
-        let replies = join_all(
-            targets
-                .iter()
-                .map(|t| self.attempt(t, &call, deadline, timeout)),
-        )
-        .await;
-        Ok(Replies::Many(replies))
     }
 }

@@ -10,12 +10,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use rand::seq::SliceRandom;
 use rand::Rng;
 use serde_json::Value;
 
 use super::health::Health;
 use crate::membership::{Change, ServerInfo};
+use crate::names::{FnvBuild, NameMap};
 use crate::observe::metrics::{ClusterMetrics, ServerObs};
 use crate::{
     Call, Client, ClientOptions, ConnState, Error, Grouping, GroupingInput, Result, Selection,
@@ -31,9 +31,34 @@ pub(super) struct Member {
     pub(super) health: Arc<Health>,
     /// Its metric handles.
     pub(super) obs: Arc<ServerObs>,
+    /// The server-data `weight` (read once, not per call): a non-negative number, 1 when
+    /// absent or invalid.
+    pub(super) weight: f64,
 }
 
 impl Member {
+    fn new(
+        addr: ServerAddr,
+        client: Client,
+        data: Value,
+        health: Arc<Health>,
+        obs: Arc<ServerObs>,
+    ) -> Self {
+        let weight = data
+            .get("weight")
+            .and_then(Value::as_f64)
+            .filter(|w| w.is_finite() && *w >= 0.0)
+            .unwrap_or(1.0);
+        Self {
+            addr,
+            client,
+            data,
+            health,
+            obs,
+            weight,
+        }
+    }
+
     pub(super) fn conn_state(&self) -> ConnState {
         self.client.conn_state()
     }
@@ -43,6 +68,9 @@ impl Member {
 pub(super) struct Route {
     pub(super) servers: Vec<ServerAddr>,
     pub(super) leader: Option<ServerAddr>,
+    /// The registered members of `servers`, in list order: what a call chooses among, resolved
+    /// when membership changes rather than looked up on every call.
+    members: Vec<Arc<Member>>,
     /// Round-robin position; survives membership changes.
     next: AtomicUsize,
 }
@@ -62,22 +90,19 @@ impl Candidate<'_> {
     fn target(self) -> Target {
         Arc::clone(self.member)
     }
+}
 
-    /// The server-data `weight`: a non-negative number, 1 when absent or invalid.
-    fn weight(self) -> f64 {
-        self.member
-            .data
-            .get("weight")
-            .and_then(Value::as_f64)
-            .filter(|w| w.is_finite() && *w >= 0.0)
-            .unwrap_or(1.0)
-    }
+/// Where a call goes: one server (the common call: no list), or several (`all`, a grouping
+/// function's choice; empty when nothing is left to choose).
+pub(super) enum Chosen {
+    One(Target),
+    Many(Vec<Target>),
 }
 
 #[derive(Default)]
 pub(super) struct Table {
-    pub(super) servers: HashMap<ServerAddr, Arc<Member>>,
-    pub(super) namespaces: HashMap<String, Route>,
+    pub(super) servers: HashMap<ServerAddr, Arc<Member>, FnvBuild>,
+    pub(super) namespaces: NameMap<Route>,
 }
 
 impl Table {
@@ -94,26 +119,22 @@ impl Table {
                 // Targets chosen before keep the member they were chosen from; its connection,
                 // health and metrics carry over to the new one.
                 Some(member) => {
-                    let next = Member {
-                        addr: member.addr.clone(),
-                        client: member.client.clone(),
+                    let next = Member::new(
+                        member.addr.clone(),
+                        member.client.clone(),
                         data,
-                        health: member.health.clone(),
-                        obs: member.obs.clone(),
-                    };
+                        member.health.clone(),
+                        member.obs.clone(),
+                    );
                     *member = Arc::new(next);
+                    self.resolve_routes_with(&addr);
                 }
                 None => {
                     let client = Client::lazy(addr.clone(), options.clone());
                     let obs = metrics.server(addr.as_str());
-                    let member = Member {
-                        addr: addr.clone(),
-                        client,
-                        data,
-                        health: Arc::default(),
-                        obs,
-                    };
-                    self.servers.insert(addr, Arc::new(member));
+                    let member = Member::new(addr.clone(), client, data, Arc::default(), obs);
+                    self.servers.insert(addr.clone(), Arc::new(member));
+                    self.resolve_routes_with(&addr);
                 }
             },
             // Calls still running on it finish if it answers (a graceful stop drains them)
@@ -122,6 +143,7 @@ impl Table {
             Change::Remove(addr) => {
                 if let Some(member) = self.servers.remove(&addr) {
                     member.client.clone().retire();
+                    self.resolve_routes_with(&addr);
                 }
             }
             Change::Namespace {
@@ -130,10 +152,12 @@ impl Table {
                 leader,
             } => {
                 let leader = leader.filter(|l| servers.contains(l));
+                let members = resolve(&self.servers, &servers);
                 match self.namespaces.get_mut(&namespace) {
                     Some(route) => {
                         route.servers = servers;
                         route.leader = leader;
+                        route.members = members;
                     }
                     None => {
                         self.namespaces.insert(
@@ -141,11 +165,21 @@ impl Table {
                             Route {
                                 servers,
                                 leader,
+                                members,
                                 next: AtomicUsize::new(0),
                             },
                         );
                     }
                 }
+            }
+        }
+    }
+
+    /// Re-resolves the members of every route that lists `addr` (it joined, left or changed).
+    fn resolve_routes_with(&mut self, addr: &ServerAddr) {
+        for route in self.namespaces.values_mut() {
+            if route.servers.contains(addr) {
+                route.members = resolve(&self.servers, &route.servers);
             }
         }
     }
@@ -156,12 +190,12 @@ impl Table {
             return Vec::new();
         };
         route
-            .servers
+            .members
             .iter()
-            .filter(|a| !exclude.contains(a))
-            .filter_map(|addr| {
-                let member = self.servers.get(addr)?;
-                Some(Candidate { addr, member })
+            .filter(|m| !exclude.contains(&m.addr))
+            .map(|member| Candidate {
+                addr: &member.addr,
+                member,
             })
             .collect()
     }
@@ -184,178 +218,243 @@ impl Table {
         call: &Call,
         grouping: &Grouping,
         exclude: &[ServerAddr],
-    ) -> Result<Vec<Target>> {
+    ) -> Result<Chosen> {
         if let Some(pinned) = &call.options.server {
             if exclude.contains(pinned) {
-                return Ok(Vec::new());
+                return Ok(Chosen::Many(Vec::new()));
             }
             let member = self.servers.get(pinned).ok_or_else(|| unavailable(call))?;
-            return Ok(vec![Candidate {
-                addr: pinned,
-                member,
-            }
-            .target()]);
+            return Ok(Chosen::One(Arc::clone(member)));
         }
-        let candidates = self.candidates(&call.namespace, exclude);
         let route = self.namespaces.get(&*call.namespace);
         let chosen = match grouping {
-            Grouping::Custom(f) => {
-                let views: Vec<ServerView<'_>> = candidates
-                    .iter()
-                    .map(|c| ServerView {
-                        addr: c.addr,
-                        data: &c.member.data,
-                        in_flight: c.member.client.in_flight(),
-                        connected: c.member.conn_state() == ConnState::Connected,
-                        leader: route.and_then(|r| r.leader.as_ref()) == Some(c.addr),
-                    })
-                    .collect();
-                let input = GroupingInput {
-                    namespace: &call.namespace,
-                    function: &call.function,
-                    content_type: call.content_type,
-                    payload: &call.payload,
-                    servers: &views,
-                };
-                match f.select(&input) {
-                    Selection::One(addr) => vec![find(&candidates, &addr, call)?],
-                    Selection::Many(addrs) => addrs
-                        .iter()
-                        .map(|a| find(&candidates, a, call))
-                        .collect::<Result<_>>()?,
-                    Selection::Mode(Grouping::Custom(_)) => {
-                        return Err(Error::Config(format!(
-                            "the grouping function of {}/{} returned another grouping function",
-                            call.namespace, call.function
-                        )))
-                    }
-                    Selection::Mode(mode) => choose(&mode, candidates, route),
-                }
+            Grouping::Custom(f) => self.select_custom(f, call, route, exclude)?,
+            Grouping::All | Grouping::Leader => {
+                let candidates = self.candidates(&call.namespace, exclude);
+                Chosen::Many(choose_many(grouping, candidates, route))
             }
-            mode => choose(mode, candidates, route),
+            // The common call: no list is built.
+            mode => {
+                let members = route
+                    .into_iter()
+                    .flat_map(|r| r.members.iter())
+                    .filter(|m| !exclude.contains(&m.addr));
+                Chosen::of(pick_one(mode, members, route))
+            }
         };
         if chosen.is_empty() && exclude.is_empty() {
             return Err(unavailable(call));
         }
-        Ok(chosen.into_iter().map(Candidate::target).collect())
+        Ok(chosen)
+    }
+
+    /// A grouping function's choice among the namespace's servers minus `exclude`.
+    fn select_custom(
+        &self,
+        f: &crate::GroupingFn,
+        call: &Call,
+        route: Option<&Route>,
+        exclude: &[ServerAddr],
+    ) -> Result<Chosen> {
+        let candidates = self.candidates(&call.namespace, exclude);
+        let views: Vec<ServerView<'_>> = candidates
+            .iter()
+            .map(|c| ServerView {
+                addr: c.addr,
+                data: &c.member.data,
+                in_flight: c.member.client.in_flight(),
+                connected: c.member.conn_state() == ConnState::Connected,
+                leader: route.and_then(|r| r.leader.as_ref()) == Some(c.addr),
+            })
+            .collect();
+        let input = GroupingInput {
+            namespace: &call.namespace,
+            function: &call.function,
+            content_type: call.content_type,
+            payload: &call.payload,
+            servers: &views,
+        };
+        Ok(match f.select(&input) {
+            Selection::One(addr) => Chosen::One(find(&candidates, &addr, call)?.target()),
+            Selection::Many(addrs) => Chosen::Many(
+                addrs
+                    .iter()
+                    .map(|a| find(&candidates, a, call).map(Candidate::target))
+                    .collect::<Result<_>>()?,
+            ),
+            Selection::Mode(Grouping::Custom(_)) => {
+                return Err(Error::Config(format!(
+                    "the grouping function of {}/{} returned another grouping function",
+                    call.namespace, call.function
+                )))
+            }
+            Selection::Mode(mode @ (Grouping::All | Grouping::Leader)) => {
+                Chosen::Many(choose_many(&mode, candidates, route))
+            }
+            Selection::Mode(mode) => {
+                Chosen::of(pick_one(&mode, candidates.iter().map(|c| c.member), route))
+            }
+        })
     }
 }
 
-/// A built-in mode's choice among `candidates`.
-fn choose<'a>(
+impl Chosen {
+    fn of(member: Option<&Arc<Member>>) -> Self {
+        match member {
+            Some(m) => Self::One(Arc::clone(m)),
+            None => Self::Many(Vec::new()),
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        matches!(self, Self::Many(targets) if targets.is_empty())
+    }
+}
+
+/// The registered members among `servers`, in list order.
+fn resolve(
+    members: &HashMap<ServerAddr, Arc<Member>, FnvBuild>,
+    servers: &[ServerAddr],
+) -> Vec<Arc<Member>> {
+    servers
+        .iter()
+        .filter_map(|a| members.get(a).cloned())
+        .collect()
+}
+
+/// The multi-server modes' choice among `candidates`.
+fn choose_many(
     mode: &Grouping,
-    candidates: Vec<Candidate<'a>>,
+    candidates: Vec<Candidate<'_>>,
     route: Option<&Route>,
-) -> Vec<Candidate<'a>> {
-    let mut rng = rand::thread_rng();
-    let one = |c: Option<&Candidate<'a>>| c.copied().into_iter().collect();
+) -> Vec<Target> {
     match mode {
-        // Every registered server, up or not: a broadcast reports a down server as a failure
-        // (at once: a disconnected client fails fast) instead of silently shrinking.
-        Grouping::All => candidates,
         // Only the current leader, up or not: a call must never reach a former leader.
         Grouping::Leader => {
             let leader = route.and_then(|r| r.leader.as_ref());
             candidates
                 .into_iter()
                 .filter(|c| Some(c.addr) == leader)
+                .map(Candidate::target)
                 .collect()
         }
+        // Every registered server, up or not: a broadcast reports a down server as a failure
+        // (at once: a disconnected client fails fast) instead of silently shrinking.
+        _ => candidates.into_iter().map(Candidate::target).collect(),
+    }
+}
+
+/// Which servers single-server modes choose among, the first tier with a server in it:
+/// connected and not ejected; connecting (a lazy connection's first attempt) and not ejected;
+/// connected; connecting; then all of them (`None`), so that a call to a namespace whose every
+/// connection is down fails with a real connection error, not `Unavailable`.
+const TIERS: [(ConnState, bool); 4] = [
+    (ConnState::Connected, false),
+    (ConnState::Connecting, false),
+    (ConnState::Connected, true),
+    (ConnState::Connecting, true),
+];
+
+fn in_tier(member: &Member, tier: Option<(ConnState, bool)>) -> bool {
+    tier.is_none_or(|(state, ejected_too)| {
+        member.conn_state() == state && (ejected_too || !member.health.is_ejected())
+    })
+}
+
+/// A single-server mode's choice among `members`, without building a list (the path of
+/// nearly every call). Connection states change under it; if a server left the tier between
+/// the passes below and nothing was found, the choice is made again among all of them.
+fn pick_one<'a, I>(mode: &Grouping, members: I, route: Option<&Route>) -> Option<&'a Arc<Member>>
+where
+    I: Iterator<Item = &'a Arc<Member>> + Clone,
+{
+    let tier = TIERS
+        .into_iter()
+        .find(|t| members.clone().any(|m| in_tier(m, Some(*t))));
+    pick_in_tier(mode, members.clone(), tier, route)
+        .or_else(|| tier.and_then(|_| pick_in_tier(mode, members, None, route)))
+}
+
+fn pick_in_tier<'a, I>(
+    mode: &Grouping,
+    members: I,
+    tier: Option<(ConnState, bool)>,
+    route: Option<&Route>,
+) -> Option<&'a Arc<Member>>
+where
+    I: Iterator<Item = &'a Arc<Member>> + Clone,
+{
+    let healthy = members.filter(move |m| in_tier(m, tier));
+    let mut rng = rand::thread_rng();
+    let n = || healthy.clone().count();
+    match mode {
+        Grouping::First => healthy.clone().next(),
         Grouping::Random => {
-            let healthy = healthy(candidates);
-            let i = rng.gen_range(0..healthy.len().max(1));
-            keep_one(healthy, i)
+            let n = n();
+            healthy.clone().nth(rng.gen_range(0..n.max(1)))
+        }
+        Grouping::RoundRobin => {
+            let n = n();
+            if n == 0 {
+                return None;
+            }
+            let next = route.map_or(0, |r| r.next.fetch_add(1, Ordering::Relaxed));
+            healthy.clone().nth(next % n)
         }
         Grouping::PowerOfTwoChoices => {
-            let healthy = healthy(candidates);
-            let n = healthy.len();
+            let n = n();
             if n < 2 {
-                return healthy;
+                return healthy.clone().next();
             }
             // Two different servers at random; the one with fewer calls in flight wins.
             let a = rng.gen_range(0..n);
             let b = (a + rng.gen_range(1..n)) % n;
-            let less = |x: usize| healthy[x].member.client.in_flight();
-            let pick = if less(b) < less(a) { b } else { a };
-            keep_one(healthy, pick)
-        }
-        Grouping::First => keep_one(healthy(candidates), 0),
-        Grouping::RoundRobin => {
-            let healthy = healthy(candidates);
-            if healthy.is_empty() {
-                return healthy;
-            }
-            let next = route.map_or(0, |r| r.next.fetch_add(1, Ordering::Relaxed));
-            let i = next % healthy.len();
-            keep_one(healthy, i)
+            let (a, b) = (healthy.clone().nth(a)?, healthy.clone().nth(b)?);
+            Some(if b.client.in_flight() < a.client.in_flight() {
+                b
+            } else {
+                a
+            })
         }
         Grouping::LeastInFlight => {
-            let loads: Vec<(Candidate<'a>, usize)> = healthy(candidates)
-                .into_iter()
-                .map(|c| (c, c.member.client.in_flight()))
-                .collect();
-            let least = loads.iter().map(|(_, n)| *n).min();
-            let tied: Vec<Candidate<'a>> = loads
-                .into_iter()
-                .filter(|(_, n)| Some(*n) == least)
-                .map(|(c, _)| c)
-                .collect();
-            // Ties are broken at random, so an idle cluster does not load its first server.
-            one(tied.choose(&mut rng))
+            // One pass: the least loaded, ties broken at random (reservoir sampling), so an
+            // idle cluster does not load its first server.
+            let mut least: Option<(&Arc<Member>, usize, u32)> = None;
+            for m in healthy {
+                let load = m.client.in_flight();
+                least = match least {
+                    Some((_, l, _)) if load < l => Some((m, load, 1)),
+                    Some((chosen, l, ties)) if load == l => {
+                        let ties = ties + 1;
+                        let keep = rng.gen_range(0..ties) != 0;
+                        Some((if keep { chosen } else { m }, l, ties))
+                    }
+                    None => Some((m, load, 1)),
+                    kept => kept,
+                };
+            }
+            least.map(|(m, _, _)| m)
         }
         Grouping::Weighted => {
-            let healthy = healthy(candidates);
-            let total: f64 = healthy.iter().map(|c| c.weight()).sum();
+            let total: f64 = healthy.clone().map(|m| m.weight).sum();
             if total <= 0.0 {
-                return one(healthy.choose(&mut rng));
+                let n = n();
+                return healthy.clone().nth(rng.gen_range(0..n.max(1)));
             }
             let mut point = rng.gen_range(0.0..total);
-            for c in &healthy {
-                let w = c.weight();
-                if point < w {
-                    return vec![*c];
+            for m in healthy.clone() {
+                if point < m.weight {
+                    return Some(m);
                 }
-                point -= w;
+                point -= m.weight;
             }
             // Rounding left the point past the end: the last server with a weight.
-            one(healthy.iter().rev().find(|c| c.weight() > 0.0))
+            healthy.filter(|m| m.weight > 0.0).last()
         }
-        Grouping::Custom(_) => Vec::new(),
+        // Multi-server modes are chosen by `choose_many` and grouping functions by
+        // `select_custom`; neither comes here.
+        Grouping::All | Grouping::Leader | Grouping::Custom(_) => None,
     }
-}
-
-/// The candidates single-server modes choose among, the first non-empty of: connected and not
-/// ejected; connecting (a lazy connection's first attempt) and not ejected; connected; connecting;
-/// all of them, so that a call to a namespace whose every connection is down fails with a real
-/// connection error, not `Unavailable`.
-fn healthy(mut candidates: Vec<Candidate<'_>>) -> Vec<Candidate<'_>> {
-    let wanted = [
-        (ConnState::Connected, false),
-        (ConnState::Connecting, false),
-        (ConnState::Connected, true),
-        (ConnState::Connecting, true),
-    ];
-    for (state, ejected_too) in wanted {
-        let fits = |c: &Candidate<'_>| {
-            c.member.conn_state() == state && (ejected_too || !c.member.health.is_ejected())
-        };
-        if candidates.iter().any(fits) {
-            candidates.retain(fits);
-            return candidates;
-        }
-    }
-    candidates
-}
-
-/// `candidates` cut down to its `i`th element, in place (a call allocates no list of one).
-fn keep_one(mut candidates: Vec<Candidate<'_>>, i: usize) -> Vec<Candidate<'_>> {
-    if i < candidates.len() {
-        candidates.swap(0, i);
-        candidates.truncate(1);
-    } else {
-        candidates.clear();
-    }
-    candidates
 }
 
 /// A server a grouping function chose; it must be one it was shown.
