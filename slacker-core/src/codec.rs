@@ -11,19 +11,22 @@
 //!   can be attributed, and the connection closes.
 
 use std::io;
+use std::sync::Arc;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWrite;
 use tokio::sync::mpsc;
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
-use crate::protocol::{Malformed, Packet, DEFAULT_MAX_FRAME_LEN};
+use crate::protocol::{KnownNames, Malformed, Packet, DEFAULT_MAX_FRAME_LEN};
 
 /// Encoder/decoder of [`Packet`]s, for `Framed`, `FramedRead` and `FramedWrite`.
 #[derive(Debug)]
 pub struct PacketCodec {
     frames: LengthDelimitedCodec,
     max_frame_len: usize,
+    /// A server's namespaces and functions, decoded without allocating.
+    names: Option<Arc<KnownNames>>,
 }
 
 impl PacketCodec {
@@ -34,6 +37,16 @@ impl PacketCodec {
                 .max_frame_length(max_frame_len)
                 .new_codec(),
             max_frame_len,
+            names: None,
+        }
+    }
+
+    /// As [`PacketCodec::new`], decoding requests that name one of `names` without allocating
+    /// (a server's codec: its namespaces and functions).
+    pub(crate) fn with_names(max_frame_len: usize, names: Arc<KnownNames>) -> Self {
+        Self {
+            names: Some(names),
+            ..Self::new(max_frame_len)
         }
     }
 
@@ -57,7 +70,7 @@ impl Decoder for PacketCodec {
         Ok(self
             .frames
             .decode(src)?
-            .map(|frame| Packet::decode(frame.freeze())))
+            .map(|frame| Packet::decode_with(frame.freeze(), self.names.as_deref())))
     }
 }
 
@@ -70,9 +83,12 @@ impl Encoder<Packet> for PacketCodec {
     /// over the limit is refused (senders check sizes first).
     fn encode(&mut self, packet: Packet, dst: &mut BytesMut) -> io::Result<()> {
         let packet = self.check(packet)?;
-        dst.reserve(4 + packet.encoded_len());
-        dst.put_u32(packet.encoded_len() as u32);
-        packet.write_to(dst);
+        let len = packet.encoded_len();
+        dst.reserve(4 + len);
+        packet.write_prefixed_head(Some(len as u32), dst);
+        if let Some(payload) = packet.payload() {
+            dst.extend_from_slice(payload);
+        }
         Ok(())
     }
 }
@@ -117,15 +133,18 @@ impl PacketCodec {
         match packet.payload() {
             Some(payload) if payload.len() > COPY_PAYLOAD_BYTES => {
                 dst.reserve(4 + len - payload.len());
-                dst.put_u32(len as u32);
-                packet.write_head(dst);
+                packet.write_prefixed_head(Some(len as u32), dst);
                 chunks.push(dst.split().freeze());
                 chunks.push(payload.clone());
             }
-            _ => {
+            Some(payload) => {
                 dst.reserve(4 + len);
-                dst.put_u32(len as u32);
-                packet.write_to(dst);
+                packet.write_prefixed_head(Some(len as u32), dst);
+                dst.extend_from_slice(payload);
+            }
+            None => {
+                dst.reserve(4 + len);
+                packet.write_prefixed_head(Some(len as u32), dst);
             }
         }
         Ok(())
@@ -278,6 +297,7 @@ impl From<Packet> for Outgoing {
 mod tests {
     use super::*;
     use crate::ResultCode;
+    use bytes::BufMut;
 
     #[test]
     fn frames_split_across_reads_decode_once_complete() {

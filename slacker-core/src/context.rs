@@ -6,6 +6,7 @@
 //! (after server interceptors had their say), so handlers need no extra parameter to learn
 //! their deadline, caller or extensions. Outside a handler, [`current`] returns `None`.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,9 +18,9 @@ use crate::{ContentType, Extensions};
 #[derive(Debug, Clone)]
 pub struct RequestHead {
     /// Namespace called.
-    pub namespace: String,
+    pub namespace: Cow<'static, str>,
     /// Function called.
-    pub function: String,
+    pub function: Cow<'static, str>,
     /// Content type of the arguments (and of the reply).
     pub content_type: ContentType,
     /// When the caller stops waiting, if it said.
@@ -36,42 +37,54 @@ tokio::task_local! {
 
 /// What a running handler knows about its call. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct CallContext(Arc<RequestHead>, Arc<TraceContext>);
+pub struct CallContext(Arc<Context>);
+
+/// What a [`CallContext`] shares: one allocation per request.
+#[derive(Debug)]
+struct Context {
+    head: RequestHead,
+    trace: TraceContext,
+}
 
 impl CallContext {
-    pub(crate) fn new(head: Arc<RequestHead>, trace: Arc<TraceContext>) -> Self {
-        Self(head, trace)
+    pub(crate) fn new(head: RequestHead, trace: TraceContext) -> Self {
+        Self(Arc::new(Context { head, trace }))
+    }
+
+    /// The request's head.
+    pub(crate) fn head(&self) -> &RequestHead {
+        &self.0.head
     }
 
     /// This request's place in its trace: the caller's trace id (a new one when the caller sent
     /// none) and a span id of its own. Calls made from the handler carry a child of it.
     pub fn trace(&self) -> &TraceContext {
-        &self.1
+        &self.0.trace
     }
 
     /// When the caller stops waiting; `None` if it sent no deadline.
     pub fn deadline(&self) -> Option<Instant> {
-        self.0.deadline
+        self.0.head.deadline
     }
 
     /// The caller's socket address.
     pub fn peer(&self) -> SocketAddr {
-        self.0.peer
+        self.0.head.peer
     }
 
     /// Namespace called.
     pub fn namespace(&self) -> &str {
-        &self.0.namespace
+        &self.0.head.namespace
     }
 
     /// Function called.
     pub fn function(&self) -> &str {
-        &self.0.function
+        &self.0.head.function
     }
 
     /// The request's extensions, as the interceptors left them.
     pub fn extensions(&self) -> &Extensions {
-        &self.0.extensions
+        &self.0.head.extensions
     }
 }
 

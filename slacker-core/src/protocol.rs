@@ -54,8 +54,11 @@
 
 use std::borrow::Cow;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use std::collections::HashMap;
 
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::names::FnvBuild;
 use crate::{ContentType, Extensions, ResultCode};
 
 /// The protocol version this build speaks. Frames with any other version are refused with
@@ -245,10 +248,11 @@ impl Packet {
     /// The caller has checked the packet with [`check_request`] / the frame limit, so string
     /// lengths fit their prefixes; oversized strings are truncated rather than corrupting the
     /// frame.
+    #[cfg(test)]
     pub(crate) fn write_to(&self, dst: &mut BytesMut) {
-        self.write_head(dst);
+        self.write_prefixed_head(None, dst);
         if let Some(payload) = self.payload() {
-            dst.put_slice(payload);
+            dst.extend_from_slice(payload);
         }
     }
 
@@ -264,8 +268,25 @@ impl Packet {
         }
     }
 
-    /// As [`Packet::write_to`], without the [`Packet::payload`] at the end.
-    pub(crate) fn write_head(&self, dst: &mut BytesMut) {
+    /// The frame's length prefix (when given), header and body up to the [`Packet::payload`], appended
+    /// to `dst` with one copy: the head is put together on the stack first (written field by
+    /// field into `dst`, a dozen `BytesMut::put_*` calls per packet were 5% of a small call's
+    /// instructions). A head too long for the stack buffer is written field by field.
+    pub(crate) fn write_prefixed_head(&self, prefix: Option<u32>, dst: &mut BytesMut) {
+        let mut head = StackHead {
+            buf: [0; STACK_HEAD],
+            len: 0,
+            overflow: false,
+        };
+        self.put_head(prefix, &mut head);
+        if head.overflow {
+            self.put_head(prefix, dst);
+        } else {
+            dst.extend_from_slice(&head.buf[..head.len]);
+        }
+    }
+
+    fn put_head(&self, prefix: Option<u32>, out: &mut impl HeadSink) {
         let (ty, ct) = match self {
             Self::Request(r) => (ty::REQUEST, r.content_type.as_u8()),
             Self::Response { content_type, .. } => (ty::RESPONSE, content_type.as_u8()),
@@ -278,31 +299,44 @@ impl Packet {
             Self::ClientHello { .. } => (ty::CLIENT_HELLO, 0),
             Self::ServerHello { .. } => (ty::SERVER_HELLO, 0),
         };
-        dst.put_u8(PROTOCOL_VERSION);
-        dst.put_u8(ty);
-        dst.put_u8(ct);
-        dst.put_u64(self.tid());
+        if let Some(len) = prefix {
+            out.put(&len.to_be_bytes());
+        }
+        let t = self.tid().to_be_bytes();
+        out.put(&[
+            PROTOCOL_VERSION,
+            ty,
+            ct,
+            t[0],
+            t[1],
+            t[2],
+            t[3],
+            t[4],
+            t[5],
+            t[6],
+            t[7],
+        ]);
         match self {
             Self::Request(r) => {
-                dst.put_u8(r.flags);
-                dst.put_u32(r.deadline_ms);
-                put_str16(dst, &r.namespace);
-                put_str16(dst, &r.function);
+                let d = r.deadline_ms.to_be_bytes();
+                out.put(&[r.flags, d[0], d[1], d[2], d[3]]);
+                put_str16(out, &r.namespace);
+                put_str16(out, &r.function);
                 let n = r.extensions.len().min(MAX_EXTENSIONS);
-                dst.put_u8(n as u8);
+                out.put(&[n as u8]);
                 for (k, v) in r.extensions.iter().take(n) {
                     let k = &k.as_bytes()[..k.len().min(u8::MAX as usize)];
-                    dst.put_u8(k.len() as u8);
-                    dst.put_slice(k);
+                    out.put(&[k.len() as u8]);
+                    out.put(k);
                     let v = &v[..v.len().min(u16::MAX as usize)];
-                    dst.put_u16(v.len() as u16);
-                    dst.put_slice(v);
+                    out.put(&(v.len() as u16).to_be_bytes());
+                    out.put(v);
                 }
             }
-            Self::Response { code, .. } => dst.put_u8(code.as_u8()),
+            Self::Response { code, .. } => out.put(&[code.as_u8()]),
             Self::Error { code, message, .. } => {
-                dst.put_u8(code.as_u8());
-                dst.put_slice(message.as_bytes());
+                out.put(&[code.as_u8()]);
+                out.put(message.as_bytes());
             }
             Self::Ping
             | Self::Pong
@@ -310,15 +344,15 @@ impl Packet {
             | Self::InspectRequest { .. }
             | Self::InspectResponse { .. } => {}
             Self::ClientHello { name, version } => {
-                put_str16(dst, name);
-                put_str16(dst, version);
+                put_str16(out, name);
+                put_str16(out, version);
             }
             Self::ServerHello {
                 version,
                 max_frame_len,
             } => {
-                put_str16(dst, version);
-                dst.put_u32(*max_frame_len);
+                put_str16(out, version);
+                out.put(&max_frame_len.to_be_bytes());
             }
         }
     }
@@ -329,6 +363,15 @@ impl Packet {
     /// [`Malformed`] for anything unexpected: short header, unknown version, packet type, content
     /// type or result code, truncated fields, invalid UTF-8, too many extensions.
     pub fn decode(frame: Bytes) -> Result<Packet, Malformed> {
+        Self::decode_with(frame, None)
+    }
+
+    /// As [`Packet::decode`]; a request's namespace and function that are among `names` are
+    /// taken as the `&'static str` registered there (no allocation).
+    pub(crate) fn decode_with(
+        frame: Bytes,
+        names: Option<&KnownNames>,
+    ) -> Result<Packet, Malformed> {
         let mut r = Reader(frame);
         if r.0.len() < HEADER_LEN {
             return Err(Malformed::new(
@@ -353,8 +396,8 @@ impl Packet {
                 let content_type = content_type()?;
                 let flags = r.u8().map_err(bad)?;
                 let deadline_ms = r.u32().map_err(bad)?;
-                let namespace = r.str16().map_err(bad)?;
-                let function = r.str16().map_err(bad)?;
+                let namespace = r.name16(names).map_err(bad)?;
+                let function = r.name16(names).map_err(bad)?;
                 let count = r.u8().map_err(bad)? as usize;
                 if count > MAX_EXTENSIONS {
                     return Err(bad(format!(
@@ -377,8 +420,8 @@ impl Packet {
                     content_type,
                     flags,
                     deadline_ms,
-                    namespace: Cow::Owned(namespace),
-                    function: Cow::Owned(function),
+                    namespace,
+                    function,
                     extensions,
                     payload: r.0,
                 })
@@ -450,10 +493,60 @@ pub fn check_request(r: &Request) -> Result<(), String> {
     Ok(())
 }
 
-fn put_str16(dst: &mut BytesMut, s: &str) {
+fn put_str16(out: &mut impl HeadSink, s: &str) {
     let b = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
-    dst.put_u16(b.len() as u16);
-    dst.put_slice(b);
+    out.put(&(b.len() as u16).to_be_bytes());
+    out.put(b);
+}
+
+/// Where [`Packet::put_head`] writes: [`StackHead`], or the frame buffer itself.
+trait HeadSink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+/// Heads up to this long (nearly all: header, names, a trace context) are put together on the
+/// stack.
+const STACK_HEAD: usize = 256;
+
+struct StackHead {
+    buf: [u8; STACK_HEAD],
+    len: usize,
+    overflow: bool,
+}
+
+impl HeadSink for StackHead {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        let end = self.len + bytes.len();
+        match self.buf.get_mut(self.len..end) {
+            Some(dst) if !self.overflow => {
+                dst.copy_from_slice(bytes);
+                self.len = end;
+            }
+            _ => self.overflow = true,
+        }
+    }
+}
+
+impl HeadSink for BytesMut {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// Names a peer is expected to send (a server's namespaces and functions): a request naming
+/// one of them is decoded without allocating, as the `&'static str` registered here.
+#[derive(Debug, Default)]
+pub(crate) struct KnownNames(HashMap<&'static [u8], &'static str, FnvBuild>);
+
+impl KnownNames {
+    pub(crate) fn insert(&mut self, name: &'static str) {
+        self.0.insert(name.as_bytes(), name);
+    }
+
+    fn get(&self, bytes: &[u8]) -> Option<&'static str> {
+        self.0.get(bytes).copied()
+    }
 }
 
 /// Bounds-checked reads over a frame body.
@@ -492,13 +585,33 @@ impl Reader {
     }
 
     fn utf8(&mut self, n: usize) -> Result<String, String> {
-        let b = self.bytes(n)?;
-        String::from_utf8(b.to_vec()).map_err(|_| "invalid UTF-8 in a string field".to_owned())
+        self.need(n)?;
+        let s = std::str::from_utf8(&self.0[..n])
+            .map_err(|_| "invalid UTF-8 in a string field".to_owned())?
+            .to_owned();
+        self.0.advance(n);
+        Ok(s)
     }
 
     fn str16(&mut self) -> Result<String, String> {
         let n = self.u16()? as usize;
         self.utf8(n)
+    }
+
+    /// A u16-prefixed name: one of `names` borrowed as registered, any other copied.
+    fn name16(&mut self, names: Option<&KnownNames>) -> Result<Cow<'static, str>, String> {
+        let n = self.u16()? as usize;
+        let known = self
+            .0
+            .get(..n)
+            .and_then(|b| names.and_then(|names| names.get(b)));
+        match known {
+            Some(name) => {
+                self.0.advance(n);
+                Ok(Cow::Borrowed(name))
+            }
+            None => self.utf8(n).map(Cow::Owned),
+        }
     }
 
     fn str8(&mut self) -> Result<String, String> {
@@ -515,12 +628,102 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::BufMut;
 
     fn round_trip(p: Packet) {
         let mut buf = BytesMut::new();
         p.write_to(&mut buf);
         assert_eq!(buf.len(), p.encoded_len(), "{p:?}");
         assert_eq!(Packet::decode(buf.freeze()), Ok(p));
+    }
+
+    /// The head put together on the stack is the head written field by field, and a head too
+    /// long for the stack buffer is written whole.
+    #[test]
+    fn heads_on_the_stack_and_past_it_are_the_same_bytes() {
+        for namespace in [
+            "math".to_owned(),
+            "n".repeat(STACK_HEAD),
+            "m".repeat(70_000),
+        ] {
+            let p = Packet::Request(Request {
+                tid: 0x0102_0304_0506_0708,
+                content_type: ContentType::MessagePack,
+                flags: 0,
+                deadline_ms: 0x0a0b_0c0d,
+                namespace: namespace.clone().into(),
+                function: "add".into(),
+                extensions: Extensions::new().with("k", vec![9u8; 300]),
+                payload: Bytes::from_static(b"\x91\x01"),
+            });
+            let mut by_fields = BytesMut::new();
+            p.put_head(Some(77), &mut by_fields);
+            let mut stacked = BytesMut::new();
+            p.write_prefixed_head(Some(77), &mut stacked);
+            assert_eq!(stacked, by_fields);
+            assert_eq!(&stacked[..4], &77u32.to_be_bytes());
+            if namespace.len() <= u16::MAX as usize {
+                round_trip(p);
+            }
+        }
+    }
+
+    /// A server's own names decode as the registered `&'static str`; any other name is
+    /// copied, and a bad one is refused as before.
+    #[test]
+    fn known_names_are_borrowed_and_others_copied() {
+        let mut names = KnownNames::default();
+        names.insert("math");
+        names.insert("add");
+        let frame = |namespace: &[u8], function: &[u8]| {
+            let mut b = BytesMut::new();
+            b.put_slice(&[
+                PROTOCOL_VERSION,
+                ty::REQUEST,
+                ContentType::MessagePack.as_u8(),
+            ]);
+            b.put_u64(5);
+            b.put_u8(0);
+            b.put_u32(0);
+            b.put_u16(namespace.len() as u16);
+            b.put_slice(namespace);
+            b.put_u16(function.len() as u16);
+            b.put_slice(function);
+            b.put_u8(0);
+            b.freeze()
+        };
+        let decoded = Packet::decode_with(frame(b"math", b"sub"), Some(&names));
+        let Ok(Packet::Request(r)) = decoded else {
+            panic!("{decoded:?}")
+        };
+        assert!(
+            matches!(r.namespace, Cow::Borrowed("math")),
+            "{:?}",
+            r.namespace
+        );
+        assert!(
+            matches!(&r.function, Cow::Owned(f) if f == "sub"),
+            "{:?}",
+            r.function
+        );
+        let decoded = Packet::decode_with(frame(b"add", b"add"), Some(&names));
+        let Ok(Packet::Request(r)) = decoded else {
+            panic!("{decoded:?}")
+        };
+        assert!(matches!(r.function, Cow::Borrowed("add")));
+        // Without the table, the same names are copied: the same packet either way.
+        assert_eq!(
+            Packet::decode(frame(b"add", b"add")),
+            Ok(Packet::Request(r))
+        );
+        let bad = Packet::decode_with(frame(&[0xff, 0xfe], b"add"), Some(&names));
+        assert!(
+            matches!(&bad, Err(m) if m.reason.contains("UTF-8")),
+            "{bad:?}"
+        );
+        let mut truncated = frame(b"math", b"add").to_vec();
+        truncated.truncate(HEADER_LEN + 5 + 2 + 2);
+        assert!(Packet::decode_with(Bytes::from(truncated), Some(&names)).is_err());
     }
 
     #[test]

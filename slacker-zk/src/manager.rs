@@ -287,7 +287,7 @@ mod tests {
             extensions.insert(SECRET_EXTENSION, s.as_bytes().to_vec());
         }
         RequestHead {
-            namespace: namespace.into(),
+            namespace: namespace.to_owned().into(),
             function: "offline".into(),
             content_type: slacker_core::ContentType::MessagePack,
             deadline: None,

@@ -32,6 +32,17 @@ pub struct TraceContext {
 }
 
 impl TraceContext {
+    /// What is left where a context was moved out: no trace, not sampled.
+    pub(crate) fn placeholder() -> Self {
+        Self {
+            trace_id: [0; 16],
+            span_id: [0; 8],
+            parent_id: None,
+            sampled: false,
+            state: None,
+        }
+    }
+
     /// A new trace: random ids, no parent, sampled.
     pub fn new_root() -> Self {
         Self {

@@ -48,7 +48,8 @@ pub(super) async fn serve(
     id: u64,
 ) {
     let max = shared.options.max_frame_len;
-    let mut reader = FramedRead::with_capacity(read, PacketCodec::new(max), READ_BUFFER_BYTES);
+    let codec = PacketCodec::with_names(max, shared.names.clone());
+    let mut reader = FramedRead::with_capacity(read, codec, READ_BUFFER_BYTES);
     let (tx, rx) = mpsc::channel(WRITE_QUEUE);
     // Plain TCP: the reader may write its own batches (`wire.rs`); TLS: the writer alone.
     let (wire, writer) = match write {

@@ -100,11 +100,9 @@ pub(super) fn start(
     }
     // The caller's trace continues here: this request gets a span of its own in it.
     let incoming = TraceContext::from_extensions(&req.extensions);
-    let trace = Arc::new(
-        incoming
-            .as_ref()
-            .map_or_else(TraceContext::new_root, TraceContext::child),
-    );
+    let trace = incoming
+        .as_ref()
+        .map_or_else(TraceContext::new_root, TraceContext::child);
     // `parent: None`: the request's span hangs off the caller's (through the trace context),
     // never off whatever span happens to be current in this connection's task.
     let span = tracing::debug_span!(
@@ -178,17 +176,16 @@ fn unreachable_tid(tid: u64) {
 /// same task, so it cannot overtake a request that completes in this poll, and the deadline
 /// was checked before the handler started.
 fn fast(mut job: Job, span: tracing::Span, cx: &mut Context<'_>) -> Option<Answer> {
-    let head = Arc::new(job.take_head());
+    let ctx = CallContext::new(job.take_head(), job.take_trace());
     // Nothing waited since the request was read: its arrival is "now" (one clock read less).
-    if let Some(done) = too_late_at(head.deadline, job.received) {
+    if let Some(done) = too_late_at(ctx.deadline(), job.received) {
         return job.answer(done, &span);
     }
     let payload = std::mem::take(&mut job.req.payload);
-    let mut fut = match layer::dispatch(&job.service, &head, payload) {
+    let mut fut = match layer::dispatch(&job.service, ctx.head(), payload) {
         Ok(fut) => fut,
         Err((code, message)) => return job.answer(Done::Failed(code, message), &span),
     };
-    let ctx = CallContext::new(head.clone(), job.trace.clone());
     let first = span.in_scope(|| {
         context::sync_scope(ctx.clone(), || {
             std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)))
@@ -211,8 +208,9 @@ fn fast(mut job: Job, span: tracing::Span, cx: &mut Context<'_>) -> Option<Answe
             let task_span = span.clone();
             tokio::spawn(
                 async move {
+                    let deadline = ctx.deadline();
                     let fut = context::scope(ctx, fut).map(Done::Output);
-                    let done = run_bounded(fut, head.deadline, &mut cancel).await;
+                    let done = run_bounded(fut, deadline, &mut cancel).await;
                     conn.finish(tid, generation);
                     if let Some(answer) = job.answer(done, &span) {
                         conn.send(answer.packet).await;
@@ -295,18 +293,23 @@ struct Job {
     /// False for fire-and-forget requests.
     reply: bool,
     received: Instant,
-    trace: Arc<TraceContext>,
+    trace: TraceContext,
     /// The function's metric handles; `None` for names the server does not host.
     obs: Option<Arc<MethodObs>>,
 }
 
 impl Job {
+    /// The request's trace context (moved out of the job).
+    fn take_trace(&mut self) -> TraceContext {
+        std::mem::replace(&mut self.trace, TraceContext::placeholder())
+    }
+
     /// The request's head as interceptors and handlers see it (moved out of the request).
     fn take_head(&mut self) -> RequestHead {
         let req = &mut self.req;
         RequestHead {
-            namespace: std::mem::take(&mut req.namespace).into_owned(),
-            function: std::mem::take(&mut req.function).into_owned(),
+            namespace: std::mem::take(&mut req.namespace),
+            function: std::mem::take(&mut req.function),
             content_type: req.content_type,
             deadline: (req.deadline_ms > 0)
                 .then(|| self.received + Duration::from_millis(req.deadline_ms.into())),
@@ -395,18 +398,13 @@ async fn run(mut job: Job, running: Running) -> Option<Answer> {
             },
         }
     }
-    let head = Arc::new(head);
+    let ctx = CallContext::new(head, job.take_trace());
     let done = match done {
         Some(d) => d,
         None => match &shared.stack {
-            None => handle(&job.service, &head, job.trace.clone(), payload, &mut cancel).await,
+            None => handle(&job.service, &ctx, payload, &mut cancel).await,
             Some(stack) => {
-                let req = ServerRequest::new(
-                    head.clone(),
-                    payload,
-                    job.service.clone(),
-                    job.trace.clone(),
-                );
+                let req = ServerRequest::new(ctx.clone(), payload, job.service.clone());
                 handle_layered(stack, req, &mut cancel).await
             }
         },
@@ -415,7 +413,7 @@ async fn run(mut job: Job, running: Running) -> Option<Answer> {
     // may reuse a tid once it has cancelled it).
     job.slot.conn.finish(job.req.tid, generation);
     if !shared.interceptors.is_empty() {
-        after_all(&shared.interceptors, &head, done.code(), job.received).await;
+        after_all(&shared.interceptors, ctx.head(), done.code(), job.received).await;
     }
     job.answer(done, &tracing::Span::current())
 }
@@ -454,20 +452,20 @@ async fn before_all(
 /// Deadline check, argument decoding and the handler itself, cancelable throughout.
 async fn handle(
     service: &Arc<dyn NamespaceService>,
-    head: &Arc<RequestHead>,
-    trace: Arc<TraceContext>,
+    ctx: &CallContext,
     payload: bytes::Bytes,
     cancel: &mut oneshot::Receiver<()>,
 ) -> Done {
-    if let Some(done) = too_late(head.deadline) {
+    let deadline = ctx.deadline();
+    if let Some(done) = too_late(deadline) {
         return done;
     }
-    let fut = match layer::dispatch(service, head, payload) {
+    let fut = match layer::dispatch(service, ctx.head(), payload) {
         Ok(fut) => fut,
         Err((code, message)) => return Done::Failed(code, message),
     };
-    let fut = context::scope(CallContext::new(head.clone(), trace), fut);
-    run_bounded(fut.map(Done::Output), head.deadline, cancel).await
+    let fut = context::scope(ctx.clone(), fut);
+    run_bounded(fut.map(Done::Output), deadline, cancel).await
 }
 
 /// The answer when the deadline passed before the handler could start.

@@ -23,22 +23,20 @@ use tower::BoxError;
 
 use super::RequestHead;
 use crate::context::{self, CallContext};
-use crate::observe::TraceContext;
 use crate::{DispatchError, HandlerFuture, HandlerOutput, NamespaceService, ResultCode};
 
 /// One request as the layers see it.
 #[derive(Clone)]
 pub struct ServerRequest {
-    head: Arc<RequestHead>,
+    ctx: CallContext,
     payload: Bytes,
     service: Arc<dyn NamespaceService>,
-    trace: Arc<TraceContext>,
 }
 
 impl std::fmt::Debug for ServerRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerRequest")
-            .field("head", &self.head)
+            .field("head", self.ctx.head())
             .field("payload_len", &self.payload.len())
             .finish_non_exhaustive()
     }
@@ -46,22 +44,20 @@ impl std::fmt::Debug for ServerRequest {
 
 impl ServerRequest {
     pub(super) fn new(
-        head: Arc<RequestHead>,
+        ctx: CallContext,
         payload: Bytes,
         service: Arc<dyn NamespaceService>,
-        trace: Arc<TraceContext>,
     ) -> Self {
         Self {
-            head,
+            ctx,
             payload,
             service,
-            trace,
         }
     }
 
     /// Namespace, function, content type, deadline, extensions and peer.
     pub fn head(&self) -> &RequestHead {
-        &self.head
+        self.ctx.head()
     }
 
     /// The encoded argument tuple.
@@ -106,16 +102,15 @@ impl tower::Service<ServerRequest> for Dispatch {
 
     fn call(&mut self, req: ServerRequest) -> Self::Future {
         let ServerRequest {
-            head,
+            ctx,
             payload,
             service,
-            trace,
         } = req;
-        let fut = match dispatch(&service, &head, payload) {
+        let fut = match dispatch(&service, ctx.head(), payload) {
             Ok(fut) => fut,
             Err((code, message)) => return rejected(code, message),
         };
-        Box::pin(context::scope(CallContext::new(head, trace), fut).map(Ok))
+        Box::pin(context::scope(ctx, fut).map(Ok))
     }
 }
 

@@ -44,6 +44,7 @@ pub use layer::{Dispatch, DispatchStack, Rejection, ServerRequest};
 use crate::inspect::{ClientInfo, InspectRequest, InspectResponse, NamespaceDesc, ServerStatus};
 use crate::names::NameMap;
 use crate::observe::ServerMetrics;
+use crate::protocol::KnownNames;
 use crate::protocol::{DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION, VERSION};
 use crate::{stream, Error, NamespaceService, Result};
 
@@ -275,9 +276,17 @@ impl ServerBuilder {
             None => None,
         };
         let metrics = ServerMetrics::new(services.values().map(|s| s.info()));
+        let mut names = KnownNames::default();
+        for info in services.values().map(|s| s.info()) {
+            names.insert(info.name);
+            for m in info.methods {
+                names.insert(m.name);
+            }
+        }
         let shared = Arc::new(Shared {
             metrics,
             services,
+            names: Arc::new(names),
             interceptors: self.interceptors,
             stack: layer::build(&self.layers),
             options: self.options,
@@ -416,6 +425,8 @@ impl Drop for Server {
 struct Shared {
     metrics: ServerMetrics,
     services: NameMap<Arc<dyn NamespaceService>>,
+    /// The services' namespace and function names, for the request decoder.
+    names: Arc<KnownNames>,
     interceptors: Vec<Arc<dyn ServerInterceptor>>,
     /// The tower layers around dispatch, if any ([`ServerBuilder::layer`]).
     stack: Option<layer::Stack>,

@@ -55,7 +55,7 @@ where
     }
 
     fn call(&mut self, req: ServerRequest) -> Self::Future {
-        let function = req.head().function.clone();
+        let function = req.head().function.to_string();
         if function == "div" {
             return Box::pin(async {
                 Err(Rejection::new(ResultCode::Unauthorized, "div is not for you").into())
