@@ -98,7 +98,9 @@ use proc_macro::TokenStream;
 ///   name `UnknownFunction`) and returns the handler future, which encodes the return value.
 /// * **`FooClient<C: Caller>`**: `FooClient::new(caller)`, `.with_options(CallOptions)` (per
 ///   client options that override each method's timeout and grouping), `.caller()`, `Clone`,
-///   and one `async fn` per trait method with the same name and arguments. Its future is `Send`.
+///   and one method per trait method with the same name and arguments, returning a `Send`
+///   future to `.await` (`fn m(&self, ..) -> impl Future<Output = Result<Out, Error>> + Send`;
+///   the arguments are encoded when it is called, nothing is sent until it is polled).
 ///
 /// Each client method returns `Result<Out, slacker_core::Error>`: the outer error is the
 /// transport's (timeout, connection, remote code...), and `Out` depends on `grouping_results`,

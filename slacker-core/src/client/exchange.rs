@@ -5,7 +5,8 @@
 //! They are written by hand, not as `async fn`s, for their size: every layer above a call
 //! (the stub, the cluster's attempt, the spans) holds this future inside its own, and each
 //! such future is moved a few times per call. An `async fn` chain here was 1.1 KB of state
-//! copied at every level; [`Exchange`] is the reply slot, one timer and a few words.
+//! copied at every level; [`Exchange`] is the reply slot and a few words. The deadline is not
+//! here: the client's sweeper fails the call through the same slot (`pending.rs`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,7 +16,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use pin_project_lite::pin_project;
 use tokio::sync::oneshot;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use super::shared::PendingGuard;
 use super::Client;
@@ -75,17 +76,14 @@ impl Future for Exchange<'_> {
 }
 
 pin_project! {
-    /// A queued call waiting for its reply until its deadline, as `tokio::time::timeout_at`
-    /// around the reply slot would (the reply is polled first, so a reply that is there wins
-    /// over a deadline that has just passed). Dropped before the reply (the deadline passed,
-    /// or the caller gave up), its guard takes the call out of the pending map and asks the
-    /// server to cancel it.
+    /// A queued call waiting for its reply, or for the sweeper's timeout when its deadline
+    /// passes (`pending.rs`: whichever takes the call out of the pending map first decides,
+    /// and the sweeper asks the server to cancel). Dropped before either (the caller gave
+    /// up), its guard takes the call out of the pending map and asks the server to cancel it.
     pub(super) struct Awaiting<'a> {
         pub(super) client: &'a Client,
         pub(super) guard: PendingGuard<'a>,
         pub(super) reply: oneshot::Receiver<Result<Response>>,
-        #[pin]
-        pub(super) sleep: Sleep,
         pub(super) timeout: Duration,
     }
 }
@@ -95,24 +93,20 @@ impl Future for Awaiting<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if let Poll::Ready(reply) = Pin::new(&mut *this.reply).poll(cx) {
-            let result = match reply {
-                // The server saw the same deadline pass (they fall in the same millisecond):
-                // one error for "the caller's deadline passed", whichever side noticed first.
-                Ok(Err(Error::Remote {
-                    code: ResultCode::DeadlineExceeded,
-                    ..
-                })) => Err(this.client.timeout(*this.timeout)),
-                Ok(result) => result,
-                // The driver dropped the slot: the connection is gone.
-                Err(_) => Err(this.client.lost()),
-            };
-            // Answered (or failed by the driver, which already removed it): nothing to cancel.
-            this.guard.armed = matches!(result, Err(Error::Timeout { .. }));
-            return Poll::Ready(result);
-        }
-        ready!(this.sleep.poll(cx));
-        // The guard (still armed) removes the call and tells the server to abort it.
-        Poll::Ready(Err(this.client.timeout(*this.timeout)))
+        let result = match ready!(Pin::new(&mut *this.reply).poll(cx)) {
+            // The server saw the same deadline pass (they fall in the same millisecond): one
+            // error for "the caller's deadline passed", whichever side noticed first.
+            Ok(Err(Error::Remote {
+                code: ResultCode::DeadlineExceeded,
+                ..
+            })) => Err(this.client.timeout(*this.timeout)),
+            Ok(result) => result,
+            // The driver dropped the slot: the connection is gone.
+            Err(_) => Err(this.client.lost()),
+        };
+        // Whoever completed the slot took the call out of the pending map (and the sweeper
+        // sent the cancel): nothing left for the guard to do.
+        this.guard.armed = false;
+        Poll::Ready(result)
     }
 }

@@ -23,10 +23,10 @@ mod exchange;
 mod interceptor;
 mod json;
 mod options;
+mod pending;
 mod shared;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -46,6 +46,7 @@ pub(crate) use json::{decode_json_response, encode_json_args};
 pub use options::ClientOptions;
 #[cfg(feature = "tls")]
 pub use options::ClientTls;
+use pending::Pending;
 use shared::{Link, PendingGuard, Shared};
 
 use crate::inspect::{InspectRequest, InspectResponse};
@@ -152,7 +153,8 @@ impl Client {
             frame_limit: AtomicUsize::new(options.max_frame_len),
             options,
             next_tid: AtomicU64::new(1),
-            pending: Mutex::new(HashMap::default()),
+            pending: Mutex::new(Pending::default()),
+            sweep: Notify::new(),
             frames_read: AtomicU64::new(0),
             link: watch::Sender::new(Link::Connecting),
             state: watch::Sender::new(ConnState::Connecting),
@@ -160,6 +162,7 @@ impl Client {
             close: CancellationToken::new(),
         });
         tokio::spawn(driver::run(shared.clone()));
+        tokio::spawn(pending::sweep(shared.clone()));
         Self {
             handle: Arc::new(Handle(shared)),
         }
@@ -537,7 +540,6 @@ impl Client {
     /// for a connection or for room in the queue is `exchange_slow`, boxed.
     fn exchange(&self, packet: Packet, tid: u64, bound: Bound) -> Exchange<'_> {
         let shared = self.shared();
-        let limit = shared.options.max_pending;
         let link = shared.link.borrow();
         let Link::Up(tx) = &*link else {
             drop(link);
@@ -545,16 +547,14 @@ impl Client {
                 fut: Box::pin(self.exchange_slow(packet, tid, bound)),
             };
         };
-        let (slot, reply) = oneshot::channel();
-        {
-            let mut pending = shared.pending();
-            if pending.len() >= limit {
+        let reply = match self.register(tid, bound) {
+            Ok(reply) => reply,
+            Err(e) => {
                 return Exchange::Done {
-                    result: Some(Err(self.backlog())),
-                };
+                    result: Some(Err(e)),
+                }
             }
-            pending.insert(tid, slot);
-        }
+        };
         match tx.try_send(packet) {
             Ok(()) => Exchange::Waiting {
                 wait: Awaiting {
@@ -565,21 +565,20 @@ impl Client {
                         armed: true,
                     },
                     reply,
-                    sleep: tokio::time::sleep_until(bound.deadline),
                     timeout: bound.timeout,
                 },
             },
             Err(mpsc::error::TrySendError::Full(packet)) => {
                 // Waiting for room counts against the timeout: the slow path registers the
                 // call again and waits.
-                shared.pending().remove(&tid);
+                shared.pending().remove(tid);
                 drop(link);
                 Exchange::Slow {
                     fut: Box::pin(self.exchange_slow(packet, tid, bound)),
                 }
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
-                shared.pending().remove(&tid);
+                shared.pending().remove(tid);
                 Exchange::Done {
                     result: Some(Err(self.lost())),
                 }
@@ -587,24 +586,35 @@ impl Client {
         }
     }
 
+    /// Parks call `tid` in the pending map until its reply or `bound`'s deadline (the
+    /// sweeper's, `pending.rs`); refused when `max_pending` calls already wait.
+    fn register(&self, tid: u64, bound: Bound) -> Result<oneshot::Receiver<Result<Response>>> {
+        let shared = self.shared();
+        let (slot, reply) = oneshot::channel();
+        let wake = {
+            let mut pending = shared.pending();
+            if pending.len() >= shared.options.max_pending {
+                return Err(self.backlog());
+            }
+            pending.insert(tid, slot, bound.deadline, bound.timeout)
+        };
+        if wake {
+            shared.wake_sweeper();
+        }
+        Ok(reply)
+    }
+
     /// [`Client::exchange`] when the connection is not up yet or its queue is full: waits for
     /// both within the deadline.
     async fn exchange_slow(&self, packet: Packet, tid: u64, bound: Bound) -> Result<Response> {
         let shared = self.shared();
         let Bound { timeout, deadline } = bound;
-        let limit = shared.options.max_pending;
-        if shared.pending().len() >= limit {
+        // Refused before waiting for a connection, not after.
+        if shared.pending().len() >= shared.options.max_pending {
             return Err(self.backlog());
         }
         let tx = self.writer(deadline, timeout).await?;
-        let (slot, reply) = oneshot::channel();
-        {
-            let mut pending = shared.pending();
-            if pending.len() >= limit {
-                return Err(self.backlog());
-            }
-            pending.insert(tid, slot);
-        }
+        let reply = self.register(tid, bound)?;
         let mut guard = PendingGuard {
             shared,
             tid,
@@ -615,7 +625,7 @@ impl Client {
             Ok(()) => None,
             Err(mpsc::error::TrySendError::Full(packet)) => Some(tx.send(packet)),
             Err(mpsc::error::TrySendError::Closed(_)) => {
-                shared.pending().remove(&tid);
+                shared.pending().remove(tid);
                 guard.armed = false;
                 return Err(self.lost());
             }
@@ -623,7 +633,7 @@ impl Client {
         let sent_and_answered = async {
             if let Some(send) = queued {
                 if send.await.is_err() {
-                    shared.pending().remove(&tid);
+                    shared.pending().remove(tid);
                     return Err(self.lost());
                 }
             }

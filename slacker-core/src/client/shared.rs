@@ -1,17 +1,16 @@
 //! What the handles, the calls in flight and the driver task share: the link to the current
-//! connection, the pending map (tid -> the caller's oneshot) and the guard that takes a call
-//! out of it when the caller stops waiting. Previous hop: `mod.rs` (a call parks itself here);
-//! next hop: `driver.rs` (the reader completes it).
+//! connection, the pending calls (`pending.rs`: tid -> the caller's oneshot, and deadlines)
+//! and the guard that takes a call out of them when the caller stops waiting. Previous hop:
+//! `mod.rs` (a call parks itself here); next hop: `driver.rs` (the reader completes it).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
+use super::pending::Pending;
 use super::{ClientOptions, ConnState};
-use crate::names::FnvBuild;
 use crate::protocol::Packet;
 use crate::{Error, Response, Result, ServerAddr};
 
@@ -35,9 +34,6 @@ impl Link {
     }
 }
 
-/// Keyed by the client's own request ids (FNV: no peer inserts into it; see `names.rs`).
-pub(super) type PendingMap = HashMap<u64, oneshot::Sender<Result<Response>>, FnvBuild>;
-
 /// State shared by handles, in-flight calls and the driver.
 pub(super) struct Shared {
     pub(super) addr: ServerAddr,
@@ -45,7 +41,9 @@ pub(super) struct Shared {
     pub(super) next_tid: AtomicU64,
     /// Largest request frame to send: ours and the server's limit (from its hello).
     pub(super) frame_limit: AtomicUsize,
-    pub(super) pending: Mutex<PendingMap>,
+    pub(super) pending: Mutex<Pending>,
+    /// Wakes the deadline sweeper (`pending::sweep`) for a deadline earlier than its own.
+    pub(super) sweep: Notify,
     /// Frames read from the server so far, on any connection (a liveness probe's witness).
     pub(super) frames_read: AtomicU64,
     pub(super) link: watch::Sender<Link>,
@@ -66,8 +64,22 @@ impl Shared {
         }
     }
 
-    pub(super) fn pending(&self) -> std::sync::MutexGuard<'_, PendingMap> {
+    pub(super) fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Called after [`Pending::insert`] said so, with the lock released.
+    pub(super) fn wake_sweeper(&self) {
+        self.sweep.notify_one();
+    }
+
+    /// Asks the server to abort call `tid`. Best effort: with a full queue the server's own
+    /// deadline ends the call. Request ids are unique across a client's connections, so after
+    /// a reconnect the cancel finds nothing to cancel instead of another call.
+    pub(super) fn send_cancel(&self, tid: u64) {
+        if let Link::Up(tx) = &*self.link.borrow() {
+            let _ = tx.try_send(Packet::Cancel { tid });
+        }
     }
 
     pub(super) fn set_link(&self, link: Link) {
@@ -80,7 +92,7 @@ impl Shared {
 
     /// Completes the pending call `tid`, if it is still waiting.
     pub(super) fn complete(&self, tid: u64, result: Result<Response>) {
-        let slot = self.pending().remove(&tid);
+        let slot = self.pending().remove(tid);
         if let Some(slot) = slot {
             let _ = slot.send(result);
         }
@@ -88,7 +100,7 @@ impl Shared {
 
     /// Fails every pending call with `err`; returns their tids.
     pub(super) fn fail_all(&self, err: &Error) -> Vec<u64> {
-        let drained: Vec<_> = self.pending().drain().collect();
+        let drained = self.pending().drain();
         if !drained.is_empty() {
             tracing::debug!(server = %self.addr, calls = drained.len(), error = %err, "failing pending calls");
         }
@@ -105,10 +117,8 @@ impl Shared {
     /// to cancel them (best effort: with a full queue the server's own deadline ends them).
     pub(super) fn abandon_all(&self, err: &Error) -> usize {
         let tids = self.fail_all(err);
-        if let Link::Up(tx) = &*self.link.borrow() {
-            for tid in &tids {
-                let _ = tx.try_send(Packet::Cancel { tid: *tid });
-            }
+        for &tid in &tids {
+            self.send_cancel(tid);
         }
         tids.len()
     }
@@ -124,13 +134,8 @@ pub(super) struct PendingGuard<'a> {
 
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
-        if self.armed && self.shared.pending().remove(&self.tid).is_some() {
-            // Best effort: with a full queue the server's own deadline ends the call. Request
-            // ids are unique across a client's connections, so after a reconnect the cancel
-            // finds nothing to cancel instead of another call.
-            if let Link::Up(tx) = &*self.shared.link.borrow() {
-                let _ = tx.try_send(Packet::Cancel { tid: self.tid });
-            }
+        if self.armed && self.shared.pending().remove(self.tid).is_some() {
+            self.shared.send_cancel(self.tid);
         }
     }
 }

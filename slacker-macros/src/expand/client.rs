@@ -1,6 +1,7 @@
-//! `{Trait}Client<C: Caller>`: one async method per remote method. Each encodes its argument
-//! tuple once, hands the call to the `Caller` (next hop: `slacker_core::caller`), decodes every
-//! server's reply into the declared type and merges them per `grouping_results`.
+//! `{Trait}Client<C: Caller>`: one method per remote method, returning a future. Each encodes
+//! its argument tuple once, hands the call to the `Caller` (next hop: `slacker_core::caller`),
+//! decodes every server's reply into the declared type and merges them per
+//! `grouping_results`.
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -107,7 +108,9 @@ fn stub(methods_static: &syn::Ident, index: usize, m: &Method) -> TokenStream {
             match ::slacker_core::Caller::call(&self.caller, #call).await {
                 ::core::result::Result::Ok(#replies) => #replies,
                 ::core::result::Result::Err(#error) if #p::is_unavailable(&#error) => {
-                    return ::core::result::Result::Ok(#value);
+                    // Typed here: the `async` block's output is inferred from its first
+                    // `return`, and a mistyped value should be reported where it is written.
+                    return ::core::result::Result::<#out, ::slacker_core::Error>::Ok(#value);
                 }
                 ::core::result::Result::Err(#error) => return ::core::result::Result::Err(#error),
             }
@@ -121,15 +124,28 @@ fn stub(methods_static: &syn::Ident, index: usize, m: &Method) -> TokenStream {
         ResultsOpt::Nil => quote!(#p::merge_nil(&#merge, #decoded_all)),
         ResultsOpt::Custom(f) => quote!(#p::merge_custom(&#merge, #decoded_all, #f)),
     };
+    // A plain function returning an `async` block, not an `async fn`: the arguments are
+    // encoded before the future exists, so it holds neither them nor two copies of them (an
+    // `async fn` keeps its arguments and moves them again into its body), and nothing is sent
+    // until it is polled.
     quote! {
         #doc
         #[allow(clippy::too_many_arguments)] // mirrors the trait method, where the lint applies
-        pub async fn #ident(&self, #(#args),*) -> ::core::result::Result<#out, ::slacker_core::Error> {
+        #[allow(clippy::manual_async_fn)]
+        pub fn #ident(
+            &self,
+            #(#args),*
+        ) -> impl ::core::future::Future<Output = ::core::result::Result<#out, ::slacker_core::Error>>
+               + ::core::marker::Send
+               + '_ {
             let #method: &'static ::slacker_core::MethodInfo = &#methods_static[#index];
-            let #call = #p::build_call(&self.caller, #method, &#wire_value, &self.options)?;
-            let #merge = #p::Merge::new(&self.caller, &#call, &self.options);
-            let #replies = #send;
-            #merged
+            let #call = #p::build_call(&self.caller, #method, &#wire_value, &self.options);
+            async move {
+                let #call = #call?;
+                let #merge = #p::Merge::new(&self.caller, &#call, &self.options);
+                let #replies = #send;
+                #merged
+            }
         }
     }
 }

@@ -182,75 +182,95 @@ impl<C: ::slacker_core::Caller> CalcClient<C> {
     }
     /// Adds two numbers.
     #[allow(clippy::too_many_arguments)]
-    pub async fn add(
+    #[allow(clippy::manual_async_fn)]
+    pub fn add(
         &self,
         a: i64,
         b: i64,
-    ) -> ::core::result::Result<i64, ::slacker_core::Error> {
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<i64, ::slacker_core::Error>,
+    > + ::core::marker::Send + '_ {
         let method: &'static ::slacker_core::MethodInfo = &__CALC_METHODS[0];
         let call = ::slacker_core::__private::build_call(
             &self.caller,
             method,
             &(a, b),
             &self.options,
-        )?;
-        let merge = ::slacker_core::__private::Merge::new(
-            &self.caller,
-            &call,
-            &self.options,
         );
-        let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
-        ::slacker_core::__private::single(
-            &merge,
-            replies,
-            ::slacker_core::__private::decode_plain::<i64>,
-        )
+        async move {
+            let call = call?;
+            let merge = ::slacker_core::__private::Merge::new(
+                &self.caller,
+                &call,
+                &self.options,
+            );
+            let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
+            ::slacker_core::__private::single(
+                &merge,
+                replies,
+                ::slacker_core::__private::decode_plain::<i64>,
+            )
+        }
     }
     /// Calls `version` remotely.
     #[allow(clippy::too_many_arguments)]
-    pub async fn version(
+    #[allow(clippy::manual_async_fn)]
+    pub fn version(
         &self,
-    ) -> ::core::result::Result<String, ::slacker_core::Error> {
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<String, ::slacker_core::Error>,
+    > + ::core::marker::Send + '_ {
         let method: &'static ::slacker_core::MethodInfo = &__CALC_METHODS[1];
         let call = ::slacker_core::__private::build_call(
             &self.caller,
             method,
             &::slacker_core::__private::NoArgs,
             &self.options,
-        )?;
-        let merge = ::slacker_core::__private::Merge::new(
-            &self.caller,
-            &call,
-            &self.options,
         );
-        let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
-        ::slacker_core::__private::single(
-            &merge,
-            replies,
-            ::slacker_core::__private::decode_plain::<String>,
-        )
+        async move {
+            let call = call?;
+            let merge = ::slacker_core::__private::Merge::new(
+                &self.caller,
+                &call,
+                &self.options,
+            );
+            let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
+            ::slacker_core::__private::single(
+                &merge,
+                replies,
+                ::slacker_core::__private::decode_plain::<String>,
+            )
+        }
     }
     /// Calls `reset` remotely.
     #[allow(clippy::too_many_arguments)]
-    pub async fn reset(&self) -> ::core::result::Result<(), ::slacker_core::Error> {
+    #[allow(clippy::manual_async_fn)]
+    pub fn reset(
+        &self,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<(), ::slacker_core::Error>,
+    > + ::core::marker::Send + '_ {
         let method: &'static ::slacker_core::MethodInfo = &__CALC_METHODS[2];
         let call = ::slacker_core::__private::build_call(
             &self.caller,
             method,
             &::slacker_core::__private::NoArgs,
             &self.options,
-        )?;
-        let merge = ::slacker_core::__private::Merge::new(
-            &self.caller,
-            &call,
-            &self.options,
         );
-        let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
-        ::slacker_core::__private::single(
-            &merge,
-            replies,
-            ::slacker_core::__private::decode_plain::<()>,
-        )
+        async move {
+            let call = call?;
+            let merge = ::slacker_core::__private::Merge::new(
+                &self.caller,
+                &call,
+                &self.options,
+            );
+            let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
+            ::slacker_core::__private::single(
+                &merge,
+                replies,
+                ::slacker_core::__private::decode_plain::<()>,
+            )
+        }
     }
 }
 impl<C: ::slacker_core::Caller> ::core::clone::Clone for CalcClient<C> {

@@ -214,85 +214,106 @@ impl<C: ::slacker_core::Caller> BlobsClient<C> {
     }
     /// Calls `put` remotely.
     #[allow(clippy::too_many_arguments)]
-    pub async fn put(
+    #[allow(clippy::manual_async_fn)]
+    pub fn put(
         &self,
         key: String,
         data: Vec<u8>,
-    ) -> ::core::result::Result<Result<u64, StoreError>, ::slacker_core::Error> {
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<Result<u64, StoreError>, ::slacker_core::Error>,
+    > + ::core::marker::Send + '_ {
         let method: &'static ::slacker_core::MethodInfo = &__BLOBS_METHODS[0];
         let call = ::slacker_core::__private::build_call(
             &self.caller,
             method,
             &(key, ::slacker_core::__private::serde_bytes::ByteBuf::from(data)),
             &self.options,
-        )?;
-        let merge = ::slacker_core::__private::Merge::new(
-            &self.caller,
-            &call,
-            &self.options,
         );
-        let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
-        ::slacker_core::__private::single(
-            &merge,
-            replies,
-            ::slacker_core::__private::decode_result::<u64, StoreError>,
-        )
+        async move {
+            let call = call?;
+            let merge = ::slacker_core::__private::Merge::new(
+                &self.caller,
+                &call,
+                &self.options,
+            );
+            let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
+            ::slacker_core::__private::single(
+                &merge,
+                replies,
+                ::slacker_core::__private::decode_result::<u64, StoreError>,
+            )
+        }
     }
     /// Calls `get` remotely.
     #[allow(clippy::too_many_arguments)]
-    pub async fn get(
+    #[allow(clippy::manual_async_fn)]
+    pub fn get(
         &self,
         key: String,
-    ) -> ::core::result::Result<Result<Vec<u8>, StoreError>, ::slacker_core::Error> {
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<
+            Result<Vec<u8>, StoreError>,
+            ::slacker_core::Error,
+        >,
+    > + ::core::marker::Send + '_ {
         let method: &'static ::slacker_core::MethodInfo = &__BLOBS_METHODS[1];
         let call = ::slacker_core::__private::build_call(
             &self.caller,
             method,
             &(key,),
             &self.options,
-        )?;
-        let merge = ::slacker_core::__private::Merge::new(
-            &self.caller,
-            &call,
-            &self.options,
         );
-        let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
-        ::slacker_core::__private::single(
-            &merge,
-            replies,
-            ::slacker_core::__private::decode_bytes_result::<StoreError>,
-        )
+        async move {
+            let call = call?;
+            let merge = ::slacker_core::__private::Merge::new(
+                &self.caller,
+                &call,
+                &self.options,
+            );
+            let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
+            ::slacker_core::__private::single(
+                &merge,
+                replies,
+                ::slacker_core::__private::decode_bytes_result::<StoreError>,
+            )
+        }
     }
     /// Calls `digest` remotely.
     #[allow(clippy::too_many_arguments)]
-    pub async fn digest(
+    #[allow(clippy::manual_async_fn)]
+    pub fn digest(
         &self,
         data: Vec<u8>,
-    ) -> ::core::result::Result<
-        ::slacker_core::__private::Vec<Vec<u8>>,
-        ::slacker_core::Error,
-    > {
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<
+            ::slacker_core::__private::Vec<Vec<u8>>,
+            ::slacker_core::Error,
+        >,
+    > + ::core::marker::Send + '_ {
         let method: &'static ::slacker_core::MethodInfo = &__BLOBS_METHODS[2];
         let call = ::slacker_core::__private::build_call(
             &self.caller,
             method,
             &(::slacker_core::__private::serde_bytes::ByteBuf::from(data),),
             &self.options,
-        )?;
-        let merge = ::slacker_core::__private::Merge::new(
-            &self.caller,
-            &call,
-            &self.options,
         );
-        let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
-        ::slacker_core::__private::merge_vec(
-            &merge,
-            ::slacker_core::__private::decode_all(
+        async move {
+            let call = call?;
+            let merge = ::slacker_core::__private::Merge::new(
+                &self.caller,
+                &call,
+                &self.options,
+            );
+            let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
+            ::slacker_core::__private::merge_vec(
                 &merge,
-                replies,
-                ::slacker_core::__private::decode_bytes,
-            ),
-        )
+                ::slacker_core::__private::decode_all(
+                    &merge,
+                    replies,
+                    ::slacker_core::__private::decode_bytes,
+                ),
+            )
+        }
     }
 }
 impl<C: ::slacker_core::Caller> ::core::clone::Clone for BlobsClient<C> {

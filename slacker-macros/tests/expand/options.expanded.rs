@@ -217,122 +217,148 @@ impl<C: ::slacker_core::Caller> StatsClient<C> {
     }
     /// Calls `load-avg` remotely.
     #[allow(clippy::too_many_arguments)]
-    pub async fn load(
+    #[allow(clippy::manual_async_fn)]
+    pub fn load(
         &self,
         window: u32,
-    ) -> ::core::result::Result<f64, ::slacker_core::Error> {
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<f64, ::slacker_core::Error>,
+    > + ::core::marker::Send + '_ {
         let method: &'static ::slacker_core::MethodInfo = &__STATS_METHODS[0];
         let call = ::slacker_core::__private::build_call(
             &self.caller,
             method,
             &(window,),
             &self.options,
-        )?;
-        let merge = ::slacker_core::__private::Merge::new(
-            &self.caller,
-            &call,
-            &self.options,
         );
-        let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
-        ::slacker_core::__private::single(
-            &merge,
-            replies,
-            ::slacker_core::__private::decode_plain::<f64>,
-        )
+        async move {
+            let call = call?;
+            let merge = ::slacker_core::__private::Merge::new(
+                &self.caller,
+                &call,
+                &self.options,
+            );
+            let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
+            ::slacker_core::__private::single(
+                &merge,
+                replies,
+                ::slacker_core::__private::decode_plain::<f64>,
+            )
+        }
     }
     /// Calls `load_by_server` remotely.
     #[allow(clippy::too_many_arguments)]
-    pub async fn load_by_server(
+    #[allow(clippy::manual_async_fn)]
+    pub fn load_by_server(
         &self,
-    ) -> ::core::result::Result<
-        ::slacker_core::__private::Map<::std::string::String, f64>,
-        ::slacker_core::Error,
-    > {
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<
+            ::slacker_core::__private::Map<::std::string::String, f64>,
+            ::slacker_core::Error,
+        >,
+    > + ::core::marker::Send + '_ {
         let method: &'static ::slacker_core::MethodInfo = &__STATS_METHODS[1];
         let call = ::slacker_core::__private::build_call(
             &self.caller,
             method,
             &::slacker_core::__private::NoArgs,
             &self.options,
-        )?;
-        let merge = ::slacker_core::__private::Merge::new(
-            &self.caller,
-            &call,
-            &self.options,
         );
-        let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
-        ::slacker_core::__private::merge_map(
-            &merge,
-            ::slacker_core::__private::decode_all(
+        async move {
+            let call = call?;
+            let merge = ::slacker_core::__private::Merge::new(
+                &self.caller,
+                &call,
+                &self.options,
+            );
+            let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
+            ::slacker_core::__private::merge_map(
                 &merge,
-                replies,
-                ::slacker_core::__private::decode_plain::<f64>,
-            ),
-        )
+                ::slacker_core::__private::decode_all(
+                    &merge,
+                    replies,
+                    ::slacker_core::__private::decode_plain::<f64>,
+                ),
+            )
+        }
     }
     /// Calls `peak` remotely.
     #[allow(clippy::too_many_arguments)]
-    pub async fn peak(
+    #[allow(clippy::manual_async_fn)]
+    pub fn peak(
         &self,
         key: String,
-    ) -> ::core::result::Result<f64, ::slacker_core::Error> {
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<f64, ::slacker_core::Error>,
+    > + ::core::marker::Send + '_ {
         let method: &'static ::slacker_core::MethodInfo = &__STATS_METHODS[2];
         let call = ::slacker_core::__private::build_call(
             &self.caller,
             method,
             &(key,),
             &self.options,
-        )?;
-        let merge = ::slacker_core::__private::Merge::new(
-            &self.caller,
-            &call,
-            &self.options,
         );
-        let replies = match ::slacker_core::Caller::call(&self.caller, call).await {
-            ::core::result::Result::Ok(replies) => replies,
-            ::core::result::Result::Err(
-                error,
-            ) if ::slacker_core::__private::is_unavailable(&error) => {
-                return ::core::result::Result::Ok(0.0);
-            }
-            ::core::result::Result::Err(error) => {
-                return ::core::result::Result::Err(error);
-            }
-        };
-        ::slacker_core::__private::merge_custom(
-            &merge,
-            ::slacker_core::__private::decode_all(
+        async move {
+            let call = call?;
+            let merge = ::slacker_core::__private::Merge::new(
+                &self.caller,
+                &call,
+                &self.options,
+            );
+            let replies = match ::slacker_core::Caller::call(&self.caller, call).await {
+                ::core::result::Result::Ok(replies) => replies,
+                ::core::result::Result::Err(
+                    error,
+                ) if ::slacker_core::__private::is_unavailable(&error) => {
+                    return ::core::result::Result::<f64, ::slacker_core::Error>::Ok(0.0);
+                }
+                ::core::result::Result::Err(error) => {
+                    return ::core::result::Result::Err(error);
+                }
+            };
+            ::slacker_core::__private::merge_custom(
                 &merge,
-                replies,
-                ::slacker_core::__private::decode_plain::<f64>,
-            ),
-            merge::max,
-        )
+                ::slacker_core::__private::decode_all(
+                    &merge,
+                    replies,
+                    ::slacker_core::__private::decode_plain::<f64>,
+                ),
+                merge::max,
+            )
+        }
     }
     /// Calls `flush` remotely.
     #[allow(clippy::too_many_arguments)]
-    pub async fn flush(&self) -> ::core::result::Result<(), ::slacker_core::Error> {
+    #[allow(clippy::manual_async_fn)]
+    pub fn flush(
+        &self,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<(), ::slacker_core::Error>,
+    > + ::core::marker::Send + '_ {
         let method: &'static ::slacker_core::MethodInfo = &__STATS_METHODS[3];
         let call = ::slacker_core::__private::build_call(
             &self.caller,
             method,
             &::slacker_core::__private::NoArgs,
             &self.options,
-        )?;
-        let merge = ::slacker_core::__private::Merge::new(
-            &self.caller,
-            &call,
-            &self.options,
         );
-        let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
-        ::slacker_core::__private::merge_nil(
-            &merge,
-            ::slacker_core::__private::decode_all(
+        async move {
+            let call = call?;
+            let merge = ::slacker_core::__private::Merge::new(
+                &self.caller,
+                &call,
+                &self.options,
+            );
+            let replies = ::slacker_core::Caller::call(&self.caller, call).await?;
+            ::slacker_core::__private::merge_nil(
                 &merge,
-                replies,
-                ::slacker_core::__private::decode_plain::<()>,
-            ),
-        )
+                ::slacker_core::__private::decode_all(
+                    &merge,
+                    replies,
+                    ::slacker_core::__private::decode_plain::<()>,
+                ),
+            )
+        }
     }
 }
 impl<C: ::slacker_core::Caller> ::core::clone::Clone for StatsClient<C> {

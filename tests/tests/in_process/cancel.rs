@@ -80,3 +80,42 @@ async fn client_timeout_aborts_the_handler() {
     .expect("the handler was aborted");
     assert_eq!(client.in_flight(), 0);
 }
+
+/// Deadlines are kept by one sweeper per client: a short one registered behind a long one
+/// (per-call timeouts) must wake it, and the call it ends is cancelled on the server while the
+/// other keeps waiting.
+#[tokio::test]
+async fn a_short_deadline_behind_a_long_one_fires_on_its_own() {
+    let (server, probe) = server().await;
+    let client = Client::connect(server.local_addr(), ClientOptions::default())
+        .await
+        .expect("connect");
+    let long = LabClient::new(client.clone())
+        .with_options(CallOptions::new().timeout(Duration::from_secs(3600)));
+    let long_call = tokio::spawn(async move { long.hold().await });
+    wait_until(DEADLINE, || async {
+        probe.started.load(Ordering::SeqCst) == 1
+    })
+    .await
+    .expect("the long call's handler started");
+    let short = LabClient::new(client.clone())
+        .with_options(CallOptions::new().timeout(Duration::from_millis(100)));
+    let outcome = tokio::time::timeout(DEADLINE, short.hold())
+        .await
+        .expect("the short call ended at its own deadline, not the long one's");
+    assert!(
+        matches!(outcome, Err(Error::Timeout { after, .. }) if after == Duration::from_millis(100)),
+        "{outcome:?}"
+    );
+    wait_until(DEADLINE, || async {
+        probe.aborted.load(Ordering::SeqCst) == 1
+    })
+    .await
+    .expect("the short call was cancelled on the server");
+    assert!(!long_call.is_finished(), "the long call still waits");
+    assert_eq!(client.in_flight(), 1);
+    long_call.abort();
+    wait_until(DEADLINE, || async { client.in_flight() == 0 })
+        .await
+        .expect("the long call left when dropped");
+}
