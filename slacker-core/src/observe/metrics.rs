@@ -8,7 +8,6 @@
 //! it. Gauges (in flight, connections, membership) are read when scraped, not kept per call.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -131,20 +130,11 @@ pub(crate) struct MethodObs {
     latency: Histogram,
     /// Microseconds, for inspect's p50/p99 (3 significant digits, up to an hour).
     hdr: Mutex<hdrhistogram::Histogram<u64>>,
-    calls: AtomicU64,
-    errors: AtomicU64,
 }
 
 impl MethodObs {
     /// Records one finished request.
     pub(crate) fn record(&self, code: ResultCode, elapsed: Duration) {
-        let slot = code_slot(code);
-        self.by_code[slot]
-            .get_or_init(|| {
-                self.calls_vec
-                    .with_label_values(&[self.namespace, self.function, code.label()])
-            })
-            .inc();
         self.latency.observe(elapsed.as_secs_f64());
         let us = u64::try_from(elapsed.as_micros())
             .unwrap_or(u64::MAX)
@@ -153,14 +143,20 @@ impl MethodObs {
             let mut hdr = self.hdr.lock().unwrap_or_else(|e| e.into_inner());
             hdr.saturating_record(us);
         }
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        if code != ResultCode::Success {
-            self.errors.fetch_add(1, Ordering::Relaxed);
-        }
+        // Last: inspect counts calls from these, and a counted call is in the histogram.
+        let slot = code_slot(code);
+        self.by_code[slot]
+            .get_or_init(|| {
+                self.calls_vec
+                    .with_label_values(&[self.namespace, self.function, code.label()])
+            })
+            .inc();
     }
 
     fn stats(&self) -> Option<FunctionStats> {
-        let calls = self.calls.load(Ordering::Relaxed);
+        // Counted once, by the per-code counters (no second set of atomics per request).
+        let count = |slot: &OnceLock<IntCounter>| slot.get().map_or(0, IntCounter::get);
+        let calls: u64 = self.by_code.iter().map(count).sum();
         if calls == 0 {
             return None;
         }
@@ -169,7 +165,7 @@ impl MethodObs {
             namespace: self.namespace.to_owned(),
             function: self.function.to_owned(),
             calls,
-            errors: self.errors.load(Ordering::Relaxed),
+            errors: calls - count(&self.by_code[code_slot(ResultCode::Success)]),
             p50_us: hdr.value_at_quantile(0.5),
             p99_us: hdr.value_at_quantile(0.99),
             max_us: hdr.max(),
@@ -224,8 +220,6 @@ impl ServerMetrics {
                                 hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3)
                                     .unwrap_or_else(|_| unreachable_metric()),
                             ),
-                            calls: AtomicU64::new(0),
-                            errors: AtomicU64::new(0),
                         };
                         (m.name.to_owned(), Arc::new(obs))
                     })

@@ -81,7 +81,7 @@ pub(super) fn start(
         shared.metrics.refused(Refusal::ShuttingDown);
         return refuse(ResultCode::ShuttingDown, "server is shutting down".into());
     }
-    let Some(service) = shared.services.get(&*req.namespace) else {
+    let Some(hosted) = shared.services.get(&*req.namespace) else {
         shared.metrics.refused(Refusal::UnknownNamespace);
         return refuse(
             ResultCode::UnknownNamespace,
@@ -125,13 +125,10 @@ pub(super) fn start(
             crate::observe::otel::set_parent(&span, parent);
         }
     }
-    let obs = shared
-        .metrics
-        .method(&req.namespace, &req.function)
-        .cloned();
+    let obs = hosted.functions.get(&*req.function).cloned();
     let job = Job {
         slot,
-        service: service.clone(),
+        service: hosted.service.clone(),
         req,
         reply,
         received,

@@ -43,6 +43,7 @@ pub use layer::{Dispatch, DispatchStack, Rejection, ServerRequest};
 
 use crate::inspect::{ClientInfo, InspectRequest, InspectResponse, NamespaceDesc, ServerStatus};
 use crate::names::NameMap;
+use crate::observe::metrics::MethodObs;
 use crate::observe::ServerMetrics;
 use crate::protocol::KnownNames;
 use crate::protocol::{DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION, VERSION};
@@ -283,6 +284,23 @@ impl ServerBuilder {
                 names.insert(m.name);
             }
         }
+        let services = services
+            .into_iter()
+            .map(|(name, service)| {
+                let info = service.info();
+                let functions = info
+                    .methods
+                    .iter()
+                    .filter_map(|m| {
+                        Some((
+                            m.name.to_owned(),
+                            metrics.method(info.name, m.name)?.clone(),
+                        ))
+                    })
+                    .collect();
+                (name, Hosted { service, functions })
+            })
+            .collect();
         let shared = Arc::new(Shared {
             metrics,
             services,
@@ -421,10 +439,17 @@ impl Drop for Server {
     }
 }
 
+/// A namespace the server hosts: its service, and each function's metric handles (found
+/// with the service: one lookup by namespace per request, not one for each).
+struct Hosted {
+    service: Arc<dyn NamespaceService>,
+    functions: NameMap<Arc<MethodObs>>,
+}
+
 /// State shared by the accept loop, connections and request tasks.
 struct Shared {
     metrics: ServerMetrics,
-    services: NameMap<Arc<dyn NamespaceService>>,
+    services: NameMap<Hosted>,
     /// The services' namespace and function names, for the request decoder.
     names: Arc<KnownNames>,
     interceptors: Vec<Arc<dyn ServerInterceptor>>,
@@ -481,7 +506,7 @@ impl Shared {
         let mut namespaces: Vec<NamespaceDesc> = self
             .services
             .values()
-            .map(|s| s.info())
+            .map(|h| h.service.info())
             .filter(|info| req.namespace.as_deref().is_none_or(|n| n == info.name))
             .map(|info| NamespaceDesc {
                 name: info.name.to_owned(),
