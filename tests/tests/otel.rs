@@ -50,6 +50,27 @@ async fn two_hops_are_one_trace_with_correct_parents() {
         "{:?}",
         spans.iter().map(|s| &s.name).collect::<Vec<_>>()
     );
+    // The client's spans carry what the call recorded on them as it went: its request id
+    // and its outcome.
+    for s in &calls {
+        let attr = |key: &str| {
+            s.attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == key)
+                .map(|kv| kv.value.to_string())
+        };
+        assert_eq!(
+            attr("code").as_deref(),
+            Some("success"),
+            "{:?}",
+            s.attributes
+        );
+        assert!(
+            attr("tid").is_some_and(|t| t.parse::<u64>().is_ok_and(|t| t > 0)),
+            "{:?}",
+            s.attributes
+        );
+    }
     let root = root[0];
     let trace = root.span_context.trace_id();
     for s in calls.iter().chain(&handles) {

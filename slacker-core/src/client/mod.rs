@@ -477,7 +477,9 @@ impl Client {
         }
         let fire_and_forget = call.options.fire_and_forget;
         let tid = self.next_tid();
-        tracing::Span::current().record("tid", tid);
+        if let Some(span) = call_span() {
+            span.record("tid", tid);
+        }
         let request = Request {
             tid,
             content_type: call.content_type,
@@ -742,8 +744,17 @@ impl Caller for Client {
 
 /// Records a call's outcome on the current span (when it is enabled).
 fn record_code(result: &Result<Response>) {
-    let span = tracing::Span::current();
-    if !span.is_disabled() {
+    if let Some(span) = call_span() {
         span.record("code", crate::observe::metrics::result_label(result));
     }
+}
+
+/// The current span, if it can be the call's: the call spans are DEBUG spans, and when no
+/// subscriber enables DEBUG (the global level hint, one atomic load) looking up the current
+/// span would only find a disabled one.
+fn call_span() -> Option<tracing::Span> {
+    if !tracing::level_enabled!(tracing::Level::DEBUG) {
+        return None;
+    }
+    Some(tracing::Span::current()).filter(|span| !span.is_disabled())
 }
