@@ -58,7 +58,7 @@ use std::collections::HashMap;
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::names::FnvBuild;
+use crate::names::FastBuild;
 use crate::{ContentType, Extensions, ResultCode};
 
 /// The protocol version this build speaks. Frames with any other version are refused with
@@ -537,7 +537,7 @@ impl HeadSink for BytesMut {
 /// Names a peer is expected to send (a server's namespaces and functions): a request naming
 /// one of them is decoded without allocating, as the `&'static str` registered here.
 #[derive(Debug, Default)]
-pub(crate) struct KnownNames(HashMap<&'static [u8], &'static str, FnvBuild>);
+pub(crate) struct KnownNames(HashMap<&'static [u8], &'static str, FastBuild>);
 
 impl KnownNames {
     pub(crate) fn insert(&mut self, name: &'static str) {

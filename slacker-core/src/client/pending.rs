@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::shared::Shared;
-use crate::names::FnvBuild;
+use crate::names::FastBuild;
 use crate::{Error, Response, Result};
 
 /// Where a call's outcome goes.
@@ -29,11 +29,11 @@ pub(super) type Slot = oneshot::Sender<Result<Response>>;
 /// Stale heap entries tolerated beyond twice the calls in flight before compacting.
 const SLACK: usize = 64;
 
-/// The pending calls, keyed by the client's own request ids (FNV: no peer inserts into it;
-/// see `names.rs`), and their deadlines.
+/// The pending calls, keyed by the client's own request ids (a fast hash: no peer inserts
+/// into it; see `names.rs`), and their deadlines.
 #[derive(Default)]
 pub(super) struct Pending {
-    calls: HashMap<u64, Slot, FnvBuild>,
+    calls: HashMap<u64, Slot, FastBuild>,
     /// (deadline, tid, timeout), earliest first; includes calls that already ended.
     deadlines: BinaryHeap<Reverse<(Instant, u64, Duration)>>,
     /// The deadline the sweeper sleeps until; `None` while it waits for a first call.

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::health::Health;
 use crate::membership::{Change, ServerInfo};
-use crate::names::{FnvBuild, NameMap};
+use crate::names::{FastBuild, NameMap};
 use crate::observe::metrics::{ClusterMetrics, ServerObs};
 use crate::{
     Call, Client, ClientOptions, ConnState, Error, Grouping, GroupingInput, Result, Selection,
@@ -101,7 +101,7 @@ pub(super) enum Chosen {
 
 #[derive(Default)]
 pub(super) struct Table {
-    pub(super) servers: HashMap<ServerAddr, Arc<Member>, FnvBuild>,
+    pub(super) servers: HashMap<ServerAddr, Arc<Member>, FastBuild>,
     pub(super) namespaces: NameMap<Route>,
 }
 
@@ -313,7 +313,7 @@ impl Chosen {
 
 /// The registered members among `servers`, in list order.
 fn resolve(
-    members: &HashMap<ServerAddr, Arc<Member>, FnvBuild>,
+    members: &HashMap<ServerAddr, Arc<Member>, FastBuild>,
     servers: &[ServerAddr],
 ) -> Vec<Arc<Member>> {
     servers
