@@ -71,13 +71,8 @@ impl Decoder for PacketCodec {
         };
         let len = u32::from_be_bytes(prefix) as usize;
         if len > self.max_frame_len {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "frame of {len} bytes exceeds the limit of {}",
-                    self.max_frame_len
-                ),
-            ));
+            // Read: the peer sent it.
+            return Err(self.too_long(io::ErrorKind::InvalidData, len));
         }
         if src.len() < 4 + len {
             // Room for the rest of this frame, so that the next read can complete it.
@@ -110,6 +105,16 @@ impl Encoder<Packet> for PacketCodec {
 }
 
 impl PacketCodec {
+    fn too_long(&self, kind: io::ErrorKind, len: usize) -> io::Error {
+        io::Error::new(
+            kind,
+            format!(
+                "frame of {len} bytes exceeds the limit of {}",
+                self.max_frame_len
+            ),
+        )
+    }
+
     /// Cuts an error packet's message to fit the limit; refuses any other packet over it.
     fn check(&self, mut packet: Packet) -> io::Result<Packet> {
         let mut len = packet.encoded_len();
@@ -124,13 +129,8 @@ impl PacketCodec {
             }
         }
         if len > self.max_frame_len {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "frame of {len} bytes exceeds the limit of {}",
-                    self.max_frame_len
-                ),
-            ));
+            // Written: the caller handed it over.
+            return Err(self.too_long(io::ErrorKind::InvalidInput, len));
         }
         Ok(packet)
     }

@@ -32,12 +32,18 @@ async fn server() -> (Server, std::sync::Arc<slacker_tests::lab::Probe>) {
     (server, probe)
 }
 
-#[tokio::test]
-async fn dropping_the_call_future_aborts_the_handler() {
+/// The server above and a client connected to it with default options.
+async fn connected() -> (Server, std::sync::Arc<slacker_tests::lab::Probe>, Client) {
     let (server, probe) = server().await;
     let client = Client::connect(server.local_addr(), ClientOptions::default())
         .await
         .expect("connect");
+    (server, probe, client)
+}
+
+#[tokio::test]
+async fn dropping_the_call_future_aborts_the_handler() {
+    let (server, probe, client) = connected().await;
     let lab = LabClient::new(client.clone());
     let call = tokio::spawn(async move { lab.hold().await });
     wait_until(DEADLINE, || async {
@@ -57,10 +63,7 @@ async fn dropping_the_call_future_aborts_the_handler() {
 
 #[tokio::test]
 async fn client_timeout_aborts_the_handler() {
-    let (server, probe) = server().await;
-    let client = Client::connect(server.local_addr(), ClientOptions::default())
-        .await
-        .expect("connect");
+    let (_server, probe, client) = connected().await;
     let lab = LabClient::new(client.clone())
         .with_options(CallOptions::new().timeout(Duration::from_millis(100)));
     match lab.hold().await {
@@ -86,10 +89,7 @@ async fn client_timeout_aborts_the_handler() {
 /// other keeps waiting.
 #[tokio::test]
 async fn a_short_deadline_behind_a_long_one_fires_on_its_own() {
-    let (server, probe) = server().await;
-    let client = Client::connect(server.local_addr(), ClientOptions::default())
-        .await
-        .expect("connect");
+    let (_server, probe, client) = connected().await;
     let long = LabClient::new(client.clone())
         .with_options(CallOptions::new().timeout(Duration::from_secs(3600)));
     let long_call = tokio::spawn(async move { long.hold().await });
