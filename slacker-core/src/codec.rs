@@ -196,9 +196,8 @@ pub(crate) const READ_BUFFER_BYTES: usize = 64 * 1024;
 pub(crate) async fn write_loop<W: AsyncWrite + Unpin, T: Into<Outgoing>>(
     mut io: W,
     mut rx: mpsc::Receiver<T>,
-    max_frame_len: usize,
+    mut batch: Batch,
 ) {
-    let mut batch = Batch::new(max_frame_len);
     while let Some(first) = rx.recv().await {
         if let Err(e) = batch.collect(first, &mut rx).await {
             tracing::debug!(error = %e, "unencodable packet; closing");
@@ -216,6 +215,8 @@ pub(crate) struct Batch {
     codec: PacketCodec,
     buf: BytesMut,
     pub(crate) chunks: Vec<Bytes>,
+    /// Given the items taken so far, whether more may be about to queue (see `collect`).
+    more_may_come: Box<dyn Fn(usize) -> bool + Send>,
 }
 
 impl Batch {
@@ -224,12 +225,28 @@ impl Batch {
             codec: PacketCodec::new(max_frame_len),
             buf: BytesMut::new(),
             chunks: Vec::new(),
+            more_may_come: Box::new(|_| true),
+        }
+    }
+
+    /// The same, told by `more_may_come` (given the items taken so far) whether anyone else
+    /// could queue now: a client whose every call in flight is already in the batch has
+    /// nothing to wait for.
+    pub(crate) fn with_hint(
+        max_frame_len: usize,
+        more_may_come: impl Fn(usize) -> bool + Send + 'static,
+    ) -> Self {
+        Self {
+            more_may_come: Box::new(more_may_come),
+            ..Self::new(max_frame_len)
         }
     }
 
     /// Takes `first` and what is queued behind it, yields once so that tasks about to queue
     /// more can run, and takes again: under load many small writes become a few large ones.
-    /// Stops at [`WRITE_BATCH_BYTES`].
+    /// Stops at [`WRITE_BATCH_BYTES`]. No yield when nothing more can come: one call at a
+    /// time gains nothing from it and pays a round through the scheduler (and its I/O poll)
+    /// per write.
     pub(crate) async fn collect<T: Into<Outgoing>>(
         &mut self,
         first: T,
@@ -237,8 +254,10 @@ impl Batch {
     ) -> io::Result<()> {
         let mut next = Some(first);
         let mut queued = 0;
+        let mut items = 0;
         for round in 0..2 {
             while let Some(item) = next.take().or_else(|| rx.try_recv().ok()) {
+                items += 1;
                 match item.into() {
                     Outgoing::Packet(p) => {
                         self.codec
@@ -256,7 +275,10 @@ impl Batch {
                     break;
                 }
             }
-            if round == 0 && queued + self.buf.len() < WRITE_BATCH_BYTES {
+            if round == 0
+                && queued + self.buf.len() < WRITE_BATCH_BYTES
+                && (self.more_may_come)(items)
+            {
                 tokio::task::yield_now().await;
             }
         }

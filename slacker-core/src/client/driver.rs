@@ -20,7 +20,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 
 use super::shared::{Link, Shared};
 use crate::backoff::Backoff;
-use crate::codec::{write_loop, PacketCodec, READ_BUFFER_BYTES};
+use crate::codec::{write_loop, Batch, PacketCodec, READ_BUFFER_BYTES};
 use crate::protocol::{Packet, VERSION};
 use crate::stream::{self, ReadHalf, WriteHalf};
 use crate::{ContentType, Error, Response, ResultCode};
@@ -146,13 +146,15 @@ fn tls_hint(shared: &Shared) -> &'static str {
 }
 
 /// Runs one connection until it fails or the client closes; returns why it ended.
-async fn session(shared: &Shared, mut reader: Reader, writer: Writer) -> Error {
+async fn session(shared: &Arc<Shared>, mut reader: Reader, writer: Writer) -> Error {
     let (tx, rx) = mpsc::channel(WRITE_QUEUE);
-    let mut write_task = tokio::spawn(write_loop(
-        writer.into_inner(),
-        rx,
-        shared.options.max_frame_len,
-    ));
+    // A lone frame with no other call in flight: nothing else is about to queue (a burst, or
+    // calls waiting for replies that will send again, are worth the wait).
+    let calls = Arc::clone(shared);
+    let batch = Batch::with_hint(shared.options.max_frame_len, move |items| {
+        items > 1 || calls.pending().len() > items
+    });
+    let mut write_task = tokio::spawn(write_loop(writer.into_inner(), rx, batch));
     shared.set_link(Link::Up(tx.clone()));
     let o = &shared.options;
     // The liveness check runs every `heartbeat_interval`, and at least four times per

@@ -338,20 +338,19 @@ impl Client {
 
     async fn intercepted(&self, mut call: Call, bound: Option<Bound>) -> Result<Response> {
         let interceptors = &self.shared().options.interceptors;
-        // As in `plain`: a call refused at once still yields now and then.
+        // As in `plain`: a call an interceptor refuses at once still yields now and then.
         tokio::task::consume_budget().await;
         for i in interceptors {
             i.before(&mut call).await?;
         }
-        let result = self.send(&call, bound).await;
+        let result = self.plain(&call, bound).await;
         for i in interceptors.iter().rev() {
             i.after(&call, &result).await;
         }
-        record_code(&result);
         result
     }
 
-    /// The exchange alone (no interceptors), inside the caller's span.
+    /// The exchange, inside the caller's span (after the interceptors' `before`, if any).
     async fn plain(&self, call: &Call, bound: Option<Bound>) -> Result<Response> {
         // As in the cluster: a call refused at once (connection closed) still yields now and
         // then, so a retry loop cannot starve its thread.

@@ -31,7 +31,9 @@ use super::conn::{error, Conn};
 use super::dispatch::{self, Answer};
 use super::wire::{self, Wire};
 use super::Shared;
-use crate::codec::{write_loop, Outgoing, PacketCodec, READ_BUFFER_BYTES, WRITE_BATCH_BYTES};
+use crate::codec::{
+    write_loop, Batch, Outgoing, PacketCodec, READ_BUFFER_BYTES, WRITE_BATCH_BYTES,
+};
 use crate::inspect::InspectRequest;
 use crate::protocol::{Packet, HEADER_LEN, VERSION};
 use crate::stream::{ReadHalf, WriteHalf};
@@ -59,7 +61,7 @@ pub(super) async fn serve(
             (Some(wire), writer)
         }
         #[allow(unreachable_patterns)]
-        other => (None, tokio::spawn(write_loop(other, rx, max))),
+        other => (None, tokio::spawn(write_loop(other, rx, Batch::new(max)))),
     };
     let wire = wire.as_deref();
     let conn = Arc::new(Conn::new(peer, tx));
