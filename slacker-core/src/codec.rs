@@ -134,42 +134,86 @@ impl PacketCodec {
         }
         Ok(packet)
     }
-
-    /// As [`Encoder::encode`], except that a payload of more than [`COPY_PAYLOAD_BYTES`] is
-    /// not copied: the bytes before it are cut from `dst` into `chunks`, then the payload itself
-    /// (the writer sends the chunks with one vectored write).
-    pub(crate) fn encode_chunked(
-        &mut self,
-        packet: Packet,
-        dst: &mut BytesMut,
-        chunks: &mut Vec<Bytes>,
-    ) -> io::Result<()> {
-        let packet = self.check(packet)?;
-        let len = packet.encoded_len();
-        match packet.payload() {
-            Some(payload) if payload.len() > COPY_PAYLOAD_BYTES => {
-                dst.reserve(4 + len - payload.len());
-                packet.write_prefixed_head(Some(len as u32), dst);
-                chunks.push(dst.split().freeze());
-                chunks.push(payload.clone());
-            }
-            Some(payload) => {
-                dst.reserve(4 + len);
-                packet.write_prefixed_head(Some(len as u32), dst);
-                dst.extend_from_slice(payload);
-            }
-            None => {
-                dst.reserve(4 + len);
-                packet.write_prefixed_head(Some(len as u32), dst);
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Payloads up to this size are copied into the write buffer; larger ones are written from
 /// where they are.
 pub(crate) const COPY_PAYLOAD_BYTES: usize = 1024;
+
+/// Frames encoded and not yet written, in order: heads and small payloads copied into one
+/// buffer, payloads over [`COPY_PAYLOAD_BYTES`] and frames encoded elsewhere kept where they
+/// are. The buffer is cut into chunks only when the frames are taken, and grows by at least
+/// [`FRAMES_BUF_STEP`]: cutting it after every large payload left a tail with no room, so the
+/// next frame's head was an allocation of its own (two per 4 KiB answer). Once the chunks of
+/// one batch are written and dropped, the next batch reuses the same buffer.
+#[derive(Default)]
+pub(crate) struct Frames {
+    buf: BytesMut,
+    /// Chunks kept where they are, each with the length `buf` had when it was added.
+    kept: Vec<(usize, Bytes)>,
+    /// The bytes in `kept`.
+    kept_bytes: usize,
+}
+
+/// The least a [`Frames`] buffer grows by.
+const FRAMES_BUF_STEP: usize = 16 * 1024;
+
+impl Frames {
+    /// The bytes in these frames.
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len() + self.kept_bytes
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends `packet`, length prefix included.
+    ///
+    /// # Errors
+    /// A packet over the frame limit (an error packet's message is cut to fit instead).
+    pub(crate) fn encode(&mut self, codec: &PacketCodec, packet: Packet) -> io::Result<()> {
+        let packet = codec.check(packet)?;
+        let len = packet.encoded_len();
+        let large = packet.payload().filter(|p| p.len() > COPY_PAYLOAD_BYTES);
+        let copied = 4 + len - large.map_or(0, Bytes::len);
+        if self.buf.capacity() - self.buf.len() < copied {
+            self.buf.reserve(copied.max(FRAMES_BUF_STEP));
+        }
+        packet.write_prefixed_head(Some(len as u32), &mut self.buf);
+        match large {
+            Some(payload) => self.keep(payload.clone()),
+            None => {
+                if let Some(payload) = packet.payload() {
+                    self.buf.extend_from_slice(payload);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends `chunk` (bytes already framed) without copying it.
+    pub(crate) fn keep(&mut self, chunk: Bytes) {
+        self.kept_bytes += chunk.len();
+        self.kept.push((self.buf.len(), chunk));
+    }
+
+    /// Moves everything, in order, to the end of `chunks`.
+    pub(crate) fn take_into(&mut self, chunks: &mut Vec<Bytes>) {
+        let mut cut = 0;
+        for (at, chunk) in self.kept.drain(..) {
+            if at > cut {
+                chunks.push(self.buf.split_to(at - cut).freeze());
+                cut = at;
+            }
+            chunks.push(chunk);
+        }
+        if !self.buf.is_empty() {
+            chunks.push(self.buf.split().freeze());
+        }
+        self.kept_bytes = 0;
+    }
+}
 
 /// What a connection's writer is handed: a packet to encode, or frames already encoded, in
 /// chunks to write in order (a server connection encodes the answers of one read together and
@@ -213,7 +257,7 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin, T: Into<Outgoing>>(
 /// What a writer sends next: queued items encoded into `chunks`, in order.
 pub(crate) struct Batch {
     codec: PacketCodec,
-    buf: BytesMut,
+    frames: Frames,
     pub(crate) chunks: Vec<Bytes>,
     /// Given the items taken so far, whether more may be about to queue (see `collect`).
     more_may_come: Box<dyn Fn(usize) -> bool + Send>,
@@ -223,7 +267,7 @@ impl Batch {
     pub(crate) fn new(max_frame_len: usize) -> Self {
         Self {
             codec: PacketCodec::new(max_frame_len),
-            buf: BytesMut::new(),
+            frames: Frames::default(),
             chunks: Vec::new(),
             more_may_come: Box::new(|_| true),
         }
@@ -253,41 +297,33 @@ impl Batch {
         rx: &mut mpsc::Receiver<T>,
     ) -> io::Result<()> {
         let mut next = Some(first);
-        let mut queued = 0;
         let mut items = 0;
-        for round in 0..2 {
+        'rounds: for round in 0..2 {
             while let Some(item) = next.take().or_else(|| rx.try_recv().ok()) {
                 items += 1;
                 match item.into() {
-                    Outgoing::Packet(p) => {
-                        self.codec
-                            .encode_chunked(p, &mut self.buf, &mut self.chunks)?
-                    }
+                    Outgoing::Packet(p) => self.frames.encode(&self.codec, p)?,
                     Outgoing::Frames(frames) => {
-                        if !self.buf.is_empty() {
-                            self.chunks.push(self.buf.split().freeze());
+                        for chunk in frames {
+                            self.frames.keep(chunk);
                         }
-                        queued += frames.iter().map(Bytes::len).sum::<usize>();
-                        self.chunks.extend(frames);
                     }
                 }
-                if queued + self.buf.len() >= WRITE_BATCH_BYTES {
-                    break;
+                if self.frames.len() >= WRITE_BATCH_BYTES {
+                    break 'rounds;
                 }
             }
-            if round == 0
-                && queued + self.buf.len() < WRITE_BATCH_BYTES
-                && (self.more_may_come)(items)
-            {
+            if round == 0 && (self.more_may_come)(items) {
                 tokio::task::yield_now().await;
             }
         }
-        if !self.buf.is_empty() {
-            self.chunks.push(self.buf.split().freeze());
-        }
+        self.frames.take_into(&mut self.chunks);
         Ok(())
     }
 }
+
+/// The most chunks one vectored write is given (the kernel's own limit is 1,024).
+pub(crate) const MAX_SLICES: usize = 64;
 
 /// Writes every chunk, in order, with as few vectored writes as the socket allows.
 pub(crate) async fn write_chunks<W: AsyncWrite + Unpin>(
@@ -297,13 +333,15 @@ pub(crate) async fn write_chunks<W: AsyncWrite + Unpin>(
     use tokio::io::AsyncWriteExt;
     let mut first = 0;
     while first < chunks.len() {
-        let slices: Vec<io::IoSlice<'_>> = chunks[first..]
-            .iter()
-            .take(64)
-            .map(|c| io::IoSlice::new(c))
-            .collect();
-        let mut n = io.write_vectored(&slices).await?;
-        drop(slices);
+        let mut n = {
+            let mut slices = [io::IoSlice::new(&[]); MAX_SLICES];
+            let mut taken = 0;
+            for (slice, chunk) in slices.iter_mut().zip(&chunks[first..]) {
+                *slice = io::IoSlice::new(chunk);
+                taken += 1;
+            }
+            io.write_vectored(&slices[..taken]).await?
+        };
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
@@ -434,5 +472,72 @@ mod tests {
         let mut over = BytesMut::from(&41u32.to_be_bytes()[..]);
         let err = codec.decode(&mut over).expect_err("over the limit");
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+
+    fn response(tid: u64, payload_len: usize) -> Packet {
+        Packet::Response {
+            tid,
+            code: ResultCode::Success,
+            content_type: crate::ContentType::MessagePack,
+            payload: vec![tid as u8; payload_len].into(),
+        }
+    }
+
+    /// Frames write exactly the encoder's bytes, in order, with pre-framed chunks where they
+    /// were added; the heads between large payloads are cut from one buffer (contiguous in
+    /// memory), not allocated one by one.
+    #[test]
+    fn frames_write_the_encoders_bytes_and_cut_heads_from_one_buffer() {
+        let codec = PacketCodec::default();
+        let mut reference = PacketCodec::default();
+        let mut expected = BytesMut::new();
+        let mut frames = Frames::default();
+        let kept = Bytes::from_static(b"\0\0\0\x01\x05");
+        for tid in 0..12u64 {
+            let packet = match tid % 4 {
+                0 => response(tid, 16),
+                3 => Packet::Ping,
+                _ => response(tid, 4096),
+            };
+            reference
+                .encode(packet.clone(), &mut expected)
+                .expect("encode");
+            frames.encode(&codec, packet).expect("encode");
+            if tid == 5 {
+                expected.extend_from_slice(&kept);
+                frames.keep(kept.clone());
+            }
+        }
+        assert_eq!(frames.len(), expected.len());
+        let mut chunks = Vec::new();
+        frames.take_into(&mut chunks);
+        assert!(frames.is_empty());
+        assert_eq!(chunks.concat(), expected.to_vec());
+        let heads: Vec<&Bytes> = chunks
+            .iter()
+            .filter(|c| c.len() < 1024 && c.as_ptr() != kept.as_ptr())
+            .collect();
+        assert!(heads.len() > 6, "{} heads", heads.len());
+        for pair in heads.windows(2) {
+            let end = pair[0].as_ptr().wrapping_add(pair[0].len());
+            assert_eq!(end, pair[1].as_ptr(), "heads not cut from one buffer");
+        }
+    }
+
+    /// A writer's batch stops at `WRITE_BATCH_BYTES` when the bytes are in large payloads too
+    /// (they were not counted, so a batch took everything queued).
+    #[tokio::test]
+    async fn a_batch_of_large_payloads_stops_at_the_batch_size() {
+        let (tx, mut rx) = mpsc::channel::<Packet>(64);
+        for tid in 0..64 {
+            tx.try_send(response(tid, 4096)).expect("room");
+        }
+        let first = rx.recv().await.expect("queued");
+        let mut batch = Batch::new(1 << 20);
+        batch.collect(first, &mut rx).await.expect("encode");
+        let bytes: usize = batch.chunks.iter().map(Bytes::len).sum();
+        assert!(bytes >= WRITE_BATCH_BYTES, "{bytes}");
+        assert!(bytes < WRITE_BATCH_BYTES + 4200, "{bytes}");
+        assert!(!rx.is_empty(), "the rest waits for the next write");
     }
 }

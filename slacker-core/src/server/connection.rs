@@ -20,19 +20,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_util::codec::{Encoder, Framed, FramedRead};
+use tokio_util::codec::{Framed, FramedRead};
 
 use super::conn::{error, Conn};
 use super::dispatch::{self, Answer};
 use super::wire::{self, Wire};
 use super::Shared;
 use crate::codec::{
-    write_loop, Batch, Outgoing, PacketCodec, READ_BUFFER_BYTES, WRITE_BATCH_BYTES,
+    write_loop, Batch, Frames, Outgoing, PacketCodec, READ_BUFFER_BYTES, WRITE_BATCH_BYTES,
 };
 use crate::inspect::InspectRequest;
 use crate::protocol::{Packet, HEADER_LEN, VERSION};
@@ -82,7 +82,7 @@ pub(super) async fn serve(
     // yet handed on: they go over together once no further frame can be read without
     // waiting, so the answers to one read leave in one write.
     let mut batch = Answers::default();
-    let mut encoder = PacketCodec::new(max);
+    let encoder = PacketCodec::new(max);
     let reason = loop {
         let ready = if batch.is_empty() {
             None
@@ -137,7 +137,7 @@ pub(super) async fn serve(
             Some(Ok(Ok(packet))) => handle(&shared, &conn, id, packet).await,
         };
         if let Some(reply) = reply {
-            batch.push(&mut encoder, reply);
+            batch.push(&encoder, reply);
             if batch.len() >= WRITE_BATCH_BYTES {
                 if let Err(reason) = flush(&mut batch, wire, &conn.tx, closing.as_mut()).await {
                     break reason;
@@ -207,46 +207,37 @@ async fn hand_over(
     }
 }
 
-/// Answers encoded in the reader's task and not yet handed on, in order: frames copied into
-/// `buf`, and large payloads as chunks of their own (written from where they are, not copied).
+/// Answers encoded in the reader's task and not yet handed on, in order (`codec::Frames`:
+/// small ones copied into one buffer, large payloads written from where they are).
 #[derive(Default)]
-struct Answers {
-    buf: BytesMut,
-    chunks: Vec<Bytes>,
-    /// The bytes in `chunks`.
-    chunked: usize,
-}
+struct Answers(Frames);
 
 impl Answers {
     fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.0.is_empty()
     }
 
     fn len(&self) -> usize {
-        self.buf.len() + self.chunked
+        self.0.len()
     }
 
     /// Appends `answer`. A packet the codec refuses (over the frame limit; senders check
     /// sizes first, so this is a bug elsewhere) is answered with an `Internal` error.
-    fn push(&mut self, encoder: &mut PacketCodec, answer: Answer) {
+    fn push(&mut self, encoder: &PacketCodec, answer: Answer) {
         let tid = answer.packet.tid();
-        let before = self.chunks.len();
-        if let Err(e) = encoder.encode_chunked(answer.packet, &mut self.buf, &mut self.chunks) {
+        if let Err(e) = self.0.encode(encoder, answer.packet) {
             tracing::error!(tid, error = %e, "answer could not be encoded");
             let refused = error(tid, ResultCode::Internal, format!("answer not sent: {e}"));
-            let _ = encoder.encode(refused, &mut self.buf);
+            let _ = self.0.encode(encoder, refused);
         }
-        self.chunked += self.chunks[before..].iter().map(Bytes::len).sum::<usize>();
         // `answer`'s in-flight slot is released here, once the answer is in the batch.
     }
 
     /// Everything, as chunks to write in order; empties the batch.
     fn take(&mut self) -> Vec<Bytes> {
-        if !self.buf.is_empty() {
-            self.chunks.push(self.buf.split().freeze());
-        }
-        self.chunked = 0;
-        std::mem::take(&mut self.chunks)
+        let mut chunks = Vec::new();
+        self.0.take_into(&mut chunks);
+        chunks
     }
 }
 

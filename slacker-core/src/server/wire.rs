@@ -22,7 +22,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
 
-use crate::codec::{write_chunks, Batch, Outgoing};
+use crate::codec::{write_chunks, Batch, Outgoing, MAX_SLICES};
 
 /// The shared write side.
 pub(super) struct Wire {
@@ -109,9 +109,6 @@ impl Wire {
         Ok(None)
     }
 }
-
-/// The most chunks one vectored write is given (the kernel's own limit is 1,024).
-const MAX_SLICES: usize = 64;
 
 /// The writer task: what the reader left (`State::rest`) first, then queued items, batched as
 /// `codec::write_loop` does. Ends when the queue closes and nothing is left, or a write fails.
