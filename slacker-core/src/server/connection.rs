@@ -31,9 +31,7 @@ use super::conn::{error, Conn};
 use super::dispatch::{self, Answer};
 use super::wire::{self, Wire};
 use super::Shared;
-use crate::codec::{
-    write_loop, Batch, Frames, Outgoing, PacketCodec, READ_BUFFER_BYTES, WRITE_BATCH_BYTES,
-};
+use crate::codec::{write_loop, Batch, Frames, Outgoing, PacketCodec, READ_BUFFER_BYTES};
 use crate::inspect::InspectRequest;
 use crate::protocol::{Packet, HEADER_LEN, VERSION};
 use crate::stream::{ReadHalf, WriteHalf};
@@ -138,7 +136,7 @@ pub(super) async fn serve(
         };
         if let Some(reply) = reply {
             batch.push(&encoder, reply);
-            if batch.len() >= WRITE_BATCH_BYTES {
+            if batch.0.full() {
                 if let Err(reason) = flush(&mut batch, wire, &conn.tx, closing.as_mut()).await {
                     break reason;
                 }
@@ -215,10 +213,6 @@ struct Answers(Frames);
 impl Answers {
     fn is_empty(&self) -> bool {
         self.0.is_empty()
-    }
-
-    fn len(&self) -> usize {
-        self.0.len()
     }
 
     /// Appends `answer`. A packet the codec refuses (over the frame limit; senders check
