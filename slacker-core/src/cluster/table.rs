@@ -476,3 +476,98 @@ fn unavailable(call: &Call) -> Error {
         namespace: call.namespace.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::cluster::health::{OutlierEjection, Verdict};
+
+    /// Members as a choice's passes see them: the first pass `first`, every later one
+    /// `later`. Each pass iterates a fresh clone, as `pick_one` does.
+    #[derive(Clone)]
+    struct Passes<'a> {
+        first: &'a [Arc<Member>],
+        later: &'a [Arc<Member>],
+        started: Rc<Cell<u32>>,
+        items: Option<std::slice::Iter<'a, Arc<Member>>>,
+    }
+
+    impl<'a> Iterator for Passes<'a> {
+        type Item = &'a Arc<Member>;
+
+        fn next(&mut self) -> Option<Self::Item> {
+            let (first, later, started) = (self.first, self.later, &self.started);
+            self.items
+                .get_or_insert_with(|| {
+                    let pass = started.get();
+                    started.set(pass + 1);
+                    if pass == 0 { first } else { later }.iter()
+                })
+                .next()
+        }
+    }
+
+    /// The race `pick_one` guards against: the pass that finds the best tier sees a healthy
+    /// server, the passes that choose within it see only a server that left the tier (here:
+    /// ejected). Every single-server mode then chooses again among all and finds that
+    /// server instead of failing the call with nothing chosen.
+    #[tokio::test]
+    async fn a_server_that_leaves_the_tier_between_passes_is_chosen_again_among_all() {
+        let server = crate::Server::builder()
+            .bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let client = Client::connect(server.local_addr(), ClientOptions::default())
+            .await
+            .expect("connect");
+        assert_eq!(client.conn_state(), ConnState::Connected);
+        let metrics = ClusterMetrics::default();
+        let addr = ServerAddr::from(server.local_addr());
+        let member = |health: Health| {
+            Arc::new(Member::new(
+                addr.clone(),
+                client.clone(),
+                Value::Null,
+                Arc::new(health),
+                metrics.server(addr.as_str()),
+            ))
+        };
+        let healthy = member(Health::default());
+        let ejected = Health::default();
+        let hour = Duration::from_secs(3600);
+        let policy = OutlierEjection::default()
+            .consecutive_failures(1)
+            .period(hour, hour);
+        assert!(ejected.record(Verdict::Failing, &policy).is_some());
+        let ejected = member(ejected);
+        let (first, later) = ([healthy], [ejected.clone()]);
+        let modes = [
+            ("first", Grouping::First),
+            ("random", Grouping::Random),
+            ("round robin", Grouping::RoundRobin),
+            ("p2c", Grouping::PowerOfTwoChoices),
+            ("least in flight", Grouping::LeastInFlight),
+            ("weighted", Grouping::Weighted),
+        ];
+        for (name, mode) in modes {
+            let started = Rc::default();
+            let passes = Passes {
+                first: &first,
+                later: &later,
+                started: Rc::clone(&started),
+                items: None,
+            };
+            let chosen = pick_one(&mode, passes, None);
+            assert!(
+                chosen.is_some_and(|m| Arc::ptr_eq(m, &ejected)),
+                "{name}: nothing chosen"
+            );
+            assert!(started.get() >= 3, "{name}: {} passes", started.get());
+        }
+        assert_eq!(client.conn_state(), ConnState::Connected, "state held");
+    }
+}
