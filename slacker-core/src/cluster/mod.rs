@@ -286,12 +286,7 @@ impl Cluster {
         self.inner.closed.store(true, Ordering::Release);
         let clients: Vec<Client> = {
             let mut table = self.inner.table.write().unwrap_or_else(|e| e.into_inner());
-            table.namespaces.clear();
-            table
-                .servers
-                .drain()
-                .map(|(_, m)| m.client.clone())
-                .collect()
+            table.drain()
         };
         for client in clients {
             client.close().await;

@@ -103,6 +103,9 @@ pub(super) enum Chosen {
 pub(super) struct Table {
     pub(super) servers: HashMap<ServerAddr, Arc<Member>, FastBuild>,
     pub(super) namespaces: NameMap<Route>,
+    /// For each server some routing list names (registered or not), those namespaces: what a
+    /// change of that server re-resolves, without scanning every route's list.
+    listed_in: HashMap<ServerAddr, Vec<String>, FastBuild>,
 }
 
 impl Table {
@@ -153,6 +156,16 @@ impl Table {
             } => {
                 let leader = leader.filter(|l| servers.contains(l));
                 let members = resolve(&self.servers, &servers);
+                let old = self
+                    .namespaces
+                    .get(&namespace)
+                    .map(|r| r.servers.as_slice());
+                index(
+                    &mut self.listed_in,
+                    &namespace,
+                    old.unwrap_or_default(),
+                    &servers,
+                );
                 match self.namespaces.get_mut(&namespace) {
                     Some(route) => {
                         route.servers = servers;
@@ -177,11 +190,24 @@ impl Table {
 
     /// Re-resolves the members of every route that lists `addr` (it joined, left or changed).
     fn resolve_routes_with(&mut self, addr: &ServerAddr) {
-        for route in self.namespaces.values_mut() {
-            if route.servers.contains(addr) {
+        let Some(namespaces) = self.listed_in.get(addr) else {
+            return;
+        };
+        for namespace in namespaces {
+            if let Some(route) = self.namespaces.get_mut(namespace) {
                 route.members = resolve(&self.servers, &route.servers);
             }
         }
+    }
+
+    /// Forgets every route and server; returns the servers' clients (to close).
+    pub(super) fn drain(&mut self) -> Vec<Client> {
+        self.namespaces.clear();
+        self.listed_in.clear();
+        self.servers
+            .drain()
+            .map(|(_, m)| m.client.clone())
+            .collect()
     }
 
     /// The namespace's registered servers, in list order, minus `exclude`.
@@ -359,6 +385,30 @@ fn in_tier(member: &Member, tier: Option<(ConnState, bool)>) -> bool {
     tier.is_none_or(|(state, ejected_too)| {
         member.conn_state() == state && (ejected_too || !member.health.is_ejected())
     })
+}
+
+/// Moves `namespace` in `listed_in` from the servers of its `old` list to those of its `new`
+/// one (O(lists' length), the cost of resolving the new list anyway).
+fn index(
+    listed_in: &mut HashMap<ServerAddr, Vec<String>, FastBuild>,
+    namespace: &str,
+    old: &[ServerAddr],
+    new: &[ServerAddr],
+) {
+    for addr in old {
+        if let Some(namespaces) = listed_in.get_mut(addr) {
+            namespaces.retain(|n| n != namespace);
+            if namespaces.is_empty() {
+                listed_in.remove(addr);
+            }
+        }
+    }
+    for addr in new {
+        let namespaces = listed_in.entry(addr.clone()).or_default();
+        if !namespaces.iter().any(|n| n == namespace) {
+            namespaces.push(namespace.to_owned());
+        }
+    }
 }
 
 /// A single-server mode's choice among `members`, without building a list (the path of
@@ -569,5 +619,66 @@ mod tests {
             assert!(started.get() >= 3, "{name}: {} passes", started.get());
         }
         assert_eq!(client.conn_state(), ConnState::Connected, "state held");
+    }
+
+    fn members(table: &Table, namespace: &str) -> Vec<String> {
+        table.namespaces.get(namespace).map_or_else(Vec::new, |r| {
+            r.members
+                .iter()
+                .map(|m| m.addr.as_str().to_owned())
+                .collect()
+        })
+    }
+
+    /// A server's join, leave and data change re-resolve the routes that list it (found
+    /// through `listed_in`, not a scan of every route), and only those; the index follows
+    /// the lists and forgets a server no list names.
+    #[tokio::test]
+    async fn a_membership_change_re_resolves_the_routes_that_list_the_server() {
+        let (options, metrics) = (ClientOptions::default(), ClusterMetrics::default());
+        let mut table = Table::default();
+        let apply = |table: &mut Table, change| table.apply(change, &options, &metrics);
+        let route = |namespace: &str, servers: &[&str]| Change::Namespace {
+            namespace: namespace.into(),
+            servers: servers.iter().map(|s| ServerAddr::from(*s)).collect(),
+            leader: None,
+        };
+        let insert = |server: &str, data: Value| Change::Insert(server.into(), ServerInfo { data });
+        // Nothing listens there: the members' clients stay lazy.
+        let (a, b) = ("127.0.0.1:1", "127.0.0.1:2");
+        apply(&mut table, route("x", &[a, b]));
+        apply(&mut table, route("y", &[b]));
+        apply(&mut table, insert(a, Value::Null));
+        apply(&mut table, insert(b, Value::Null));
+        assert_eq!(members(&table, "x"), [a, b]);
+        assert_eq!(members(&table, "y"), [b]);
+
+        apply(&mut table, Change::Remove(b.into()));
+        assert_eq!(members(&table, "x"), [a]);
+        assert!(members(&table, "y").is_empty());
+
+        apply(&mut table, route("x", &[a]));
+        apply(&mut table, insert(b, Value::Null));
+        assert_eq!(members(&table, "x"), [a], "x no longer lists b");
+        assert_eq!(members(&table, "y"), [b]);
+
+        let before = Arc::clone(&table.namespaces["y"].members[0]);
+        apply(&mut table, insert(b, serde_json::json!({"weight": 2})));
+        let after = &table.namespaces["y"].members[0];
+        assert!(
+            !Arc::ptr_eq(&before, after),
+            "the route holds the new member"
+        );
+        assert!((after.weight - 2.0).abs() < f64::EPSILON);
+
+        apply(&mut table, route("y", &[]));
+        assert!(!table.listed_in.contains_key(&ServerAddr::from(b)));
+        assert_eq!(table.listed_in[&ServerAddr::from(a)], ["x"]);
+        let clients = table.drain();
+        assert_eq!(clients.len(), 2);
+        assert!(table.listed_in.is_empty() && table.namespaces.is_empty());
+        for client in clients {
+            client.close().await;
+        }
     }
 }
