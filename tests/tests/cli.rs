@@ -104,6 +104,19 @@ async fn calc_server() -> Server {
         .expect("bind")
 }
 
+/// A loopback address that refuses connections: a socket bound to it that does not listen,
+/// held by the caller for as long as the address must stay refused. (Binding a listener and
+/// freeing its port raced with the other tests: a ZooKeeper started meanwhile took the port,
+/// and the "unreachable" ZooKeeper answered.)
+fn refusing_addr() -> (tokio::net::TcpSocket, String) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("loopback"))
+        .expect("bind");
+    let addr = socket.local_addr().expect("addr").to_string();
+    (socket, addr)
+}
+
 #[tokio::test]
 async fn call_with_addr_prints_the_json_result() {
     let server = calc_server().await;
@@ -150,10 +163,7 @@ async fn clear_errors_for_bad_input_and_unreachable_servers() {
     let line = failed(&slacker(["call", "cli.calc", "nope", "[]", "--addr", &addr]).await);
     assert!(line.contains("unknown function"), "{line}");
 
-    // A port nothing listens on: bind one, then free it.
-    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let dead = free.local_addr().expect("addr").to_string();
-    drop(free);
+    let (_held, dead) = refusing_addr();
     let line = failed(&slacker(["inspect", &dead, "--timeout", "2"]).await);
     assert!(
         line.contains(&format!("cannot connect to {dead}")),
@@ -409,9 +419,7 @@ async fn manager_commands_and_watch() {
 #[tokio::test]
 async fn clear_errors_for_zookeeper_and_cluster_problems() {
     // A ZooKeeper address nothing listens on: bounded by --timeout.
-    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let dead = free.local_addr().expect("addr").to_string();
-    drop(free);
+    let (_held, dead) = refusing_addr();
     let line = failed(&slacker(["--zk", &dead, "--cluster", "c", "--timeout", "2", "ls"]).await);
     assert!(
         line.contains(&format!("cannot reach ZooKeeper at {dead}")),
