@@ -136,7 +136,7 @@ pub(super) async fn serve(
         };
         if let Some(reply) = reply {
             batch.push(&encoder, reply);
-            if batch.0.full() {
+            if batch.full() {
                 if let Err(reason) = flush(&mut batch, wire, &conn.tx, closing.as_mut()).await {
                     break reason;
                 }
@@ -213,6 +213,11 @@ struct Answers(Frames);
 impl Answers {
     fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Time to write: see `Frames::full`.
+    fn full(&self) -> bool {
+        self.0.full()
     }
 
     /// Appends `answer`. A packet the codec refuses (over the frame limit; senders check
